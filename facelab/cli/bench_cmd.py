@@ -1,0 +1,3 @@
+"""CLI commands: bench."""
+
+from facelab.cli._app import app  # noqa: F401

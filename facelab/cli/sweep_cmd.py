@@ -1,0 +1,3 @@
+"""CLI commands: sweep."""
+
+from facelab.cli._app import app  # noqa: F401

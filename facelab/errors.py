@@ -1,0 +1,55 @@
+"""The exception tree. The CLI turns each class into a one-line message and an exit code."""
+
+
+class FacelabError(Exception):
+    """Base of every error facelab raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(FacelabError):
+    """A scenario or policy file is missing, unreadable or invalid (names the key or file)."""
+
+    exit_code = 2
+
+
+class ModelError(FacelabError):
+    """A model file is missing, altered, or cannot be fetched or loaded (names the file)."""
+
+    exit_code = 3
+
+
+class ImageError(FacelabError):
+    """An image is unreadable, of the wrong kind, or holds no usable face."""
+
+    exit_code = 4
+
+
+class ProvenanceError(ImageError):
+    """An image was not made by facelab, or its provenance record does not verify."""
+
+    exit_code = 5
+
+
+class RunError(FacelabError):
+    """A run directory is missing, foreign, of another format version, or inconsistent."""
+
+    exit_code = 6
+
+
+class AuditError(FacelabError):
+    """The audit log fails verification, or an action lacks its required stated reason."""
+
+    exit_code = 7
+
+
+class DeviceError(FacelabError):
+    """An accelerator was asked for and cannot be used."""
+
+    exit_code = 8
+
+
+class DataError(FacelabError):
+    """Numeric input is invalid (NaN or infinite embeddings, wrong shapes or dtypes)."""
+
+    exit_code = 9
