@@ -270,6 +270,30 @@ def model_path(name: str, root: Path | None = None) -> Path:
     return path
 
 
+def open_session(name: str, device: str = "cpu"):
+    """An onnxruntime session for a hash-checked model on the requested device.
+
+    onnxruntime falls back to the CPU silently; :func:`facelab.device.check_session_providers`
+    turns that into a :class:`~facelab.errors.DeviceError` when ``device == "cuda"``.
+    """
+    import onnxruntime as ort
+
+    from facelab import device as dev
+
+    path = model_path(name)
+    resolved = dev.resolve_device(device)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # keep onnxruntime's own warnings off the user's screen
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=opts, providers=dev.ort_providers(resolved)
+        )
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"cannot load {path}: {exc}") from None
+    dev.check_session_providers(session, resolved)
+    return session
+
+
 def model_sha256(name: str, root: Path | None = None) -> str:
     """SHA-256 recorded in the manifest for a converted model (checked on disk first)."""
     model_path(name, root)

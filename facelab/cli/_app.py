@@ -30,24 +30,13 @@ def _root(
 
 
 def main() -> None:
-    """Console entry point: run the app, turning FacelabError into one line and an exit code."""
-    try:
-        app(standalone_mode=False)
-    except FacelabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
+    """Console entry point: run the app, turning FacelabError into one line and an exit code.
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    Usage errors, ``--help`` and ``typer.Exit`` are handled by click's standalone mode.
+    """
+    try:
+        app()
+    except FacelabError as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,298 @@
+"""Safe reading of every image a user hands to facelab.
+
+One gate for all image input: :func:`read_image` for files and :func:`decode_image` for bytes
+(which :mod:`facelab.provenance` uses too, so the checks live in one place). Every refusal is an
+:class:`~facelab.errors.ImageError` whose message is one line naming the file.
+
+What is refused, and why:
+
+- missing files, folders, empty files and files over :data:`MAX_FILE_BYTES`;
+- bytes that are not an image or are corrupt;
+- truncated PNG and JPEG files. OpenCV may return a *partial* image for a cut JPEG (the missing
+  rows come out grey), so truncation is detected from the file structure, not from the decoder:
+  a PNG must walk chunk by chunk, every CRC good, up to its ``IEND`` chunk; a JPEG must carry its
+  end-of-image marker ``FFD9`` after the start of its scan data;
+- 16-bit (or float) samples, grayscale, and images with an alpha channel: facelab works on
+  8-bit, 3-channel BGR images only;
+- images with a side under :data:`MIN_SIDE` or over :data:`MAX_SIDE` pixels (PNG and JPEG
+  dimensions are checked from the header, before any pixels are decoded).
+
+PNG chunk helpers (:func:`png_chunks`, :func:`png_chunk`) are public for the provenance module.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facelab.errors import ImageError
+
+log = logging.getLogger(__name__)
+
+MIN_SIDE = 32
+"""Smallest accepted image side, in pixels."""
+MAX_SIDE = 8192
+"""Largest accepted image side, in pixels."""
+MAX_FILE_BYTES = 256 * 1024 * 1024
+"""Largest accepted image file, in bytes."""
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SOI = b"\xff\xd8\xff"
+_JPEG_EOI = b"\xff\xd9"
+_JPEG_SOS = 0xDA
+# Start-of-frame markers (C0..CF except DHT C4, JPG C8, DAC CC) carry the image size.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM carry no length
+
+
+@dataclass(frozen=True)
+class PngChunk:
+    """One chunk of a PNG file.
+
+    Attributes
+    ----------
+    type : bytes
+        Four-letter chunk type, e.g. ``b"IHDR"``.
+    data : bytes
+        The chunk payload.
+    offset : int
+        Byte offset of the chunk's length field in the file.
+    """
+
+    type: bytes
+    data: bytes
+    offset: int
+
+
+def _fail(name: str, problem: str) -> ImageError:
+    return ImageError(f"{_one_line(name)}: {problem}")
+
+
+def _one_line(name: str) -> str:
+    """``name`` itself, or its repr when it holds characters that would break the line."""
+    return name if name.isprintable() else repr(name)
+
+
+def png_chunk(ctype: bytes, data: bytes) -> bytes:
+    """Serialise one PNG chunk: length, type, payload and CRC-32 of type + payload."""
+    if len(ctype) != 4:
+        raise ValueError(f"PNG chunk type must be 4 bytes, got {ctype!r}")
+    crc = zlib.crc32(ctype + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + ctype + data + struct.pack(">I", crc)
+
+
+def png_chunks(data: bytes, name: str = "<bytes>") -> list[PngChunk]:
+    """Walk a PNG file chunk by chunk, checking its structure.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file, starting with the PNG signature.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    list of PngChunk
+        Every chunk from ``IHDR`` to ``IEND`` inclusive. Bytes after ``IEND`` are ignored.
+
+    Raises
+    ------
+    ImageError
+        If the signature is wrong, ``IHDR`` is not first, a CRC does not match, or the data end
+        before the ``IEND`` chunk (a truncated file).
+    """
+    if not data.startswith(PNG_SIGNATURE):
+        raise _fail(name, "not a PNG file (bad signature)")
+    chunks: list[PngChunk] = []
+    pos = len(PNG_SIGNATURE)
+    while True:
+        if pos + 8 > len(data):
+            raise _fail(name, "truncated PNG (the file ends before its IEND chunk)")
+        length, ctype = struct.unpack_from(">I4s", data, pos)
+        end = pos + 8 + length + 4
+        if length > 0x7FFFFFFF or end > len(data):
+            raise _fail(name, f"truncated PNG (chunk {ctype!r} runs past the end of the file)")
+        payload = data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack_from(">I", data, end - 4)
+        if zlib.crc32(ctype + payload) & 0xFFFFFFFF != crc:
+            raise _fail(name, f"corrupt PNG (bad CRC in chunk {ctype!r} at byte {pos})")
+        if not chunks and ctype != b"IHDR":
+            raise _fail(name, "corrupt PNG (first chunk is not IHDR)")
+        chunks.append(PngChunk(ctype, payload, pos))
+        pos = end
+        if ctype == b"IEND":
+            return chunks
+
+
+def _png_size(chunks: list[PngChunk], name: str) -> tuple[int, int]:
+    ihdr = chunks[0].data
+    if len(ihdr) != 13:
+        raise _fail(name, "corrupt PNG (IHDR chunk of the wrong length)")
+    width, height = struct.unpack_from(">II", ihdr)
+    return width, height
+
+
+def _jpeg_size(data: bytes, name: str) -> tuple[int, int]:
+    """Walk JPEG marker segments up to the first scan; return (width, height); check for EOI."""
+    pos = 2
+    size: tuple[int, int] | None = None
+    while True:
+        if pos >= len(data):
+            raise _fail(name, "truncated JPEG (the file ends inside its header)")
+        if data[pos] != 0xFF:
+            raise _fail(name, f"corrupt JPEG (no marker at byte {pos})")
+        # A marker may be preceded by any number of 0xFF fill bytes.
+        while pos < len(data) and data[pos] == 0xFF:
+            pos += 1
+        if pos >= len(data):
+            raise _fail(name, "truncated JPEG (the file ends inside its header)")
+        code = data[pos]
+        pos += 1
+        if code in _JPEG_STANDALONE:
+            continue
+        if pos + 2 > len(data):
+            raise _fail(name, "truncated JPEG (the file ends inside its header)")
+        (seg_len,) = struct.unpack_from(">H", data, pos)
+        if seg_len < 2 or pos + seg_len > len(data):
+            raise _fail(name, "truncated JPEG (a header segment runs past the end of the file)")
+        if code in _JPEG_SOF:
+            if seg_len < 7:
+                raise _fail(name, "corrupt JPEG (start-of-frame segment too short)")
+            height, width = struct.unpack_from(">HH", data, pos + 3)
+            size = (width, height)
+        if code == _JPEG_SOS:
+            scan_start = pos
+            break
+        if code == 0xD9:
+            raise _fail(name, "corrupt JPEG (end-of-image marker before any scan data)")
+        pos += seg_len
+    if size is None:
+        raise _fail(name, "corrupt JPEG (no start-of-frame segment before the scan)")
+    # Inside entropy-coded data 0xFF is always followed by 0x00 or RSTn, so FFD9 after the scan
+    # start can only be the real end-of-image marker.
+    if data.rfind(_JPEG_EOI, scan_start) < 0:
+        raise _fail(name, "truncated JPEG (no end-of-image marker FFD9)")
+    return size
+
+
+def _check_size(width: int, height: int, name: str) -> None:
+    if min(width, height) < MIN_SIDE:
+        raise _fail(
+            name, f"image too small ({width}x{height}); each side must be at least {MIN_SIDE} px"
+        )
+    if max(width, height) > MAX_SIDE:
+        raise _fail(
+            name, f"image too large ({width}x{height}); each side must be at most {MAX_SIDE} px"
+        )
+
+
+def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode image bytes into a BGR array, refusing anything facelab cannot use.
+
+    Parameters
+    ----------
+    data : bytes
+        The encoded file (PNG, JPEG, or another format OpenCV reads).
+    name : str
+        The file's name, used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array of shape ``(H, W, 3)``, BGR order, C-contiguous.
+
+    Raises
+    ------
+    ImageError
+        One line naming ``name``: empty, corrupt, truncated, 16-bit, grayscale, alpha,
+        too small or too large.
+    """
+    if not data:
+        raise _fail(name, "empty file")
+    if data.startswith(PNG_SIGNATURE):
+        _check_size(*_png_size(png_chunks(data, name), name), name)
+    elif data.startswith(JPEG_SOI):
+        _check_size(*_jpeg_size(data, name), name)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        image = None
+    if image is None:
+        raise _fail(name, "not an image, or a corrupt one (the decoder could not read it)")
+    if image.dtype == np.uint16:
+        raise _fail(name, "16-bit images are not supported; facelab writes 8-bit BGR PNG")
+    if image.dtype != np.uint8:
+        raise _fail(name, f"{image.dtype} samples are not supported; facelab reads 8-bit images")
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels in (1, 2):
+        raise _fail(
+            name, "grayscale images are not supported; facelab works on 3-channel BGR colour images"
+        )
+    if channels == 4:
+        raise _fail(
+            name,
+            "images with an alpha channel (4 channels) are not supported; "
+            "facelab works on 3-channel BGR images without transparency",
+        )
+    if channels != 3:
+        raise _fail(name, f"{channels}-channel images are not supported")
+    _check_size(image.shape[1], image.shape[0], name)
+    return np.ascontiguousarray(image)
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """Read a user-supplied file whole, with one-line errors naming it.
+
+    Raises
+    ------
+    ImageError
+        If the file is missing, a folder, empty, over :data:`MAX_FILE_BYTES`, or unreadable.
+    """
+    p = Path(path)
+    name = str(p)
+    if p.is_dir():
+        raise _fail(name, "is a directory, not an image file")
+    try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _fail(name, f"file too large ({size} bytes; at most {MAX_FILE_BYTES})")
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise _fail(name, "file not found") from None
+    except PermissionError:
+        raise _fail(name, "permission denied") from None
+    except OSError as exc:
+        raise _fail(name, f"cannot read file ({exc.strerror or exc})") from None
+    if not data:
+        raise _fail(name, "empty file")
+    return data
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file into a BGR array, refusing anything facelab cannot use.
+
+    Parameters
+    ----------
+    path : str or Path
+        The image file.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array of shape ``(H, W, 3)``, BGR order.
+
+    Raises
+    ------
+    ImageError
+        One line naming the file (see the module docstring for the list of refusals).
+    """
+    image = decode_image(read_bytes(path), str(path))
+    log.debug("read %s: %dx%d", path, image.shape[1], image.shape[0])
+    return image
