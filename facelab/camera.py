@@ -135,6 +135,11 @@ class CameraRenderer:
             side = max(16, min(side, slot - 4, h - 4))
             x = i * slot + int(rng.integers(0, max(slot - side, 0) + 1))
             y = int(rng.integers(int(h * 0.05), max(int(h * 0.05) + 1, h - side - int(h * 0.1))))
+            # Keep the truth box inside the frame: in crowded frames (slot < 20 px) the 16 px
+            # minimum overflows the slot, and the box reaches ~2 % below the crop's bottom edge.
+            _, by, _, bh = synth.face_box(0, 0, side)
+            x = min(x, w - side)
+            y = min(y, h - max(side, by + bh))
             synth.paste_face(image, faces[i], x, y, side)
             d = synth.sample_degradation(prof, rng)
             box = synth.face_box(x, y, side)

@@ -51,6 +51,8 @@ class FaceDetector:
         self._open()
 
     def _open(self) -> None:
+        # errors only: OpenCV 5 warns about DNN targets on every create
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         self._det = cv2.FaceDetectorYN.create(
             str(models.model_path("detector")), "", (320, 320),
             self.score_threshold, self.nms_threshold, TOP_K,

@@ -13,7 +13,12 @@ Layout of a run directory::
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import os
+import shutil
+import sqlite3
+import tempfile
 from pathlib import Path
 
 from facelab.errors import RunError
@@ -49,3 +54,194 @@ def require_run(path: str | Path) -> Path:
             f"this facelab reads version {RUN_VERSION}; re-create it with `facelab run`"
         )
     return run
+
+
+# --------------------------------------------------------------------------- databases
+
+SEARCH_DB = "facelab.sqlite"
+TRUTH_DB = "truth.sqlite"
+AUDIT_LOG = "audit.jsonl"
+WATCHLIST_INDEX = "watchlist.faiss"
+ARCHIVE_DIR = "archive"
+FRAMES_DIR = "frames"
+PHOTOS_DIR = "watchlist"
+
+# The search side. Embeddings live only in the FAISS files (watchlist.faiss, archive/day-*.faiss).
+SEARCH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cameras(
+  idx INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL, station TEXT NOT NULL,
+  fr INTEGER NOT NULL, width INTEGER, height INTEGER, quality TEXT, threshold REAL);
+CREATE TABLE IF NOT EXISTS days(
+  day INTEGER PRIMARY KEY, frames INTEGER, sightings INTEGER, alerts INTEGER, seconds REAL,
+  completed_at TEXT);
+CREATE TABLE IF NOT EXISTS frames(
+  id TEXT PRIMARY KEY, camera INTEGER NOT NULL, t INTEGER NOT NULL, day INTEGER NOT NULL,
+  path TEXT);
+CREATE INDEX IF NOT EXISTS frames_day ON frames(day);
+CREATE TABLE IF NOT EXISTS sightings(
+  id INTEGER PRIMARY KEY, frame_id TEXT, camera INTEGER NOT NULL, t INTEGER NOT NULL,
+  day INTEGER NOT NULL, x REAL, y REAL, w REAL, h REAL, det_score REAL, face_px REAL);
+CREATE INDEX IF NOT EXISTS sightings_day ON sightings(day);
+CREATE TABLE IF NOT EXISTS watchlist(
+  id INTEGER PRIMARY KEY, label TEXT UNIQUE NOT NULL, case_id TEXT, reason TEXT, photo TEXT,
+  photo_sha256 TEXT, enrolled_at TEXT, actor TEXT, active INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS candidates(
+  sighting INTEGER NOT NULL, rank INTEGER NOT NULL, watch INTEGER NOT NULL, score REAL NOT NULL,
+  day INTEGER NOT NULL, PRIMARY KEY(sighting, rank)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS candidates_day ON candidates(day);
+CREATE TABLE IF NOT EXISTS alerts(
+  id INTEGER PRIMARY KEY, sighting INTEGER NOT NULL, watch INTEGER NOT NULL, rank INTEGER NOT NULL,
+  score REAL NOT NULL, percent REAL NOT NULL, camera INTEGER NOT NULL, t INTEGER NOT NULL,
+  day INTEGER NOT NULL, frame_id TEXT, status TEXT NOT NULL DEFAULT 'pending', case_id TEXT,
+  reviewed_by TEXT, reviewed_at TEXT, note TEXT);
+CREATE INDEX IF NOT EXISTS alerts_day ON alerts(day);
+CREATE TABLE IF NOT EXISTS purges(
+  id INTEGER PRIMARY KEY, at TEXT NOT NULL, now_day INTEGER NOT NULL, report TEXT NOT NULL);
+"""
+
+# Ground truth, apart from the search side; only metrics and reports read it.
+TRUTH_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sighting_truth(
+  sighting INTEGER PRIMARY KEY, day INTEGER NOT NULL, pid INTEGER NOT NULL,
+  person INTEGER NOT NULL, iou REAL);
+CREATE INDEX IF NOT EXISTS sighting_truth_day ON sighting_truth(day);
+CREATE TABLE IF NOT EXISTS pass_truth(
+  pid INTEGER PRIMARY KEY, day INTEGER NOT NULL, camera INTEGER NOT NULL, t INTEGER NOT NULL,
+  person INTEGER NOT NULL, detected INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS pass_truth_day ON pass_truth(day);
+CREATE TABLE IF NOT EXISTS watch_truth(watch INTEGER PRIMARY KEY, identity INTEGER);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open a run database: WAL, full sync, and secure_delete so freed pages are zeroed."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA secure_delete=ON")
+    except sqlite3.DatabaseError as exc:
+        raise RunError(f"{path}: not a usable SQLite database ({exc})") from None
+    return conn
+
+
+class Transaction:
+    """``with Transaction(conn):`` — BEGIN IMMEDIATE … COMMIT, ROLLBACK on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _utcnow() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class RunStore:
+    """An open run directory. Use :meth:`create` for a new one, the constructor for an existing one.
+
+    Attributes
+    ----------
+    path : Path
+    meta : dict, the contents of ``run.json``
+    db : sqlite3.Connection, the search side
+    truth : sqlite3.Connection, the ground truth (metrics only)
+    audit : :class:`facelab.audit.AuditLog`
+    """
+
+    def __init__(self, path: str | Path):
+        from facelab.audit import AuditLog
+
+        self.path = require_run(path)
+        self.meta = json.loads((self.path / MARKER).read_text())
+        self.db = connect(self.path / SEARCH_DB)
+        self.truth = connect(self.path / TRUTH_DB)
+        self.audit = AuditLog(self.path / AUDIT_LOG)
+
+    @classmethod
+    def create(cls, path: str | Path, meta: dict) -> "RunStore":
+        """Create a run directory atomically (built beside it, then renamed into place)."""
+        run = Path(path)
+        if run.exists():
+            raise RunError(f"{run} already exists")
+        run.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=run.parent, prefix=f".{run.name}.creating-"))
+        try:
+            for name, schema in ((SEARCH_DB, SEARCH_SCHEMA), (TRUTH_DB, TRUTH_SCHEMA)):
+                conn = connect(tmp / name)
+                conn.executescript(schema)
+                conn.close()
+            (tmp / ARCHIVE_DIR).mkdir()
+            (tmp / FRAMES_DIR).mkdir()
+            (tmp / PHOTOS_DIR).mkdir()
+            full = {"format": RUN_FORMAT, "version": RUN_VERSION, "created": _utcnow(), **meta}
+            (tmp / MARKER).write_text(json.dumps(full, indent=2, sort_keys=True))
+            os.replace(tmp, run)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return cls(run)
+
+    def close(self) -> None:
+        self.db.close()
+        self.truth.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- key/value progress markers
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set(self, key: str, value) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, str(value)))
+
+    # ---- files
+
+    @property
+    def watchlist_path(self) -> Path:
+        return self.path / WATCHLIST_INDEX
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.path / ARCHIVE_DIR
+
+    @property
+    def frames_dir(self) -> Path:
+        return self.path / FRAMES_DIR
+
+    @property
+    def photos_dir(self) -> Path:
+        return self.path / PHOTOS_DIR
+
+    def load_watchlist(self):
+        """The watchlist index (an empty one before the first enrolment)."""
+        from facelab.index import WatchlistIndex
+
+        if self.watchlist_path.exists():
+            return WatchlistIndex.load(self.watchlist_path)
+        return WatchlistIndex()
+
+    def archive(self, **kw):
+        """The day-sharded archive of sighting embeddings."""
+        from facelab.archive import DayShardArchive
+
+        return DayShardArchive(self.archive_dir, **kw)
+
+    def days_done(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT day FROM days ORDER BY day")]
+
+    def scenario_dict(self) -> dict:
+        return self.meta.get("scenario", {})

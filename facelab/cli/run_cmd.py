@@ -1,3 +1,69 @@
-"""CLI commands: run."""
+"""CLI command: `facelab run SCENARIO --out RUN`."""
 
-from facelab.cli._app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from facelab.cli._app import app
+from facelab.pipeline import RunSummary, run_scenario
+from facelab.scenario import load_scenario
+
+
+def run_with_progress(scenario, out: Path, mode: str | None, device: str, quiet: bool = False):
+    """Run a scenario with one progress bar per simulated day; returns the summary."""
+    from facelab import retention
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, disable=quiet, transient=False) as bar:
+        tasks: dict[int, int] = {}
+
+        def on_progress(day: int, done: int, total: int) -> None:
+            if day not in tasks:
+                tasks[day] = bar.add_task(f"day {day + 1}/{scenario.days}", total=max(total, 1))
+            bar.update(tasks[day], completed=done, total=max(total, 1))
+
+        def after_day(day: int) -> None:
+            retention.purge_after_day(out, day)
+
+        return run_scenario(
+            scenario, out, mode=mode, device=device, on_progress=on_progress, after_day=after_day
+        )
+
+
+def print_summary(s: RunSummary) -> None:
+    print(f"run directory      {s.path}  ({s.mode} mode, device {s.device})")
+    if s.days_skipped:
+        print(f"resumed            {s.days_skipped} day(s) already done were kept")
+    print(f"days simulated     {len(s.days)}")
+    print(f"watchlist entries  {s.watchlist}")
+    print(f"frames rendered    {s.total('frames')}")
+    print(f"sightings          {s.total('sightings')}  (faces detected and searched)")
+    print(f"alerts             {s.total('alerts')}  (waiting for manual review: facelab alerts {s.path})")
+    print(f"time               {s.seconds:.1f} s  ({s.faces_per_s:.1f} faces/s)")
+    truth, found = s.total("faces_truth"), s.total("faces_found")
+    if truth:
+        print(f"ground truth (lab) {found}/{truth} faces at FR cameras were detected ({found / truth:.1%})")
+
+
+@app.command("run")
+def run_cmd(
+    scenario: Annotated[str, typer.Argument(help="Scenario preset name or TOML file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create or resume.")],
+    mode: Annotated[str | None, typer.Option(help="image or embedding (default: the scenario's).")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    days: Annotated[int | None, typer.Option(help="Override the number of days.")] = None,
+) -> None:
+    """Simulate a scenario day by day: render, detect, embed, search, alert, archive.
+
+    Started again with the same command after an interruption, it resumes where it stopped.
+    """
+    sc = load_scenario(scenario)
+    overrides = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
+    if overrides:
+        sc = sc.with_overrides(**overrides)
+    print_summary(run_with_progress(sc, out, mode, device))

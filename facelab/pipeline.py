@@ -1,0 +1,404 @@
+"""`facelab run`: simulate a scenario day by day, the way a deployed system would see it.
+
+Per simulated day, for the cameras configured for face recognition:
+
+* **image mode** renders every frame, detects faces (YuNet), aligns and embeds them (SFace);
+* **embedding mode** draws the sightings' embeddings from the calibrated twin (:mod:`twin`);
+
+then every sighting is searched against the watchlist (FAISS), its top candidates' scores are
+kept (so that a threshold sweep never re-embeds), candidates at or above the camera's threshold
+become alerts for manual review, and the day's embeddings become one archive shard.
+
+Crash safety and resume: a day is the unit of work. Its frames and shard are written first
+(atomically, deterministic bytes), then all of its rows in one transaction that also marks the
+day done. A run killed at any moment and started again with the same command redoes only the
+unfinished day and ends with exactly the rows and index contents of an uninterrupted run.
+Ground truth (who each sighting really is) goes to ``truth.sqlite``; the search path never
+reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facelab import __version__, camera, detect, embed, percent, provenance, synth
+from facelab.errors import ConfigError, RunError
+from facelab.store import RunStore, Transaction
+from facelab.world import World, build_world
+
+log = logging.getLogger(__name__)
+
+TOP_K = 5  # watchlist candidates kept per sighting, whatever their score
+SIGHTING_ID_SHIFT = 32  # sighting id = day << 32 | sequence within the day
+ALERT_ID_FACTOR = 8  # alert id = sighting id * 8 + rank
+MATCH_IOU = 0.5  # a detection is the ground-truth face it overlaps by at least this
+RENDER_BATCH = 64  # frames rendered (and faces generated) per batch
+RUN_ACTOR = "facelab-run"
+
+
+@dataclass
+class DayBatch:
+    """Everything one day produces, before it is written (rows as tuples, arrays as numpy)."""
+
+    day: int
+    frames: list[tuple] = field(default_factory=list)  # (id, camera, t, day, path)
+    sightings: list[tuple] = field(default_factory=list)  # (id, frame, cam, t, day, x,y,w,h, s, px)
+    embeddings: list[np.ndarray] = field(default_factory=list)  # float32 (n_i, 128)
+    truth: list[tuple] = field(default_factory=list)  # (sighting, day, pid, person, iou)
+    passes: list[tuple] = field(default_factory=list)  # (pid, day, camera, t, person, detected)
+
+    def emb(self) -> np.ndarray:
+        return np.concatenate(self.embeddings) if self.embeddings else np.zeros((0, 128), np.float32)
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """One simulated day. ``faces_truth`` and ``faces_found`` come from the ground truth (faces
+    that passed FR cameras, and those a sighting was matched to); the rest from the search side."""
+
+    day: int
+    frames: int
+    faces_truth: int
+    faces_found: int
+    sightings: int
+    alerts: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What `facelab run` prints at the end; every figure can be recomputed from the run."""
+
+    path: Path
+    mode: str
+    days: tuple[DayResult, ...]
+    days_skipped: int
+    watchlist: int
+    device: str
+
+    def total(self, name: str) -> int:
+        return int(sum(getattr(d, name) for d in self.days))
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(d.seconds for d in self.days))
+
+    @property
+    def faces_per_s(self) -> float:
+        return self.total("sightings") / self.seconds if self.seconds > 0 else 0.0
+
+
+def scenario_fingerprint(scenario, mode: str) -> str:
+    """Hash of the scenario as run: a resumed run must use exactly the same one."""
+    blob = json.dumps({"scenario": scenario.to_dict(), "mode": mode}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def open_or_create(scenario, out: Path, mode: str) -> RunStore:
+    """Open ``out`` to resume it, or create it; refuse a run of another scenario."""
+    fp = scenario_fingerprint(scenario, mode)
+    if not out.exists():
+        return RunStore.create(
+            out,
+            {
+                "scenario": scenario.to_dict(),
+                "scenario_name": scenario.name,
+                "fingerprint": fp,
+                "mode": mode,
+                "facelab": __version__,
+            },
+        )
+    store = RunStore(out)
+    if store.meta.get("fingerprint") != fp:
+        store.close()
+        raise RunError(
+            f"{out} holds a run of another scenario or mode "
+            f"({store.meta.get('scenario_name')!r}, {store.meta.get('mode')}); "
+            "choose another --out to start a new run"
+        )
+    return store
+
+
+def sighting_ids(day: int, n: int) -> np.ndarray:
+    """Deterministic sighting ids of a day: ``day << 32 | 0..n-1`` (int64)."""
+    return (np.int64(day) << SIGHTING_ID_SHIFT) + np.arange(n, dtype=np.int64)
+
+
+def camera_thresholds(scenario) -> tuple[percent.PercentMapping, np.ndarray]:
+    """The alert mapping and each camera's threshold as a cosine (float64, one per camera)."""
+    name = scenario.thresholds.mapping
+    if name == "log-fmr":
+        raise ConfigError(
+            f"{scenario.source}: thresholds.mapping: 'log-fmr' is calibrated after a run "
+            "(use it with `facelab sweep --mapping log-fmr`); alert with 'linear' or 'sigmoid'"
+        )
+    mapping = percent.get_mapping(name)
+    cos = np.array([mapping.to_cosine(scenario.threshold_for(c.id)) for c in scenario.cameras])
+    return mapping, cos
+
+
+class ImageSource:
+    """Sightings from rendered frames: render → detect → align → embed (the real models)."""
+
+    mode = "image"
+
+    def __init__(self, scenario, world: World, store: RunStore, device: str):
+        self.scenario, self.world, self.store = scenario, world, store
+        self.generator = synth.FaceGenerator(device)
+        self.detector = detect.FaceDetector()
+        self.embedder = embed.Embedder(device)
+        self.renderer = camera.CameraRenderer(scenario, world, self.generator)
+
+    def enrol_watchlist(self, watch_index) -> None:
+        from facelab.watchlist import enrol_photo
+
+        s = self.scenario
+        for i, entry in enumerate(self.world.watchlist):
+            face = self.generator.sightings(
+                s.seed, [entry.identity], [entry.identity], s.variation.enrol_sigma,
+                stream=synth.PHOTO_STREAM,
+            )[0]  # fmt: skip
+            rng = np.random.default_rng([s.seed, synth.PHOTO_STREAM, entry.identity])
+            photo = synth.portrait(face, rng)
+            record = provenance.make_record(
+                "portrait", generator="dcgan-digiface", model_sha256=self.generator.model_sha256,
+                seed=s.seed, identity=entry.identity,
+                params={"sigma": s.variation.enrol_sigma, "stream": "photo"},
+            )  # fmt: skip
+            enrol_photo(
+                self.store, provenance.encode_png(photo, record), label=entry.label,
+                case=f"scenario:{s.name}", reason="scenario watchlist", actor=RUN_ACTOR,
+                detector=self.detector, embedder=self.embedder, largest=True,
+                index=watch_index, save=i == len(self.world.watchlist) - 1,
+            )  # fmt: skip
+
+    def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
+        batch = DayBatch(day)
+        truth_frames = list(self.world.fr_frames(day))
+        folder = self.store.frames_dir / f"day-{day:03d}"
+        seq = 0
+        for s in range(0, len(truth_frames), RENDER_BATCH):
+            aligned = []
+            for fr in self.renderer.render(truth_frames[s : s + RENDER_BATCH]):
+                path = folder / f"{fr.frame_id}.png"
+                record = camera.frame_record(fr, self.scenario, self.generator.model_sha256)
+                provenance.write_png(path, fr.image, record)
+                rel = str(path.relative_to(self.store.path))
+                batch.frames.append((fr.frame_id, fr.camera, fr.t, day, rel))
+                found = self.detector.detect(fr.image)
+                matched = set()
+                for j in range(len(found)):
+                    box = found.boxes[j]
+                    ious = [detect.iou(box, f.box) for f in fr.faces]
+                    k = int(np.argmax(ious)) if ious else -1
+                    ok = k >= 0 and ious[k] >= MATCH_IOU
+                    sid = int(sighting_ids(day, seq + 1)[-1])
+                    seq += 1
+                    batch.sightings.append((
+                        sid, fr.frame_id, fr.camera, fr.t, day, *map(float, box),
+                        float(found.scores[j]), float(max(box[2], box[3])),
+                    ))  # fmt: skip
+                    truth = fr.faces[k] if ok else None
+                    batch.truth.append((
+                        sid, day, truth.pid if truth else -1, truth.person if truth else -1,
+                        float(ious[k]) if k >= 0 else 0.0,
+                    ))  # fmt: skip
+                    if ok:
+                        matched.add(truth.pid)
+                    aligned.append(embed.align(fr.image, found.landmarks[j]))
+                for f in fr.faces:
+                    batch.passes.append((f.pid, day, fr.camera, fr.t, f.person, int(f.pid in matched)))
+            if aligned:
+                batch.embeddings.append(self.embedder.embed(np.stack(aligned)))
+            progress(min(s + RENDER_BATCH, len(truth_frames)), len(truth_frames))
+        return batch
+
+
+class TwinSource:
+    """Sightings drawn from the calibrated embedding twin (no images): for scale."""
+
+    mode = "embedding"
+
+    def __init__(self, scenario, world: World, store: RunStore, device: str):
+        from facelab import twin
+
+        self.scenario, self.world, self.store = scenario, world, store
+        self.model = twin.load_default()
+        self.sampler = twin.TwinSampler(self.model, scenario.seed)
+
+    def enrol_watchlist(self, watch_index) -> None:
+        from facelab.watchlist import enrol_embedding
+
+        ids = np.array([e.identity for e in self.world.watchlist], np.int64)
+        emb = self.sampler.photos(ids, ids)
+        for i, entry in enumerate(self.world.watchlist):
+            enrol_embedding(
+                self.store, emb[i], label=entry.label, case=f"scenario:{self.scenario.name}",
+                reason="scenario watchlist", actor=RUN_ACTOR, identity=entry.identity,
+                index=watch_index, save=i == len(self.world.watchlist) - 1,
+            )  # fmt: skip
+
+    def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
+        batch = DayBatch(day)
+        p = self.world.day_passes(day)
+        p = p[self.world.camera_is_fr[p["camera"]]]
+        quality = np.array([c.quality for c in self.scenario.cameras])[p["camera"]]
+        emb = self.sampler.sightings(p["person"].astype(np.int64), p["pid"], quality)
+        sids = sighting_ids(day, len(p))
+        frame_ids = [self.world.frame_id(int(f)) for f in self.world.pass_frame[p["pid"]]]
+        cams, ts, persons, pids = (p[k].tolist() for k in ("camera", "t", "person", "pid"))
+        sid_list = sids.tolist()
+        batch.sightings = [
+            (sid_list[i], frame_ids[i], cams[i], ts[i], day, None, None, None, None, None, None)
+            for i in range(len(p))
+        ]
+        batch.truth = [(sid_list[i], day, pids[i], persons[i], 1.0) for i in range(len(p))]
+        batch.passes = [(pids[i], day, cams[i], ts[i], persons[i], 1) for i in range(len(p))]
+        batch.embeddings.append(emb)
+        progress(len(p), len(p))
+        return batch
+
+
+class Runner:
+    """Runs (or resumes) one scenario into one run directory."""
+
+    def __init__(self, scenario, out: Path, *, mode: str | None = None, device: str = "cpu"):
+        self.scenario = scenario
+        self.mode = mode or scenario.mode
+        if self.mode not in ("image", "embedding"):
+            raise ConfigError(f"unknown mode {self.mode!r} (choose image or embedding)")
+        self.device = device
+        self.mapping, self.cos_thr = camera_thresholds(scenario)
+        self.world = build_world(scenario)
+        self.store = open_or_create(scenario, Path(out), self.mode)
+        source_cls = ImageSource if self.mode == "image" else TwinSource
+        self.source = source_cls(scenario, self.world, self.store, device)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _write_cameras(self) -> None:
+        with Transaction(self.store.db) as db:
+            for i, c in enumerate(self.scenario.cameras):
+                db.execute(
+                    "INSERT OR REPLACE INTO cameras VALUES (?,?,?,?,?,?,?,?,?)",
+                    (i, c.id, c.kind, c.station, int(c.fr), *c.resolution, c.quality,
+                     self.scenario.threshold_for(c.id)),
+                )  # fmt: skip
+
+    def _enrol(self) -> None:
+        """Enrol the scenario's watchlist once; an interrupted enrolment is redone from scratch."""
+        from facelab.index import WatchlistIndex
+
+        if self.store.get("watchlist_enrolled") == "1":
+            return
+        with Transaction(self.store.db) as db:
+            db.execute("DELETE FROM watchlist")
+        self.store.truth.execute("DELETE FROM watch_truth")
+        self.store.watchlist_path.unlink(missing_ok=True)
+        self.source.enrol_watchlist(WatchlistIndex())
+        self.store.set("watchlist_enrolled", 1)
+
+    def run(
+        self,
+        on_progress: Callable[[int, int, int], None] | None = None,
+        after_day: Callable[[int], None] | None = None,
+    ) -> RunSummary:
+        """Simulate every day not yet done; ``on_progress(day, done, total)`` reports frames."""
+        self._write_cameras()
+        self._enrol()
+        done = set(self.store.days_done())
+        watch = None
+        results = []
+        if not done:
+            self.store.audit.append(
+                RUN_ACTOR, "run", reason="simulation",
+                details={"scenario": self.scenario.name, "mode": self.mode, "days": self.scenario.days},
+            )  # fmt: skip
+        for day in range(self.scenario.days):
+            if day in done:
+                continue
+            if watch is None:
+                from facelab.watchlist import load_active
+
+                watch = load_active(self.store)
+            t0 = time.perf_counter()
+            batch = self.source.day(day, lambda d, n, _day=day: on_progress and on_progress(_day, d, n))
+            results.append(self._commit(batch, watch, time.perf_counter() - t0))
+            if after_day is not None:
+                after_day(day)
+        n_watch = self.store.db.execute("SELECT COUNT(*) FROM watchlist WHERE active=1").fetchone()
+        return RunSummary(
+            self.store.path, self.mode, tuple(results), len(done), n_watch[0], self.device
+        )
+
+    def _commit(self, batch: DayBatch, watch, seconds: float) -> DayResult:
+        """Search the day's sightings, then write shard, truth and rows (day marked done last)."""
+        day = batch.day
+        emb = batch.emb()
+        n = len(batch.sightings)
+        sids = np.array([r[0] for r in batch.sightings], np.int64)
+        cams = np.array([r[2] for r in batch.sightings], np.int64)
+        cand_rows, alert_rows = [], []
+        if n and len(watch):
+            res = watch.search(emb, min(TOP_K, len(watch)))
+            thr = self.cos_thr[cams]
+            scores64 = res.scores.astype(np.float64)
+            pct = self.mapping.to_percent(np.where(np.isfinite(scores64), scores64, 0.0))
+            for i in range(n):
+                row = batch.sightings[i]
+                for r in range(res.ids.shape[1]):
+                    w = int(res.ids[i, r])
+                    if w < 0:
+                        continue
+                    sc = float(res.scores[i, r])
+                    cand_rows.append((int(sids[i]), r, w, sc, day))
+                    if scores64[i, r] >= thr[i]:
+                        alert_rows.append((
+                            int(sids[i]) * ALERT_ID_FACTOR + r, int(sids[i]), w, r, sc,
+                            float(pct[i, r]), row[2], row[3], day, row[1],
+                        ))  # fmt: skip
+        archive = self.store.archive()
+        if n:
+            archive.add_day(day, sids, emb, replace=True)
+        truth = self.store.truth
+        with Transaction(truth):
+            truth.executemany("INSERT OR REPLACE INTO sighting_truth VALUES (?,?,?,?,?)", batch.truth)
+            truth.executemany("INSERT OR REPLACE INTO pass_truth VALUES (?,?,?,?,?,?)", batch.passes)
+        faces_truth = len(batch.passes)
+        found = sum(p[5] for p in batch.passes)
+        with Transaction(self.store.db) as db:
+            db.executemany("INSERT OR REPLACE INTO frames VALUES (?,?,?,?,?)", batch.frames)
+            db.executemany(
+                "INSERT OR REPLACE INTO sightings VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch.sightings
+            )
+            db.executemany("INSERT OR REPLACE INTO candidates VALUES (?,?,?,?,?)", cand_rows)
+            db.executemany(
+                "INSERT OR REPLACE INTO alerts(id, sighting, watch, rank, score, percent, camera,"
+                " t, day, frame_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                alert_rows,
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO days VALUES (?,?,?,?,?,datetime('now'))",
+                (day, len(batch.frames), n, len(alert_rows), round(seconds, 3)),
+            )
+        log.info("day %d: %d sightings, %d alerts", day, n, len(alert_rows))
+        return DayResult(day, len(batch.frames), faces_truth, found, n, len(alert_rows), seconds)
+
+
+def run_scenario(scenario, out: str | Path, *, mode: str | None = None, device: str = "cpu",
+                 on_progress=None, after_day=None) -> RunSummary:  # fmt: skip
+    """Run (or resume) ``scenario`` into ``out``; see :class:`Runner`."""
+    runner = Runner(scenario, Path(out), mode=mode, device=device)
+    try:
+        return runner.run(on_progress, after_day)
+    finally:
+        runner.close()

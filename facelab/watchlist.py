@@ -1,0 +1,167 @@
+"""The watchlist: enrol a pre-loaded frame of a synthetic person, list, remove.
+
+Crash safety: the row is written inside an open transaction, the FAISS file is replaced
+atomically, then the transaction commits. A crash in between leaves an index id with no row;
+:func:`load_active` drops such ids, so nothing half-enrolled is ever searched.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facelab import audit, provenance
+from facelab.errors import DataError
+from facelab.probe import face_embedding
+from facelab.store import RunStore, Transaction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WatchlistEntry:
+    """One row of the watchlist (no embedding: that lives in ``watchlist.faiss``)."""
+
+    id: int
+    label: str
+    case_id: str | None
+    reason: str | None
+    photo: str | None
+    enrolled_at: str
+    actor: str
+    active: bool
+
+
+_COLUMNS = "id, label, case_id, reason, photo, enrolled_at, actor, active"
+
+
+def entries(store: RunStore, include_removed: bool = False) -> list[WatchlistEntry]:
+    """Watchlist entries ordered by id."""
+    where = "" if include_removed else "WHERE active=1"
+    rows = store.db.execute(f"SELECT {_COLUMNS} FROM watchlist {where} ORDER BY id")
+    return [WatchlistEntry(*r[:7], bool(r[7])) for r in rows]
+
+
+def load_active(store: RunStore):
+    """The watchlist index holding exactly the active entries of the database."""
+    index = store.load_watchlist()
+    active = {r[0] for r in store.db.execute("SELECT id FROM watchlist WHERE active=1")}
+    stale = [i for i in index.ids().tolist() if i not in active]
+    if stale:
+        log.warning("dropping %d watchlist vector(s) with no committed entry", len(stale))
+        index.remove(np.array(stale, np.int64))
+    return index
+
+
+def _find(store: RunStore, label_or_id: str) -> WatchlistEntry:
+    for e in entries(store):
+        if e.label == label_or_id or str(e.id) == label_or_id:
+            return e
+    raise DataError(f"no active watchlist entry {label_or_id!r}")
+
+
+def enrol_embedding(
+    store: RunStore,
+    embedding: np.ndarray,
+    *,
+    label: str,
+    case: str | None,
+    reason: str | None,
+    actor: str,
+    photo: str | None = None,
+    photo_sha256: str | None = None,
+    identity: int | None = None,
+    index=None,
+    save: bool = True,
+) -> WatchlistEntry:
+    """Add one entry from an embedding (image mode enrols via :func:`enrol_photo`)."""
+    if store.db.execute("SELECT 1 FROM watchlist WHERE label=?", (label,)).fetchone():
+        raise DataError(f"label {label!r} is already on the watchlist of {store.path}")
+    index = load_active(store) if index is None else index
+    top = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM watchlist").fetchone()[0]
+    wid = int(max(top, int(index.ids().max(initial=0)))) + 1
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    with Transaction(store.db) as db:
+        db.execute(
+            "INSERT INTO watchlist(id, label, case_id, reason, photo, photo_sha256, enrolled_at,"
+            " actor, active) VALUES (?,?,?,?,?,?,?,?,1)",
+            (wid, label, case, reason, photo, photo_sha256, now, actor),
+        )
+        index.add(np.array([wid], np.int64), embedding.reshape(1, -1))
+        if save:
+            index.save(store.watchlist_path)
+    if identity is not None:
+        store.truth.execute(
+            "INSERT OR REPLACE INTO watch_truth(watch, identity) VALUES (?, ?)", (wid, identity)
+        )
+    store.audit.append(
+        actor, "enrol", reason=reason, case=case,
+        details={"watch_id": wid, "label": label, "photo_sha256": photo_sha256},
+    )  # fmt: skip
+    return WatchlistEntry(wid, label, case, reason, photo, now, actor, True)
+
+
+def enrol_photo(
+    store: RunStore,
+    source: str | Path | bytes,
+    *,
+    label: str,
+    case: str | None,
+    reason: str | None,
+    actor: str,
+    detector,
+    embedder,
+    largest: bool = False,
+    index=None,
+    save: bool = True,
+) -> WatchlistEntry:
+    """Enrol a pre-loaded frame: provenance guard → one face → embedding → watchlist."""
+    require_image_mode(store, "enrol a photo")
+    policy = store.scenario_dict().get("policy", {})
+    reason = audit.require_reason(reason, policy.get("require_reason", True), "enrolment")
+    verified = provenance.load_verified(source)
+    name = str(source) if not isinstance(source, bytes) else "photo"
+    face = face_embedding(verified.image, detector, embedder, name=name, largest=largest)
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    photo = store.photos_dir / f"{label}.png"
+    provenance.write_png(photo, verified.image, verified.record)
+    identity = verified.record.get("identity")
+    return enrol_embedding(
+        store, face.embedding, label=label, case=case, reason=reason, actor=actor,
+        photo=str(photo.relative_to(store.path)), photo_sha256=sha,
+        identity=int(identity) if identity is not None else None, index=index, save=save,
+    )  # fmt: skip
+
+
+def remove(store: RunStore, label_or_id: str, *, reason: str | None, actor: str) -> WatchlistEntry:
+    """Remove an entry: its vector and photo are deleted, the row is kept (inactive) for audit."""
+    entry = _find(store, label_or_id)
+    index = load_active(store)
+    with Transaction(store.db) as db:
+        db.execute("UPDATE watchlist SET active=0, photo=NULL WHERE id=?", (entry.id,))
+        index.remove(np.array([entry.id], np.int64))
+        index.save(store.watchlist_path)
+    if entry.photo:
+        (store.path / entry.photo).unlink(missing_ok=True)
+    store.audit.append(
+        actor, "remove", reason=reason, case=entry.case_id,
+        details={"watch_id": entry.id, "label": entry.label},
+    )  # fmt: skip
+    return entry
+
+
+def require_image_mode(store: RunStore, what: str) -> None:
+    """Photos can only be compared in runs whose sightings came from real images."""
+    from facelab.errors import RunError
+
+    if store.meta.get("mode", "image") != "image":
+        raise RunError(
+            f"cannot {what} in {store.path}: it is an embedding-mode run (twin embeddings, "
+            "no images); use an image-mode run"
+        )
