@@ -36,7 +36,7 @@ from facelab.world import World, build_world
 
 log = logging.getLogger(__name__)
 
-TOP_K = 5  # watchlist candidates kept per sighting, whatever their score
+TOP_K = 10  # watchlist candidates kept per sighting, whatever their score (sweeps read them)
 SIGHTING_ID_SHIFT = 32  # sighting id = day << 32 | sequence within the day
 ALERT_ID_FACTOR = 8  # alert id = sighting id * 8 + rank
 MATCH_IOU = 0.5  # a detection is the ground-truth face it overlaps by at least this
@@ -235,16 +235,14 @@ class TwinSource:
         self.sampler = twin.TwinSampler(self.model, scenario.seed)
 
     def enrol_watchlist(self, watch_index) -> None:
-        from facelab.watchlist import enrol_embedding
+        from facelab.watchlist import enrol_batch
 
         ids = np.array([e.identity for e in self.world.watchlist], np.int64)
-        emb = self.sampler.photos(ids, ids)
-        for i, entry in enumerate(self.world.watchlist):
-            enrol_embedding(
-                self.store, emb[i], label=entry.label, case=f"scenario:{self.scenario.name}",
-                reason="scenario watchlist", actor=RUN_ACTOR, identity=entry.identity,
-                index=watch_index, save=i == len(self.world.watchlist) - 1,
-            )  # fmt: skip
+        enrol_batch(
+            self.store, self.sampler.photos(ids, ids), [e.label for e in self.world.watchlist],
+            identities=ids.tolist(), case=f"scenario:{self.scenario.name}",
+            reason="scenario watchlist", actor=RUN_ACTOR, index=watch_index,
+        )  # fmt: skip
 
     def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
         batch = DayBatch(day)

@@ -106,6 +106,45 @@ def enrol_embedding(
     return WatchlistEntry(wid, label, case, reason, photo, now, actor, True)
 
 
+def enrol_batch(
+    store: RunStore,
+    embeddings: np.ndarray,
+    labels: list[str],
+    *,
+    identities: list[int] | None,
+    case: str | None,
+    reason: str | None,
+    actor: str,
+    index=None,
+) -> int:
+    """Enrol many embeddings at once (twin watchlists of 10^3–10^5): one transaction, one
+    index write, one audit record. Returns the number enrolled."""
+    index = load_active(store) if index is None else index
+    top = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM watchlist").fetchone()[0]
+    first = int(max(top, int(index.ids().max(initial=0)))) + 1
+    wids = np.arange(first, first + len(labels), dtype=np.int64)
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    with Transaction(store.db) as db:
+        db.executemany(
+            "INSERT INTO watchlist(id, label, case_id, reason, enrolled_at, actor, active)"
+            " VALUES (?,?,?,?,?,?,1)",
+            [(int(w), lab, case, reason, now, actor) for w, lab in zip(wids, labels)],
+        )
+        index.add(wids, embeddings)
+        index.save(store.watchlist_path)
+    if identities is not None:
+        with Transaction(store.truth) as truth:
+            truth.executemany(
+                "INSERT OR REPLACE INTO watch_truth(watch, identity) VALUES (?, ?)",
+                list(zip(wids.tolist(), identities)),
+            )
+    store.audit.append(
+        actor, "enrol", reason=reason, case=case,
+        details={"count": len(labels), "first_id": first, "last_id": int(wids[-1])},
+    )  # fmt: skip
+    return len(labels)
+
+
 def enrol_photo(
     store: RunStore,
     source: str | Path | bytes,

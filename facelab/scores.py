@@ -1,0 +1,134 @@
+"""A run's stored scores joined with its ground truth, as arrays for :mod:`facelab.metrics`.
+
+This is the one place where the search side (``facelab.sqlite``) meets the truth
+(``truth.sqlite``); it is read by the sweep and the report, never by search or alerting.
+
+Each sighting is one 1:N search against the watchlist; the pipeline kept its top ``TOP_K``
+candidates whatever their score, so any threshold can be applied afterwards without
+re-embedding. A search is *mated* when the person really in the sighting is on the (active)
+watchlist; a candidate is a *mate* when it is that person's entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facelab.errors import RunError
+from facelab.metrics import SearchScores
+from facelab.store import RunStore
+
+
+@dataclass(frozen=True)
+class RunScores:
+    """Scores of one run, with truth.
+
+    Attributes
+    ----------
+    searches : SearchScores, one row per sighting (scores (n, K) descending, -inf padded).
+    sighting : int64 (n,), sighting ids (row order of ``searches``).
+    person : int64 (n,), true person of each sighting (-1: a detection of no one).
+    camera_kind : str (n,), kind of the sighting's camera.
+    day : int64 (n,)
+    cand_score : float64 (m,), every stored candidate's score (one row per candidate).
+    cand_mate : bool (m,), whether that candidate is the sighting's true identity.
+    genuine : float64, scores of (sighting, own watchlist entry) pairs among the candidates.
+    impostor : float64, scores of (sighting, other entry) pairs among the candidates.
+    complete : bool, whether every watchlist entry was a candidate of every search
+        (K ≥ watchlist size), so that ``impostor`` holds all 1:1 impostor comparisons.
+    watchlist_size : int
+    camera_days : int, FR cameras × days simulated.
+    best_true_score : float64 (t,), for each watchlisted person seen by an FR camera (a
+        *target*), the best score any of their sightings gave their own entry (-inf: none).
+    """
+
+    searches: SearchScores
+    sighting: np.ndarray
+    person: np.ndarray
+    camera_kind: np.ndarray
+    day: np.ndarray
+    cand_score: np.ndarray
+    cand_mate: np.ndarray
+    genuine: np.ndarray
+    impostor: np.ndarray
+    complete: bool
+    watchlist_size: int
+    camera_days: int
+    best_true_score: np.ndarray
+
+
+def load_scores(store: RunStore) -> RunScores:
+    """Read a run's candidates and truth into arrays.
+
+    Raises
+    ------
+    RunError
+        When the run has no completed day yet.
+    """
+    db, truth = store.db, store.truth
+    days = store.days_done()
+    if not days:
+        raise RunError(f"{store.path}: no simulated day is complete yet; run `facelab run` first")
+    rows = db.execute(
+        "SELECT s.id, s.day, c.kind FROM sightings s JOIN cameras c ON c.idx = s.camera "
+        "ORDER BY s.id"
+    ).fetchall()
+    n = len(rows)
+    sighting = np.array([r[0] for r in rows], np.int64)
+    day = np.array([r[1] for r in rows], np.int64)
+    kind = np.array([r[2] for r in rows], dtype=object)
+    who = dict(truth.execute("SELECT sighting, person FROM sighting_truth").fetchall())
+    person = np.array([who.get(int(s), -1) for s in sighting], np.int64)
+    active = {r[0] for r in db.execute("SELECT id FROM watchlist WHERE active=1")}
+    identity = {w: i for w, i in truth.execute("SELECT watch, identity FROM watch_truth")
+                if w in active}  # fmt: skip
+    enrolled = set(identity.values())
+    cand = np.array(
+        db.execute("SELECT sighting, rank, watch, score FROM candidates ORDER BY sighting, rank")
+        .fetchall() or np.zeros((0, 4)),
+        dtype=np.float64,
+    ).reshape(-1, 4)
+    cand = cand[np.isin(cand[:, 2].astype(np.int64), list(active))] if len(cand) else cand
+    row_of = {int(s): i for i, s in enumerate(sighting)}
+    k = max(1, int(cand[:, 1].max()) + 1) if len(cand) else 1
+    scores = np.full((n, k), -np.inf)
+    is_mate = np.zeros((n, k), bool)
+    fill = np.zeros(n, np.int64)
+    cand_score = cand[:, 3].copy()
+    cand_mate = np.zeros(len(cand), bool)
+    for j, (sid, _rank, watch, score) in enumerate(cand):
+        i = row_of.get(int(sid))
+        if i is None:
+            continue
+        mate = identity.get(int(watch), -2) == person[i]
+        cand_mate[j] = mate
+        scores[i, fill[i]] = score
+        is_mate[i, fill[i]] = mate
+        fill[i] += 1
+    mated = np.array([p in enrolled for p in person], bool)
+    n_watch = len(active)
+    fr = db.execute("SELECT COUNT(*) FROM cameras WHERE fr=1").fetchone()[0]
+    # best true score per target (watchlisted person seen at an FR camera), -inf if never a candidate
+    targets = sorted({int(p) for p in person[mated]})
+    best = np.full(len(targets), -np.inf)
+    pos = {p: i for i, p in enumerate(targets)}
+    for i in np.flatnonzero(mated):
+        s = scores[i][is_mate[i]]
+        if len(s):
+            best[pos[int(person[i])]] = max(best[pos[int(person[i])]], float(s.max()))
+    return RunScores(
+        searches=SearchScores(scores=scores, is_mate=is_mate, mated=mated, camera=kind),
+        sighting=sighting,
+        person=person,
+        camera_kind=kind,
+        day=day,
+        cand_score=cand_score,
+        cand_mate=cand_mate,
+        genuine=cand_score[cand_mate],
+        impostor=cand_score[~cand_mate],
+        complete=k >= n_watch,
+        watchlist_size=n_watch,
+        camera_days=int(fr) * len(days),
+        best_true_score=best,
+    )
