@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test models bench clean
+.PHONY: demo test models bench gpu clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,5 +23,13 @@ test: models
 bench: models
 	$(BIN)/python -m pytest benchmarks -q --benchmark-json=benchmarks/results.json
 
+# GPU twins replace the CPU packages in a separate environment (both provide the same modules).
+gpu:
+	$(PYTHON) -m venv .venv-gpu
+	.venv-gpu/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,gpu]'
+	.venv-gpu/bin/python -m pip uninstall -q -y faiss-cpu onnxruntime
+	.venv-gpu/bin/python -m pip install -q --force-reinstall --no-deps onnxruntime-gpu faiss-gpu
+	.venv-gpu/bin/facelab models fetch
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) .venv-gpu runs

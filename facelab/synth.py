@@ -209,8 +209,9 @@ def degrade(
         out *= d.brightness
     if d.blur_sigma > 0:
         out = cv2.GaussianBlur(out, (0, 0), d.blur_sigma)
-    if d.noise_sd > 0:
-        out += rng.normal(0.0, d.noise_sd, size=out.shape).astype(np.float32)
+    if d.noise_sd > 0:  # luminance noise, shared by the three channels
+        noise = rng.standard_normal(size=(*out.shape[:2], 1), dtype=np.float32)
+        out += np.float32(d.noise_sd) * noise
     out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     if d.jpeg_quality < 100:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(d.jpeg_quality)])
