@@ -155,18 +155,19 @@ class CameraRenderer:
 
 
 def frame_record(frame: Frame, scenario, generator_sha256: str) -> dict:
-    """The provenance record of a frame: enough to say what made it and from which seed."""
-    return {
-        "kind": "frame",
-        "generator": "dcgan-digiface",
-        "generator_sha256": generator_sha256,
-        "scenario": scenario.name,
-        "seed": scenario.seed,
-        "frame_id": frame.frame_id,
-        "camera": scenario.cameras[frame.camera].id,
-        "t": frame.t,
-        "pids": [f.pid for f in frame.faces],
-    }
+    """The provenance record of a frame: what made it, from which seed, with which faces."""
+    from facelab.provenance import make_record
+
+    return make_record(
+        "frame", generator="dcgan-digiface", model_sha256=generator_sha256, seed=scenario.seed,
+        params={
+            "scenario": scenario.name,
+            "frame_id": frame.frame_id,
+            "camera": scenario.cameras[frame.camera].id,
+            "t": frame.t,
+            "pids": [f.pid for f in frame.faces],
+        },
+    )  # fmt: skip
 
 
 def write_clip(images: list[np.ndarray], path: Path, fps: int = CLIP_FPS) -> Path:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +44,21 @@ ALERT_ID_FACTOR = 8  # alert id = sighting id * 8 + rank
 MATCH_IOU = 0.5  # a detection is the ground-truth face it overlaps by at least this
 RENDER_BATCH = 64  # frames rendered (and faces generated) per batch
 RUN_ACTOR = "facelab-run"
+CRASH_ENV = "FACELAB_CRASH_AT"
+
+
+def crashpoint(label: str, day: int | None = None) -> None:
+    """Test hook for crash safety: SIGKILL this process when ``$FACELAB_CRASH_AT`` names this point.
+
+    ``FACELAB_CRASH_AT`` holds ``label`` or ``label@day``. Points: ``after-enrol``,
+    ``after-frames``, ``after-shard``, ``after-truth``, ``after-commit`` (here) and
+    ``purge-held``, ``purge-files``, ``purge-rows`` (:mod:`facelab.retention`). Without the
+    variable this does nothing.
+    """
+    want = os.environ.get(CRASH_ENV)
+    if want and (want == label or (day is not None and want == f"{label}@{day}")):
+        log.warning("crash point %s (day %s): killing this process", label, day)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -161,13 +178,9 @@ class ImageSource:
         from facelab.watchlist import enrol_photo
 
         s = self.scenario
-        for i, entry in enumerate(self.world.watchlist):
-            face = self.generator.sightings(
-                s.seed, [entry.identity], [entry.identity], s.variation.enrol_sigma,
-                stream=synth.PHOTO_STREAM,
-            )[0]  # fmt: skip
-            rng = np.random.default_rng([s.seed, synth.PHOTO_STREAM, entry.identity])
-            photo = synth.portrait(face, rng)
+        ids = [e.identity for e in self.world.watchlist]
+        images = synth.photos(self.generator, s.seed, ids, ids, s.variation.enrol_sigma)
+        for i, (entry, photo) in enumerate(zip(self.world.watchlist, images)):
             record = provenance.make_record(
                 "portrait", generator="dcgan-digiface", model_sha256=self.generator.model_sha256,
                 seed=s.seed, identity=entry.identity,
@@ -303,6 +316,7 @@ class Runner:
         self.store.truth.execute("DELETE FROM watch_truth")
         self.store.watchlist_path.unlink(missing_ok=True)
         self.source.enrol_watchlist(WatchlistIndex())
+        crashpoint("after-enrol")
         self.store.set("watchlist_enrolled", 1)
 
     def run(
@@ -330,6 +344,7 @@ class Runner:
                 watch = load_active(self.store)
             t0 = time.perf_counter()
             batch = self.source.day(day, lambda d, n, _day=day: on_progress and on_progress(_day, d, n))
+            crashpoint("after-frames", day)
             results.append(self._commit(batch, watch, time.perf_counter() - t0))
             if after_day is not None:
                 after_day(day)
@@ -367,10 +382,12 @@ class Runner:
         archive = self.store.archive()
         if n:
             archive.add_day(day, sids, emb, replace=True)
+        crashpoint("after-shard", day)
         truth = self.store.truth
         with Transaction(truth):
             truth.executemany("INSERT OR REPLACE INTO sighting_truth VALUES (?,?,?,?,?)", batch.truth)
             truth.executemany("INSERT OR REPLACE INTO pass_truth VALUES (?,?,?,?,?,?)", batch.passes)
+        crashpoint("after-truth", day)
         faces_truth = len(batch.passes)
         found = sum(p[5] for p in batch.passes)
         with Transaction(self.store.db) as db:
@@ -388,6 +405,7 @@ class Runner:
                 "INSERT OR REPLACE INTO days VALUES (?,?,?,?,?,datetime('now'))",
                 (day, len(batch.frames), n, len(alert_rows), round(seconds, 3)),
             )
+        crashpoint("after-commit", day)
         log.info("day %d: %d sightings, %d alerts", day, n, len(alert_rows))
         return DayResult(day, len(batch.frames), faces_truth, found, n, len(alert_rows), seconds)
 

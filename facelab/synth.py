@@ -33,6 +33,7 @@ IDENTITY_STREAM = 101
 SIGHTING_STREAM = 102
 PHOTO_STREAM = 103
 DEGRADE_STREAM = 104
+PORTRAIT_STREAM = 105  # backdrop and degradation of photos, apart from their latent noise
 
 # Where YuNet puts the face inside a 64×64 DCGAN crop, measured on 200 identities
 # (x0, y0, w, h as fractions of the crop side); used for ground-truth face boxes.
@@ -272,6 +273,33 @@ def portrait(
     off = (size - face_px) // 2
     paste_face(canvas, face, off, off, face_px)
     return degrade(canvas, degradation, rng, face_box(off, off, face_px))
+
+
+def photos(
+    generator: FaceGenerator,
+    seed: int,
+    identities,
+    sightings,
+    sigma: float,
+    stream: int = PHOTO_STREAM,
+    degradation: Degradation = DEFAULT_PHOTO_DEGRADATION,
+) -> np.ndarray:
+    """Photos ("pre-loaded frames") of identities: sighting latents rendered as portraits.
+
+    The latent noise is keyed by ``(seed, stream, sighting)``, the backdrop and degradation by
+    ``(seed, PORTRAIT_STREAM, stream, sighting)``, so the two are independent.
+
+    Returns
+    -------
+    uint8 (n, PORTRAIT_SIZE, PORTRAIT_SIZE, 3) BGR
+    """
+    sids = np.atleast_1d(np.asarray(sightings, dtype=np.int64))
+    faces = generator.sightings(seed, identities, sids, sigma, stream=stream)
+    out = np.empty((len(faces), PORTRAIT_SIZE, PORTRAIT_SIZE, 3), np.uint8)
+    for i, (face, sid) in enumerate(zip(faces, sids)):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, PORTRAIT_STREAM, stream, sid]))
+        out[i] = portrait(face, rng, degradation)
+    return out
 
 
 def contact_sheet(

@@ -1,0 +1,420 @@
+"""facelab.archive: the day-sharded archive against brute force over the union of days."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import faiss
+
+from facelab import archive
+from facelab.archive import (
+    ArchiveResult,
+    DayShardArchive,
+    ShardInfo,
+    bytes_per_vector,
+)
+from facelab.errors import ConfigError, DataError, RunError
+
+D = 128
+DAYS = 5
+PER_DAY = 2_000
+
+
+def unit(x):
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def clustered(rng, n, n_ids=300, sigma=0.05, d=D):
+    """Synthetic identities: ``n`` unit vectors around ``n_ids`` centres (cos within ~0.75)."""
+    centres = unit(rng.normal(size=(n_ids, d)))
+    who = rng.integers(0, n_ids, size=n)
+    return unit(centres[who] + sigma * rng.normal(size=(n, d)))
+
+
+@pytest.fixture
+def one_thread():
+    """PQ training runs many tiny OpenMP loops; on a shared, busy 2-core machine they spin and
+    take ~5x longer. Results do not depend on the thread count, so train single-threaded."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7_2026)
+    x = clustered(rng, DAYS * PER_DAY)
+    ids = rng.permutation(10_000_000)[: DAYS * PER_DAY].astype(np.int64)
+    day = np.repeat(np.arange(DAYS), PER_DAY).astype(np.int32)
+    rows = rng.integers(0, x.shape[0], size=150)
+    q = np.concatenate([unit(x[rows] + 0.03 * rng.normal(size=(150, D))), clustered(rng, 50)])
+    return x, ids, day, q
+
+
+def fill(root, data, kind="flat", days=range(DAYS), **kw):
+    x, ids, day, _ = data
+    arch = DayShardArchive(root, kind, **kw)
+    for d in days:
+        sel = day == d
+        info = arch.add_day(d, ids[sel], x[sel])
+        assert isinstance(info, ShardInfo) and info.ntotal == PER_DAY
+    return arch
+
+
+@pytest.fixture(scope="module")
+def flat_arch(tmp_path_factory, data):
+    return fill(tmp_path_factory.mktemp("flat"), data)
+
+
+def brute(data, k, days=None):
+    """numpy top-k over the union of the chosen days: (scores, ids, days)."""
+    x, ids, day, q = data
+    sel = np.ones(len(ids), bool) if days is None else np.isin(day, list(days))
+    s = q @ x[sel].T
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(s, order, axis=1), ids[sel][order], day[sel][order], s, ids[sel]
+
+
+def assert_matches_brute(res, data, k, days=None, atol=1e-5):
+    x, ids, day, q = data
+    ref_s, ref_i, _, s, sub_ids = brute(data, k, days)
+    np.testing.assert_allclose(res.scores, ref_s, atol=atol, rtol=0)
+    differ = res.ids != ref_i
+    assert np.all(np.abs(ref_s[differ] - res.scores[differ]) <= atol)  # ties only
+    pos = {int(v): i for i, v in enumerate(ids)}
+    for i, row in enumerate(res.ids):
+        for j, dd in zip(row, res.days[i]):
+            assert day[pos[int(j)]] == dd  # the right day is reported
+    assert np.isin(res.ids, sub_ids).all()
+
+
+def recall_at(res_ids, ref_ids):
+    return np.mean([len(set(a) & set(b)) / ref_ids.shape[1] for a, b in zip(res_ids, ref_ids)])
+
+
+# ---- flat --------------------------------------------------------------------------------
+
+
+def test_flat_search_equals_brute_force(flat_arch, data):
+    assert flat_arch.days() == list(range(DAYS))
+    assert flat_arch.ntotal == DAYS * PER_DAY == len(flat_arch)
+    res = flat_arch.search(data[3], 10)
+    assert isinstance(res, ArchiveResult)
+    assert res.scores.shape == res.ids.shape == res.days.shape == (200, 10)
+    assert (res.scores.dtype, res.ids.dtype, res.days.dtype) == (np.float32, np.int64, np.int32)
+    assert np.all(np.diff(res.scores, axis=1) <= 0)
+    assert_matches_brute(res, data, 10)
+    assert set(np.unique(res.days)) > {0}  # results really come from several days
+
+
+def test_days_window_restricts(flat_arch, data):
+    res = flat_arch.search(data[3], 8, days=[1, 3, 99])
+    assert set(np.unique(res.days)) <= {1, 3}
+    assert_matches_brute(res, data, 8, days=[1, 3])
+    one = flat_arch.search(data[3], 8, days=range(2, 3))
+    assert set(np.unique(one.days)) == {2}
+    np.testing.assert_array_equal(flat_arch.search(data[3], 8, days=2).ids, one.ids)
+    empty = flat_arch.search(data[3], 4, days=[42])
+    assert np.all(empty.ids == -1) and np.all(empty.days == -1) and np.all(np.isneginf(empty.scores))
+
+
+def test_min_score_blanks_low_candidates(flat_arch, data):
+    res = flat_arch.search(data[3], 10, min_score=0.7)
+    ref = flat_arch.search(data[3], 10)
+    keep = ref.scores >= np.float32(0.7)
+    np.testing.assert_array_equal(res.ids[keep], ref.ids[keep])
+    assert np.all(res.ids[~keep] == -1) and np.all(res.days[~keep] == -1)
+    assert keep.any() and (~keep).any()
+
+
+def test_k_beyond_window_pads(tmp_path, data):
+    x, ids, _, q = data
+    arch = DayShardArchive(tmp_path)
+    arch.add_day(0, ids[:3], x[:3])
+    arch.add_day(2, ids[3:5], x[3:5])
+    res = arch.search(q[:4], 7)
+    assert np.all((res.ids[:, :5] >= 0)) and np.all(res.ids[:, 5:] == -1)
+    assert np.all(res.days[:, 5:] == -1) and set(np.unique(res.days[:, :5])) == {0, 2}
+
+
+@pytest.mark.parametrize("t", [0.5, 0.8])
+def test_range_search_equals_brute_force(flat_arch, data, t):
+    x, ids, day, q = data
+    s = q @ x.T
+    t32 = np.float32(t)
+    got = flat_arch.range_search(q, t, days=[0, 2, 4])
+    win = np.isin(day, [0, 2, 4])
+    total = 0
+    for i, (sc, li, dy) in enumerate(got):
+        sure = set(ids[win & (s[i] >= t32 + 1e-5)].tolist())
+        maybe = set(ids[win & (s[i] >= t32 - 1e-5)].tolist())
+        assert sure <= set(li.tolist()) <= maybe
+        assert np.all(sc >= t32) and np.all(np.diff(sc) <= 0)
+        pos = np.searchsorted(ids, li, sorter=np.argsort(ids))
+        np.testing.assert_array_equal(day[np.argsort(ids)][pos], dy)
+        total += len(li)
+    assert total > 0
+
+
+def test_range_search_threshold_tie_is_a_match(flat_arch, data):
+    x, ids, _, _ = data
+    res = flat_arch.search(x[:20], 3)  # queries identical to archived vectors
+    for i in range(20):
+        t = res.scores[i, 1]
+        sc, li, _ = flat_arch.range_search(x[i : i + 1], float(t))[0]
+        assert res.ids[i, 1] in li and res.ids[i, 0] in li
+
+
+def test_lru_cache_and_mmap_give_same_answers(tmp_path, data, flat_arch):
+    ref = flat_arch.search(data[3], 10)
+    for kw in ({"cache_shards": 1}, {"cache_shards": 0, "mmap": False}, {"cache_shards": None}):
+        other = DayShardArchive(flat_arch.root, **kw)
+        res = other.search(data[3], 10)
+        np.testing.assert_array_equal(res.ids, ref.ids)
+        np.testing.assert_array_equal(res.scores, ref.scores)
+        if kw["cache_shards"] is not None:
+            assert len(other._cache) <= kw["cache_shards"]
+
+
+# ---- writing, appending, dropping ---------------------------------------------------------
+
+
+def test_add_day_append_and_atomic_files(tmp_path, data):
+    x, ids, day, q = data
+    arch = DayShardArchive(tmp_path, "flat")
+    arch.add_day(3, ids[:500], x[:500])
+    with pytest.raises(DataError, match="already has a shard"):
+        arch.add_day(3, ids[500:600], x[500:600])
+    arch.search(q, 5)  # shard now cached (memory-mapped)
+    info = arch.append(3, ids[500:1000], x[500:1000])
+    assert info.ntotal == 1000 and info.kind == "flat"
+    arch.append(4, ids[1000:1200], x[1000:1200])  # a missing day is created
+    with pytest.raises(DataError, match="already archived"):
+        arch.append(3, ids[990:1010], x[990:1010])
+    assert arch.append(3, ids[990:1000], x[990:1000], skip_existing=True).ntotal == 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day-0003.faiss", "day-0004.faiss"]
+    res = arch.search(q, 10)  # the cache saw the rewritten file
+    sub = (x[:1200], ids[:1200], np.r_[np.full(1000, 3), np.full(200, 4)].astype(np.int32), q)
+    assert_matches_brute(res, sub, 10)
+    arch.add_day(3, ids[:10], x[:10], replace=True)
+    assert arch.shard_info(3).ntotal == 10 and arch.ntotal == 210
+
+
+def test_failed_write_keeps_old_shard_and_no_temp(tmp_path, data, monkeypatch):
+    x, ids, _, q = data
+    arch = DayShardArchive(tmp_path)
+    arch.add_day(1, ids[:100], x[:100])
+    before = arch.path(1).read_bytes()
+
+    def boom(index, fname):
+        with open(fname, "wb") as fh:
+            fh.write(b"half a shard")
+        raise RuntimeError("Error in write at io.cpp:1: No space left on device")
+
+    monkeypatch.setattr(faiss, "write_index", boom)
+    with pytest.raises(RunError, match="day-0001.faiss.*No space left"):
+        arch.append(1, ids[100:200], x[100:200])
+    monkeypatch.undo()
+    assert arch.path(1).read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["day-0001.faiss"]
+    assert arch.shard_info(1).ntotal == 100
+
+
+def test_stale_temp_files_are_removed_on_open(tmp_path):
+    stale = tmp_path / ".day-0002.faiss.abc123.tmp"
+    stale.write_bytes(b"embeddings of an interrupted write")
+    other = tmp_path / "notes.txt"
+    other.write_text("keep me")
+    DayShardArchive(tmp_path)
+    assert not stale.exists() and other.exists()
+
+
+def test_drop_day_and_drop_before(tmp_path, data):
+    x, ids, day, q = data
+    arch = fill(tmp_path, data)
+    before = arch.search(q, 10)
+    assert (before.days == 2).any()
+    size = arch.path(2).stat().st_size
+    assert arch.drop_day(2) == size
+    assert not arch.path(2).exists() and arch.days() == [0, 1, 3, 4]
+    assert arch.drop_day(2) == 0
+    res = arch.search(q, 10)
+    assert not (res.days == 2).any()
+    assert not np.isin(res.ids, ids[day == 2]).any()
+    assert all(not np.isin(li, ids[day == 2]).any() for _, li, _ in arch.range_search(q, 0.5))
+    assert_matches_brute(res, data, 10, days=[0, 1, 3, 4])
+    assert arch.drop_before(4) == [0, 1, 3]
+    assert arch.days() == [4] and arch.ntotal == PER_DAY
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day-0004.faiss"]
+
+
+def test_corrupt_or_foreign_shard_is_a_run_error(tmp_path, data):
+    x, ids, _, q = data
+    arch = DayShardArchive(tmp_path, cache_shards=0)
+    arch.add_day(0, ids[:100], x[:100])
+    arch.add_day(3, ids[100:200], x[100:200])
+    raw = arch.path(3).read_bytes()
+    arch.path(3).write_bytes(raw[: len(raw) // 3])
+    with pytest.raises(RunError, match=r"day-0003\.faiss") as err:
+        arch.search(q, 5)
+    assert "\n" not in str(err.value)
+    arch.path(3).write_bytes(b"not a faiss file at all" * 10)
+    with pytest.raises(RunError, match=r"corrupt or unreadable index file .*day-0003\.faiss"):
+        arch.range_search(q, 0.5)
+    faiss.write_index(faiss.IndexHNSWFlat(D, 16), str(arch.path(3)))
+    with pytest.raises(RunError, match=r"day-0003\.faiss is not a facelab archive shard"):
+        arch.search(q, 5)
+    faiss.write_index(faiss.IndexIDMap2(faiss.IndexFlatIP(64)), str(arch.path(3)))
+    with pytest.raises(RunError, match="64-d"):
+        arch.search(q, 5)
+    assert arch.search(q, 5, days=[0]).ids.min() >= 0  # the good day still answers
+
+
+def test_bad_arguments(tmp_path, data):
+    x, ids, _, _ = data
+    with pytest.raises(ConfigError):
+        DayShardArchive(tmp_path, "hnsw")
+    with pytest.raises(ConfigError):
+        DayShardArchive(tmp_path, "ivf-pq", pq_m=12)
+    with pytest.raises(ConfigError):
+        DayShardArchive(tmp_path, "flat", refine=True)
+    arch = DayShardArchive(tmp_path)
+    with pytest.raises(DataError, match="day"):
+        arch.add_day(-1, ids[:5], x[:5])
+    bad = x[:5].copy()
+    bad[2] = np.inf
+    with pytest.raises(DataError, match="day 0 embeddings: 1 of 5 rows"):
+        arch.add_day(0, ids[:5], bad)
+    with pytest.raises(DataError, match="no vectors"):
+        arch.add_day(0, ids[:0], x[:0])
+    assert arch.days() == []
+
+
+# ---- compressed and IVF kinds -------------------------------------------------------------
+
+
+KINDS = {  # name: (kind, params, days built, recall@10 floor)
+    "ivf-flat": ("ivf-flat", {"nprobe": 16}, DAYS, 0.95),
+    "sq8": ("sq8", {}, DAYS, 0.9),
+    "ivf-pq16": ("ivf-pq", {"nprobe": 16}, 1, 0.3),
+    "ivf-pq16+refine": ("ivf-pq", {"nprobe": 16, "refine": True}, 1, 0.85),
+}
+PQ_DAY = 3_000  # ivf-pq needs >= PQ_MIN_TRAIN vectors in a day; PQ training dominates test time
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, data):
+    """Archives of each kind, built once: ivf-pq one day of PQ_DAY vectors, the others every day."""
+    x, ids, day, q = data
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            kind, kw, n_days, _ = KINDS[name]
+            arch = DayShardArchive(tmp_path_factory.mktemp(name), kind, **kw)
+            per = PER_DAY if n_days > 1 else PQ_DAY
+            for d in range(n_days):
+                arch.add_day(d, ids[d * per : (d + 1) * per], x[d * per : (d + 1) * per])
+            n = n_days * per
+            sub_day = (np.arange(n) // per).astype(np.int32)
+            cache[name] = (arch, (x[:n], ids[:n], sub_day, q))
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_recall_at_10_against_exact(built, name, one_thread):
+    kind, kw, _, floor = KINDS[name]
+    arch, sub = built(name)
+    assert {arch.shard_info(d).kind for d in arch.days()} == {name.replace("16", "")}
+    xs, ids_s, day_s, q = sub
+    _, ref_ids, _, s, _ = brute(sub, 10)
+    res = arch.search(q, 10)
+    rec = recall_at(res.ids, ref_ids)
+    assert rec >= floor, (name, rec)
+    pos = {int(v): i for i, v in enumerate(ids_s)}
+    ok = res.ids >= 0
+    assert ok.all()
+    assert np.array_equal(day_s[[pos[int(j)] for j in res.ids[ok]]], res.days[ok])
+    exact_scores = kind == "ivf-flat" or kw.get("refine", False)
+    true = np.array([[s[i, pos[int(j)]] for j in row] for i, row in enumerate(res.ids)])
+    err = np.abs(true - res.scores).max()
+    assert err < (1e-5 if exact_scores else 0.02 if kind == "sq8" else 0.5), (name, err)
+    # range search: the threshold rule holds, within the kind's score error
+    t32 = np.float32(0.8)
+    for i, (sc, li, dy) in enumerate(arch.range_search(q[:50], 0.8)):
+        assert np.all(sc >= t32) and np.all(np.diff(sc) <= 0)
+        if exact_scores:
+            np.testing.assert_allclose([s[i, pos[int(j)]] for j in li], sc, atol=1e-5)
+        if kw.get("refine"):  # refined range search scans the stored full vectors: exact set
+            assert set(ids_s[s[i] >= t32 + 1e-5].tolist()) <= set(li.tolist())
+
+
+@pytest.mark.parametrize("name", ["flat", "sq8", "ivf-flat", "ivf-pq16", "ivf-pq16+refine"])
+def test_remove_sightings_from_a_shard(tmp_path, data, built, flat_arch, name, one_thread):
+    """Retention may trim single sightings: every kind supports it, with correct ids after."""
+    src, (x, ids, _, q) = (flat_arch, data) if name == "flat" else built(name)
+    arch = DayShardArchive(tmp_path, src.kind, pq_m=src.pq_m, refine=src.refine)
+    arch.path(0).write_bytes(src.path(0).read_bytes())
+    before = arch.ids(0)
+    gone = before[::7][:200]
+    assert arch.remove(0, np.concatenate([gone, [10**12]])) == len(gone)
+    assert arch.remove(0, gone) == 0
+    after = arch.ids(0)
+    assert len(after) == len(before) - len(gone)
+    assert set(after.tolist()) == set(before.tolist()) - set(gone.tolist())
+    assert arch.shard_info(0).kind == src.shard_info(0).kind
+    assert [p.name for p in tmp_path.iterdir()] == ["day-0000.faiss"]
+    # the remaining vectors are still found under their own ids; the removed ones never
+    pos = {int(v): i for i, v in enumerate(ids)}
+    probe = after[:100]
+    hit = arch.search(x[[pos[int(i)] for i in probe]], 1, nprobe=64)
+    assert np.mean(hit.ids[:, 0] == probe) > 0.9
+    assert not np.isin(arch.search(q, 10, nprobe=64).ids, gone).any()
+    assert not any(np.isin(li, gone).any() for _, li, _ in arch.range_search(q, 0.5, nprobe=64))
+    assert arch.remove(0, after) == len(after) and arch.days() == []  # an emptied shard goes
+
+
+def test_ivf_pq_32_subquantizers(tmp_path, data, one_thread, monkeypatch):
+    x, ids, _, q = data
+    n = 1_024  # fewer than PQ_MIN_TRAIN, so that 32 PQ k-means runs stay quick
+    monkeypatch.setattr(archive, "PQ_MIN_TRAIN", n)
+    arch = DayShardArchive(tmp_path, "ivf-pq", pq_m=32, nprobe=16)
+    assert arch.add_day(0, ids[:n], x[:n]).kind == "ivf-pq"
+    assert arch.add_day(1, ids[n : 2 * n - 1], x[n : 2 * n - 1]).kind == "flat"  # too few
+    s = q @ x[:n].T
+    ref = ids[:n][np.argsort(-s, axis=1)[:, :10]]
+    assert recall_at(arch.search(q, 10, days=[0]).ids, ref) >= 0.5
+    assert arch.bytes_per_vector() == 32 + 8
+
+
+@pytest.mark.parametrize("name", ["flat", "sq8", "ivf-flat", "ivf-pq16"])
+def test_bytes_per_vector_matches_files(built, flat_arch, name, one_thread):
+    arch = flat_arch if name == "flat" else built(name)[0]
+    assert arch.bytes_per_vector() == bytes_per_vector(arch.kind)
+    est = arch.bytes_per_vector()
+    for d in arch.days():
+        info = arch.shard_info(d)
+        # on disk: codes + ids per vector, plus per-shard constants (headers, IVF centroids
+        # of at most n/39 lists, PQ codebooks)
+        consts = (
+            2048
+            + (info.ntotal // 39) * D * 4 * ("ivf" in name)
+            + 256 * D * 4 * ("pq" in name)
+            + 2 * D * 4 * (name == "sq8")
+        )
+        assert est * info.ntotal <= info.nbytes <= est * info.ntotal + consts, (name, info)
+
+
+def test_bytes_per_vector_table():
+    assert bytes_per_vector("flat") == 520
+    assert bytes_per_vector("sq8") == 136
+    assert bytes_per_vector("ivf-pq") == 24
+    assert bytes_per_vector("ivf-pq", pq_m=32) == 40
+    assert bytes_per_vector("ivf-pq", refine=True) == 24 + 520
+    with pytest.raises(ConfigError):
+        bytes_per_vector("hnsw")
