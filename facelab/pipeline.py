@@ -33,6 +33,7 @@ import numpy as np
 
 from facelab import __version__, camera, detect, embed, percent, provenance, synth
 from facelab.errors import ConfigError, RunError
+from facelab.probe import FaceModels
 from facelab.store import RunStore, Transaction
 from facelab.world import World, build_world
 
@@ -170,8 +171,9 @@ class ImageSource:
     def __init__(self, scenario, world: World, store: RunStore, device: str):
         self.scenario, self.world, self.store = scenario, world, store
         self.generator = synth.FaceGenerator(device)
-        self.detector = detect.FaceDetector()
-        self.embedder = embed.Embedder(device)
+        self.models = FaceModels(device)
+        self.detector = self.models.detector
+        self.embedder = self.models.embedder
         self.renderer = camera.CameraRenderer(scenario, world, self.generator)
 
     def enrol_watchlist(self, watch_index) -> None:
@@ -189,7 +191,7 @@ class ImageSource:
             enrol_photo(
                 self.store, provenance.encode_png(photo, record), label=entry.label,
                 case=f"scenario:{s.name}", reason="scenario watchlist", actor=RUN_ACTOR,
-                detector=self.detector, embedder=self.embedder, largest=True,
+                models=self.models, largest=True,
                 index=watch_index, save=i == len(self.world.watchlist) - 1,
             )  # fmt: skip
 

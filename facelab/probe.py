@@ -1,16 +1,44 @@
-"""A user's photo → one face embedding (the "pre-loaded frame" of enrolment and search)."""
+"""A user's photo → checked, verified, one face embedding (the "pre-loaded frame" of enrolment and search)."""
 
 from __future__ import annotations
 
 import logging
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from facelab import detect, embed
-from facelab.errors import ImageError
+from facelab import detect, embed, imageio, provenance
+from facelab.errors import FacelabError, ImageError
 
 log = logging.getLogger(__name__)
+
+
+class FaceModels:
+    """The detector and embedder, created on first use, so that a refused photo loads no model.
+
+    Parameters
+    ----------
+    device : "cpu", "cuda" or "auto" (where the embedder runs).
+    """
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self._detector: detect.FaceDetector | None = None
+        self._embedder: embed.Embedder | None = None
+
+    @property
+    def detector(self) -> detect.FaceDetector:
+        if self._detector is None:
+            self._detector = detect.FaceDetector()
+        return self._detector
+
+    @property
+    def embedder(self) -> embed.Embedder:
+        if self._embedder is None:
+            self._embedder = embed.Embedder(self.device)
+        return self._embedder
 
 
 @dataclass(frozen=True)
@@ -32,12 +60,7 @@ class ProbeFace:
 
 
 def face_embedding(
-    image: np.ndarray,
-    detector: detect.FaceDetector,
-    embedder: embed.Embedder,
-    *,
-    name: str,
-    largest: bool = False,
+    image: np.ndarray, models: FaceModels, *, name: str, largest: bool = False
 ) -> ProbeFace:
     """Detect, align and embed the one face of a photo.
 
@@ -46,10 +69,10 @@ def face_embedding(
     ImageError
         When the photo holds no face, or several and ``largest`` is false.
     """
-    found = detector.detect(image)
+    found = models.detector.detect(image)
     if len(found) == 0:
         raise ImageError(
-            f"{name}: no face found (detector threshold {detector.score_threshold:.2f})"
+            f"{name}: no face found (detector threshold {models.detector.score_threshold:.2f})"
         )
     if len(found) > 1 and not largest:
         raise ImageError(
@@ -59,6 +82,44 @@ def face_embedding(
     i = found.largest()
     if len(found) > 1:
         log.warning("%s: %d faces found, using the largest", name, len(found))
-    vec = embedder.embed(embed.align(image, found.landmarks[i])[None])[0]
+    vec = models.embedder.embed(embed.align(image, found.landmarks[i])[None])[0]
     box = tuple(float(v) for v in found.boxes[i])
     return ProbeFace(vec, box, float(found.scores[i]), len(found))
+
+
+@dataclass(frozen=True, eq=False)
+class Probe:
+    """A verified photo: the image, its provenance record, the file's SHA-256 and name."""
+
+    image: np.ndarray
+    record: dict
+    sha256: str
+    name: str
+
+
+def load_probe(source: str | Path | bytes) -> Probe:
+    """Read a user's photo through every check: file, image format, then provenance.
+
+    The format checks come first, so a corrupt, truncated, 16-bit, grayscale or non-image file
+    is named as such; then the synthetic-only guard refuses anything facelab did not make.
+
+    Raises
+    ------
+    ImageError
+        Missing, empty, corrupt, truncated, 16-bit, grayscale, alpha, too small or too large.
+    ProvenanceError
+        No valid facelab provenance record.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), "<image bytes>"
+        imageio.decode_image(data, name)
+        verified = provenance.load_verified(data)
+    else:
+        name = str(source)
+        data = imageio.read_bytes(source)
+        imageio.decode_image(data, name)
+        try:  # verify the very bytes that are hashed, but name the file in messages
+            verified = provenance.load_verified(data)
+        except FacelabError as exc:
+            raise type(exc)(str(exc).replace("<image bytes>", name)) from None
+    return Probe(verified.image, verified.record, hashlib.sha256(data).hexdigest(), name)

@@ -29,7 +29,7 @@ Schema (defaults in brackets)::
                   station-001 ... so that several groups can share stations
     [quality.NAME] base [NAME if built-in else "good"], face_px, blur_sigma, noise_sd,
                   jpeg_quality, brightness, occlusion_prob
-    [variation]   latent_sigma [0.3], enrol_sigma [0.15]
+    [variation]   latent_sigma [0.25], enrol_sigma [0.15]
     [watchlist]   size, in_city (required)
     [thresholds]  mapping ["linear"], alert_percent [60.0], per_camera {camera id = percent}
     [retention]   days [30], unmatched_days [=days], matched_days [=days], case_hold [true]
@@ -87,7 +87,7 @@ DEFAULT_RESOLUTION: tuple[int, int] = (640, 480)
 MIN_RESOLUTION: tuple[int, int] = (160, 120)
 DEFAULT_QUALITY = "good"
 DEFAULT_FR_FRACTION = 0.0
-DEFAULT_LATENT_SIGMA = 0.3
+DEFAULT_LATENT_SIGMA = 0.25  # genuine cosine ≈ 0.7 through camera frames: mid 50–80 % band
 DEFAULT_ENROL_SIGMA = 0.15
 DEFAULT_MAPPING = "linear"
 DEFAULT_ALERT_PERCENT = 60.0

@@ -37,6 +37,8 @@ def require_run(path: str | Path) -> Path:
         If the folder is missing, is not a facelab run, or was written by another format version.
     """
     run = Path(path)
+    if run.exists() and not run.is_dir():
+        raise RunError(f"not a run directory (a file): {run}")
     if not run.is_dir():
         raise RunError(f"run directory not found: {run}")
     marker = run / MARKER
@@ -160,6 +162,9 @@ class RunStore:
         from facelab.audit import AuditLog
 
         self.path = require_run(path)
+        for name in (SEARCH_DB, TRUTH_DB):
+            if not (self.path / name).is_file():
+                raise RunError(f"incomplete run directory {self.path}: {name} is missing")
         self.meta = json.loads((self.path / MARKER).read_text())
         self.db = connect(self.path / SEARCH_DB)
         self.truth = connect(self.path / TRUTH_DB)
@@ -245,3 +250,8 @@ class RunStore:
 
     def scenario_dict(self) -> dict:
         return self.meta.get("scenario", {})
+
+    @property
+    def requires_reason(self) -> bool:
+        """Whether the run's policy requires a stated reason for searches, enrolments, removals."""
+        return bool(self.scenario_dict().get("policy", {}).get("require_reason", True))

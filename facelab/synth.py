@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from facelab import models
+from facelab import models, scenario
 from facelab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class Degradation:
 NO_DEGRADATION = Degradation()
 
 # Default sighting variation for photos (portraits): a good, frontal camera.
-DEFAULT_LATENT_SIGMA = 0.3
+DEFAULT_LATENT_SIGMA = scenario.DEFAULT_LATENT_SIGMA
 DEFAULT_PHOTO_DEGRADATION = Degradation(blur_sigma=0.5, noise_sd=2.0, jpeg_quality=90)
 
 

@@ -8,16 +8,16 @@ atomically, then the transaction commits. A crash in between leaves an index id 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from facelab import audit, provenance
-from facelab.errors import DataError
-from facelab.probe import face_embedding
+from facelab.errors import DataError, RunError
+from facelab.probe import face_embedding, load_probe
 from facelab.store import RunStore, Transaction
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,20 @@ class WatchlistEntry:
 
 
 _COLUMNS = "id, label, case_id, reason, photo, enrolled_at, actor, active"
+
+LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""Watchlist labels name the enrolled photo's file, so no path characters."""
+
+
+def check_label(store: RunStore, label: str) -> None:
+    """Refuse a malformed label or one already on the watchlist (before anything is written)."""
+    if not isinstance(label, str) or not LABEL_RE.match(label):
+        raise DataError(
+            f"bad label {label!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if store.db.execute("SELECT 1 FROM watchlist WHERE label=?", (label,)).fetchone():
+        raise DataError(f"label {label!r} is already on the watchlist of {store.path}")
 
 
 def entries(store: RunStore, include_removed: bool = False) -> list[WatchlistEntry]:
@@ -80,8 +94,7 @@ def enrol_embedding(
     save: bool = True,
 ) -> WatchlistEntry:
     """Add one entry from an embedding (image mode enrols via :func:`enrol_photo`)."""
-    if store.db.execute("SELECT 1 FROM watchlist WHERE label=?", (label,)).fetchone():
-        raise DataError(f"label {label!r} is already on the watchlist of {store.path}")
+    check_label(store, label)
     index = load_active(store) if index is None else index
     top = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM watchlist").fetchone()[0]
     wid = int(max(top, int(index.ids().max(initial=0)))) + 1
@@ -153,33 +166,34 @@ def enrol_photo(
     case: str | None,
     reason: str | None,
     actor: str,
-    detector,
-    embedder,
+    models,
     largest: bool = False,
     index=None,
     save: bool = True,
 ) -> WatchlistEntry:
-    """Enrol a pre-loaded frame: provenance guard → one face → embedding → watchlist."""
+    """Enrol a pre-loaded frame: checks → provenance guard → one face → embedding → watchlist.
+
+    Everything that can refuse (image mode, policy, label, photo, face) is checked before
+    anything is written.
+    """
     require_image_mode(store, "enrol a photo")
-    policy = store.scenario_dict().get("policy", {})
-    reason = audit.require_reason(reason, policy.get("require_reason", True), "enrolment")
-    verified = provenance.load_verified(source)
-    name = str(source) if not isinstance(source, bytes) else "photo"
-    face = face_embedding(verified.image, detector, embedder, name=name, largest=largest)
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
+    reason = audit.require_reason(reason, store.requires_reason, "enrolment")
+    check_label(store, label)
+    probe = load_probe(source)
+    face = face_embedding(probe.image, models, name=probe.name, largest=largest)
     photo = store.photos_dir / f"{label}.png"
-    provenance.write_png(photo, verified.image, verified.record)
-    identity = verified.record.get("identity")
+    provenance.write_png(photo, probe.image, probe.record)
+    identity = probe.record.get("identity")
     return enrol_embedding(
         store, face.embedding, label=label, case=case, reason=reason, actor=actor,
-        photo=str(photo.relative_to(store.path)), photo_sha256=sha,
+        photo=str(photo.relative_to(store.path)), photo_sha256=probe.sha256,
         identity=int(identity) if identity is not None else None, index=index, save=save,
     )  # fmt: skip
 
 
 def remove(store: RunStore, label_or_id: str, *, reason: str | None, actor: str) -> WatchlistEntry:
     """Remove an entry: its vector and photo are deleted, the row is kept (inactive) for audit."""
+    reason = audit.require_reason(reason, store.requires_reason, "a removal")
     entry = _find(store, label_or_id)
     index = load_active(store)
     with Transaction(store.db) as db:
@@ -197,8 +211,6 @@ def remove(store: RunStore, label_or_id: str, *, reason: str | None, actor: str)
 
 def require_image_mode(store: RunStore, what: str) -> None:
     """Photos can only be compared in runs whose sightings came from real images."""
-    from facelab.errors import RunError
-
     if store.meta.get("mode", "image") != "image":
         raise RunError(
             f"cannot {what} in {store.path}: it is an embedding-mode run (twin embeddings, "

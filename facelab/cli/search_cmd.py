@@ -1,3 +1,267 @@
-"""CLI commands: search."""
+"""CLI commands: enroll, watchlist, search, alerts, review.
 
-from facelab.cli._app import app  # noqa: F401
+Each command delegates to :mod:`facelab.api` (the same calls a notebook makes). Refusals are
+:class:`~facelab.errors.FacelabError` raised before anything is written; the error boundary in
+:mod:`facelab.cli._app` prints them as one line and exits with the error's code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from facelab.cli._app import app
+
+RunArg = Annotated[Path, typer.Argument(help="Run directory (made by `facelab run`).", show_default=False)]
+PhotoArg = Annotated[
+    Path, typer.Argument(help="Photo of one synthetic person: a PNG made by facelab.", show_default=False)
+]
+ActorOpt = Annotated[
+    Optional[str],
+    typer.Option("--actor", help="Who acts, for the audit log (default: $FACELAB_ACTOR, else your login name)."),
+]
+ReasonOpt = Annotated[
+    Optional[str], typer.Option("--reason", help="Stated reason, kept in the audit log.")
+]
+CaseOpt = Annotated[Optional[str], typer.Option("--case", help="Case id, kept in the audit log.")]
+LargestOpt = Annotated[
+    bool,
+    typer.Option("--largest", help="If the photo holds several faces, use the largest (else refuse)."),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="Embedder device: cpu, cuda or auto.")]
+
+
+def table(headers: list[str], rows: list[list], right: set[int] = frozenset()) -> None:
+    """Print a plain table with aligned columns (``right``: indexes of right-aligned columns)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, r in enumerate(cells):
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        print("  ".join(parts).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _open(run: Path, actor: str | None = None, device: str = "cpu"):
+    from facelab.api import open_run
+
+    return open_run(run, actor=actor, device=device)
+
+
+def _faces_note(n: int) -> None:
+    if n > 1:
+        print(f"note: the photo holds {n} faces; the largest was used (--largest)")
+
+
+# --------------------------------------------------------------------------- watchlist
+
+
+@app.command("enroll")
+def enroll_cmd(
+    run: RunArg,
+    photo: PhotoArg,
+    label: Annotated[str, typer.Option("--label", help="Name of the watchlist entry (unique).")],
+    reason: ReasonOpt = None,
+    case: CaseOpt = None,
+    largest: LargestOpt = False,
+    actor: ActorOpt = None,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Enrol a pre-loaded frame of a synthetic person on the run's watchlist.
+
+    The photo must carry facelab's provenance record (synthetic faces only) and show one face;
+    the face is detected, aligned, embedded and added to the watchlist index. Alerts raised
+    during `facelab run` used the watchlist as it was then; new entries count for searches and
+    later runs. Recorded in the audit log.
+    """
+    lab = _open(run, actor, device)
+    entry = lab.enroll(photo, label=label, reason=reason, case=case, largest=largest)
+    print(f"enrolled {entry.label} (watchlist id {entry.id}) in {lab.path}")
+    print(f"photo kept as {entry.photo}; case {entry.case_id or '-'}; by {entry.actor}")
+
+
+@app.command("watchlist")
+def watchlist_cmd(
+    run: RunArg,
+    remove: Annotated[
+        Optional[str], typer.Option("--remove", help="Remove this entry (label or id).")
+    ] = None,
+    reason: ReasonOpt = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also list removed entries.")
+    ] = False,
+    actor: ActorOpt = None,
+) -> None:
+    """List the watchlist, or remove an entry with --remove LABEL --reason R.
+
+    A removed entry's vector and photo are deleted; its row stays (inactive) for the audit.
+    """
+    lab = _open(run, actor)
+    if remove is not None:
+        entry = lab.remove(remove, reason=reason)
+        print(f"removed {entry.label} (watchlist id {entry.id}) from {lab.path}")
+        return
+    rows = lab.watchlist(include_removed=show_all)
+    if not rows:
+        print(f"the watchlist of {lab.path} is empty")
+        return
+    table(
+        ["id", "label", "case", "enrolled", "by", "active", "reason"],
+        [[e.id, e.label, e.case_id or "-", e.enrolled_at, e.actor, "yes" if e.active else "no",
+          e.reason or "-"] for e in rows],  # fmt: skip
+        right={0},
+    )
+    n = sum(e.active for e in rows)
+    print(f"{n} active entr{'y' if n == 1 else 'ies'}")
+
+
+# --------------------------------------------------------------------------- search
+
+
+@app.command("search")
+def search_cmd(
+    run: RunArg,
+    photo: PhotoArg,
+    reason: ReasonOpt = None,
+    case: CaseOpt = None,
+    min_percent: Annotated[
+        Optional[float],
+        typer.Option("--min-percent", help="Lowest percent shown (default: the run's alert threshold)."),
+    ] = None,
+    top: Annotated[
+        Optional[int], typer.Option("--top", min=1, help="At most K hits, best first (FAISS top-k).")
+    ] = None,
+    camera: Annotated[
+        Optional[list[str]], typer.Option("--camera", help="Only this camera id (repeatable).")
+    ] = None,
+    date_from: Annotated[
+        Optional[str], typer.Option("--from", help="From this date or time (YYYY-MM-DD[THH:MM]).")
+    ] = None,
+    date_to: Annotated[
+        Optional[str], typer.Option("--to", help="Up to this date or time, inclusive.")
+    ] = None,
+    mapping: Annotated[
+        Optional[str], typer.Option("--mapping", help="Percent mapping: linear or sigmoid (default: the run's).")
+    ] = None,
+    sheet: Annotated[
+        Optional[Path],
+        typer.Option("--sheet", dir_okay=False, help="Also draw the probe beside its hits into this PNG."),
+    ] = None,
+    largest: LargestOpt = False,
+    actor: ActorOpt = None,
+    device: DeviceOpt = "cpu",
+) -> None:
+    """Where was the person in this photo seen? Searches the archive window of the run.
+
+    Prints the window searched, then each hit (camera, time, percent, frame). A percent is a
+    display scale for cosine similarity, not a probability; every hit may be a false match.
+    A stated --reason is required unless the run's policy allows none; the search (probe hash,
+    parameters, result count) is recorded in the audit log.
+    """
+    lab = _open(run, actor, device)
+    res = lab.search(
+        photo, reason=reason, case=case, min_percent=min_percent, top=top, cameras=camera,
+        date_from=date_from, date_to=date_to, mapping=mapping, largest=largest, sheet=sheet,
+    )  # fmt: skip
+    p = res.params
+    print(f"searched   {res.window}")
+    filters = []
+    if p.cameras:
+        filters.append("cameras " + ", ".join(p.cameras))
+    if p.date_from or p.date_to:
+        filters.append(f"time {p.date_from or '…'} .. {p.date_to or '…'}")
+    if filters:
+        print(f"filters    {'; '.join(filters)}")
+    how = f"top {p.top}, " if p.top else ""
+    print(f"threshold  ≥ {p.min_percent:g} % ({how}mapping {p.mapping})")
+    print(f"probe      {res.probe_name} (sha256 {res.probe_sha256[:16]}…)")
+    _faces_note(res.probe_faces)
+    if res.hits:
+        print()
+        table(
+            ["#", "camera", "time", "percent", "frame"],
+            [[h.rank, h.camera, h.time.replace("T", " "), f"{h.percent:.1f} %", h.frame or "-"]
+             for h in res.hits],  # fmt: skip
+            right={0, 3},
+        )
+        print()
+    print(res.summary)
+    if sheet is not None:
+        print(f"sheet      {sheet}")
+
+
+# --------------------------------------------------------------------------- review
+
+
+@app.command("alerts")
+def alerts_cmd(
+    run: RunArg,
+    min_percent: Annotated[
+        Optional[float],
+        typer.Option(
+            "--min-percent",
+            help="Show candidates at or above this percent; below the run's threshold the "
+            "candidates that never became alerts come up too (default: the queue as raised).",
+        ),
+    ] = None,
+    status: Annotated[
+        Optional[str],
+        typer.Option("--status", help="pending, confirmed, rejected or below-threshold."),
+    ] = None,
+    camera: Annotated[Optional[str], typer.Option("--camera", help="Only this camera id.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N rows.")] = None,
+) -> None:
+    """The manual review queue: alerts with camera, time, percent, rank, status and frame.
+
+    Lowering --min-percent below the run's alert threshold shows many more candidates, marked
+    'below-threshold': they were never alerted and are not in the queue.
+    """
+    lab = _open(run)
+    rows = lab.alerts(min_percent=min_percent, status=status, camera=camera, limit=limit)
+    if not rows:
+        print("no alerts" + (f" at ≥ {min_percent:g} %" if min_percent is not None else ""))
+        return
+    table(
+        ["id", "watch", "camera", "time", "percent", "rank", "status", "frame"],
+        [[a.id, a.watch_label, a.camera, a.time.replace("T", " "), f"{a.percent:.1f} %", a.rank,
+          a.status, a.frame or "-"] for a in rows],  # fmt: skip
+        right={0, 4, 5},
+    )
+    queued = [a for a in rows if a.in_queue]
+    below = len(rows) - len(queued)
+    pending = sum(a.status == "pending" for a in queued)
+    line = f"{len(queued)} alert(s) in the queue ({pending} pending)"
+    if below:
+        line += f"; {below} candidate(s) below the run's threshold, not in the queue"
+    print(line)
+
+
+@app.command("review")
+def review_cmd(
+    run: RunArg,
+    alert: Annotated[int, typer.Argument(help="Alert id (see `facelab alerts`).", show_default=False)],
+    confirm: Annotated[bool, typer.Option("--confirm", help="The reviewer confirms the match.")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="The reviewer rejects the match.")] = False,
+    reason: ReasonOpt = None,
+    case: CaseOpt = None,
+    note: Annotated[Optional[str], typer.Option("--note", help="Free text kept on the alert.")] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Record a decision on an alert: --confirm or --reject (with --reason or --case).
+
+    The alert's status, reviewer and time are updated and the decision appended to the audit
+    log; reviewing again changes the decision and is logged too.
+    """
+    if confirm == reject:
+        raise typer.BadParameter("give exactly one of --confirm or --reject")
+    lab = _open(run, actor)
+    decision = "confirmed" if confirm else "rejected"
+    from facelab.review import get_alert
+
+    with lab.store() as s:
+        was = get_alert(s, alert).status
+    a = lab.review(alert, decision, reason=reason, case=case, note=note)
+    print(f"alert {a.id}: {was} → {a.status} by {a.reviewed_by} ({a.watch_label}, {a.camera}, "
+          f"{a.time.replace('T', ' ')}, {a.percent:.1f} %)")  # fmt: skip

@@ -1,0 +1,301 @@
+"""The manual review queue: list alerts, record a human decision.
+
+During a run, every sighting's top watchlist candidates are kept (``candidates`` table) and
+those at or above their camera's threshold become alerts (``alerts`` table, status
+``pending``). An operator works through the queue and confirms or rejects each alert
+(:func:`review_alert`); every decision is written to the alert's row and the audit log.
+
+Lowering the percent below the run's threshold shows "a lot more that comes up": the
+candidates that never became alerts. :func:`list_alerts` returns them too, marked
+``in_queue=False`` with status :data:`BELOW_THRESHOLD`; they have an id (the id they would have
+had as an alert) but cannot be reviewed, because no alert was raised for them.
+
+Nothing here reads ground truth: whether an alert is a true match is for the reviewer to say.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from dataclasses import dataclass
+
+from facelab import audit, percent
+from facelab.errors import ConfigError, DataError
+from facelab.store import RunStore, Transaction
+
+log = logging.getLogger(__name__)
+
+ALERT_ID_FACTOR = 8  # alert id = sighting id * 8 + rank (as in facelab.pipeline)
+BELOW_THRESHOLD = "below-threshold"
+"""Status of a candidate under the run's threshold: shown on request, not in the queue."""
+DECISIONS = ("confirmed", "rejected")
+STATUSES = ("pending", *DECISIONS, BELOW_THRESHOLD)
+_DECISION_WORDS = {"confirmed": "confirmed", "confirm": "confirmed",
+                   "rejected": "rejected", "reject": "rejected"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One row of the review queue (or a candidate below the run's threshold).
+
+    Attributes
+    ----------
+    id : int
+        Alert id (``sighting * 8 + rank``); a below-threshold candidate gets the id it would
+        have had.
+    watch_label : str
+        Watchlist entry matched.
+    camera : str
+        Camera id.
+    time : str
+        Simulated wall-clock time, ISO 8601 (scenario start + ``t`` seconds).
+    percent : float
+        Under the run's mapping.
+    rank : int
+        1 for the sighting's best watchlist candidate.
+    status : str
+        ``pending``, ``confirmed``, ``rejected`` or ``below-threshold``.
+    frame : str or None
+        Frame PNG relative to the run directory (the "clip").
+    in_queue : bool
+        False for candidates below the run's threshold (never alerted).
+    watch_id, sighting, t, day : int
+    score : float
+        Cosine similarity.
+    reviewed_by, reviewed_at, case_id, note : str or None
+    """
+
+    id: int
+    watch_label: str
+    camera: str
+    time: str
+    percent: float
+    rank: int
+    status: str
+    frame: str | None
+    in_queue: bool
+    watch_id: int
+    sighting: int
+    t: int
+    day: int
+    score: float
+    reviewed_by: str | None = None
+    reviewed_at: str | None = None
+    case_id: str | None = None
+    note: str | None = None
+
+
+def _mapping(store: RunStore) -> percent.PercentMapping:
+    name = store.scenario_dict().get("thresholds", {}).get("mapping", percent.DEFAULT_MAPPING)
+    return percent.get_mapping(name)
+
+
+def _start(store: RunStore) -> _dt.datetime:
+    start = store.scenario_dict().get("start")
+    try:
+        return _dt.datetime.combine(_dt.date.fromisoformat(str(start)), _dt.time())
+    except ValueError:
+        raise ConfigError(f"{store.path / 'run.json'}: scenario start {start!r} is not a date") from None
+
+
+def list_alerts(
+    store: RunStore,
+    min_percent: float | None = None,
+    status: str | None = None,
+    camera: str | None = None,
+    limit: int | None = None,
+) -> list[Alert]:
+    """The review queue, oldest first (then by rank).
+
+    Parameters
+    ----------
+    store : RunStore
+    min_percent : float, optional
+        Show candidates at or above this percent (run's mapping). Default: the queue as raised
+        (each camera's threshold). Below a camera's threshold, the candidates that never became
+        alerts are added, with status ``below-threshold``.
+    status : str, optional
+        ``pending``, ``confirmed``, ``rejected`` or ``below-threshold``. ``pending`` also keeps
+        below-threshold candidates (nobody has looked at them either).
+    camera : str, optional
+        Camera id.
+    limit : int, optional
+        At most this many rows.
+
+    Raises
+    ------
+    ConfigError
+        Percent outside [0, 100], unknown status or camera, limit < 1.
+    """
+    if status is not None and status not in STATUSES:
+        raise ConfigError(f"unknown status {status!r}; choose one of {', '.join(STATUSES)}")
+    if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
+        raise ConfigError(f"--limit must be an integer >= 1, got {limit!r}")
+    cam_idx = None
+    if camera is not None:
+        row = store.db.execute("SELECT idx FROM cameras WHERE id=?", (camera,)).fetchone()
+        if row is None:
+            known = ", ".join(r[0] for r in store.db.execute("SELECT id FROM cameras ORDER BY idx"))
+            raise ConfigError(f"unknown camera {camera!r} in {store.path}; cameras: {known}")
+        cam_idx = int(row[0])
+    mapping = _mapping(store)
+    cos_t = None
+    if min_percent is not None:
+        p = float(min_percent)
+        if not 0.0 <= p <= 100.0:
+            raise ConfigError(f"--min-percent must lie in [0, 100], got {p:g}")
+        cos_t = float(mapping.to_cosine(p))
+    start = _start(store)
+    cams = dict(store.db.execute("SELECT idx, id FROM cameras"))
+    labels = dict(store.db.execute("SELECT id, label FROM watchlist"))
+
+    where, args = [], []
+    if cos_t is not None:
+        where.append("a.score >= ?")
+        args.append(cos_t)
+    if cam_idx is not None:
+        where.append("a.camera = ?")
+        args.append(cam_idx)
+    if status in DECISIONS or status == "pending":
+        where.append("a.status = ?")
+        args.append(status)
+    rows = []
+    if status != BELOW_THRESHOLD:
+        rows = _queue(store, where, args, start, cams, labels)
+    if cos_t is not None and status in (None, "pending", BELOW_THRESHOLD):
+        sql = (
+            "SELECT c.sighting, c.rank, c.watch, c.score, s.camera, s.t, s.day, f.path"
+            " FROM candidates c JOIN sightings s ON s.id = c.sighting"
+            " LEFT JOIN frames f ON f.id = s.frame_id"
+            " LEFT JOIN alerts a ON a.sighting = c.sighting AND a.rank = c.rank"
+            " WHERE a.id IS NULL AND c.score >= ?"
+            + (" AND s.camera = ?" if cam_idx is not None else "")
+        )
+        cargs = [cos_t] + ([cam_idx] if cam_idx is not None else [])
+        for r in store.db.execute(sql, cargs):
+            score = float(r[3])
+            rows.append(Alert(
+                id=int(r[0]) * ALERT_ID_FACTOR + int(r[1]), watch_label=labels.get(r[2], f"#{r[2]}"),
+                camera=cams.get(r[4], f"#{r[4]}"), time=_iso(start, r[5]),
+                percent=float(mapping.to_percent(score)), rank=int(r[1]) + 1,
+                status=BELOW_THRESHOLD, frame=r[7], in_queue=False, watch_id=int(r[2]),
+                sighting=int(r[0]), t=int(r[5]), day=int(r[6]), score=score,
+            ))  # fmt: skip
+    rows.sort(key=lambda a: (a.t, a.sighting, a.rank))
+    return rows[: int(limit)] if limit is not None else rows
+
+
+def _queue(store, where, args, start, cams, labels) -> list[Alert]:
+    sql = (
+        "SELECT a.id, a.watch, a.camera, a.t, a.day, a.score, a.percent, a.rank, a.status,"
+        " f.path, a.sighting, a.reviewed_by, a.reviewed_at, a.case_id, a.note"
+        " FROM alerts a LEFT JOIN frames f ON f.id = a.frame_id"
+        + (" WHERE " + " AND ".join(where) if where else "")
+    )
+    return [
+        Alert(
+            id=int(r[0]), watch_label=labels.get(r[1], f"#{r[1]}"),
+            camera=cams.get(r[2], f"#{r[2]}"), time=_iso(start, r[3]), percent=float(r[6]),
+            rank=int(r[7]) + 1, status=r[8], frame=r[9], in_queue=True, watch_id=int(r[1]),
+            sighting=int(r[10]), t=int(r[3]), day=int(r[4]), score=float(r[5]),
+            reviewed_by=r[11], reviewed_at=r[12], case_id=r[13], note=r[14],
+        )
+        for r in store.db.execute(sql, args)
+    ]  # fmt: skip
+
+
+def _iso(start: _dt.datetime, t) -> str:
+    return (start + _dt.timedelta(seconds=int(t))).isoformat()
+
+
+def get_alert(store: RunStore, alert_id: int) -> Alert:
+    """One alert of the queue by id.
+
+    Raises
+    ------
+    DataError
+        No such alert (a below-threshold candidate is named as such).
+    """
+    for a in _by_id(store, alert_id):
+        return a
+    sid, rank = divmod(int(alert_id), ALERT_ID_FACTOR)
+    if store.db.execute(
+        "SELECT 1 FROM candidates WHERE sighting=? AND rank=?", (sid, rank)
+    ).fetchone():
+        raise DataError(
+            f"{alert_id} is a candidate below the run's alert threshold, not an alert in the "
+            "review queue; it cannot be reviewed"
+        )
+    raise DataError(f"no alert {alert_id} in {store.path} (see `facelab alerts {store.path}`)")
+
+
+def _by_id(store: RunStore, alert_id: int) -> list[Alert]:
+    cams = dict(store.db.execute("SELECT idx, id FROM cameras"))
+    labels = dict(store.db.execute("SELECT id, label FROM watchlist"))
+    return _queue(store, ["a.id = ?"], [int(alert_id)], _start(store), cams, labels)
+
+
+def review_alert(
+    store: RunStore,
+    alert_id: int,
+    decision: str,
+    *,
+    actor: str,
+    reason: str | None,
+    case: str | None = None,
+    note: str | None = None,
+) -> Alert:
+    """Record a reviewer's decision on an alert: the row is updated and the audit log appended.
+
+    Parameters
+    ----------
+    alert_id : int
+    decision : {"confirmed", "rejected"}
+        (``"confirm"`` and ``"reject"`` are accepted too.)
+    actor : str
+    reason, case : str
+        A stated reason or a case id is required unless the run's policy allows neither.
+    note : str, optional
+        Free text kept on the alert.
+
+    Returns
+    -------
+    Alert
+        The alert as it is now.
+
+    Raises
+    ------
+    ConfigError
+        Unknown decision.
+    AuditError
+        Neither reason nor case id while the policy requires one.
+    DataError
+        Unknown alert id, or a below-threshold candidate.
+
+    A decision can be changed by reviewing again; the audit log keeps every decision.
+    """
+    d = _DECISION_WORDS.get(str(decision).strip().lower())
+    if d is None:
+        raise ConfigError(f"unknown decision {decision!r}; choose confirmed or rejected")
+    policy = bool(store.scenario_dict().get("policy", {}).get("require_reason", True))
+    case = case.strip() if case and case.strip() else None
+    reason = audit.require_reason(reason, policy and case is None, "a review decision (or a --case id)")
+    before = get_alert(store, alert_id)
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    with Transaction(store.db) as db:
+        db.execute(
+            "UPDATE alerts SET status=?, reviewed_by=?, reviewed_at=?,"
+            " case_id=COALESCE(?, case_id), note=COALESCE(?, note) WHERE id=?",
+            (d, actor, now, case, note, int(alert_id)),
+        )
+        # Audit inside the transaction: if the log cannot be appended, the decision is undone.
+        store.audit.append(
+            actor, "review", reason=reason, case=case or before.case_id,
+            details={
+                "alert_id": int(alert_id), "decision": d, "previous": before.status,
+                "watch_label": before.watch_label, "sighting": before.sighting,
+                "camera": before.camera, "percent": round(before.percent, 4), "note": note,
+            },
+        )  # fmt: skip
+    log.info("alert %d %s by %s", alert_id, d, actor)
+    return get_alert(store, alert_id)
