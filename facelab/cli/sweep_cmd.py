@@ -1,3 +1,317 @@
-"""CLI commands: sweep."""
+"""CLI command: `facelab sweep RUN` — error rates and workload at each percent threshold.
 
-from facelab.cli._app import app  # noqa: F401
+Reads the run's stored scores only (nothing is re-embedded), so it takes seconds even over
+millions of stored comparisons. ``--format table`` prints a short header about the run and
+compact blocks that fit a 100–120 column terminal; ``csv`` and ``json`` print the full
+:class:`~facelab.sweep.SweepTable` (every rate with its count, total and 95 % interval). The
+same run always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from facelab.cli._app import app
+from facelab.metrics import SECONDS_PER_CANDIDATE, Rate, targets_found
+from facelab.percent import MAPPINGS, PercentMapping
+from facelab.sweep import SweepTable
+
+DEFAULT_THRESHOLDS = "50:80:5"
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class By(str, Enum):
+    camera_kind = "camera-kind"
+
+
+# --------------------------------------------------------------------------- compact text
+
+
+def _p(x: float) -> str:
+    """A proportion as a short percent: 0.0374 → '3.74%', NaN → 'n/a'."""
+    if x is None or math.isnan(x):
+        return "n/a"
+    v = 100.0 * x
+    if v == 0:
+        return "0%"
+    if v < 0.001:
+        return f"{v:.1e}%"
+    return f"{v:.3g}%"
+
+
+def _g(x: float | None) -> str:
+    if x is None or math.isnan(x):
+        return "n/a"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def _hours(h: float | None) -> str:
+    if h is None or math.isnan(h):
+        return "n/a"
+    if h == 0:
+        return "0"
+    if h < 1:
+        return f"{h * 60:.3g} min"
+    return f"{_g(h)} h"
+
+
+def _rate_parts(r: Rate | None, count: bool = True) -> tuple[str, ...]:
+    """A rate as aligned parts: value, (95 % interval) and, with ``count``, count/total."""
+    if r is None:
+        return ("–",)
+    lo, hi = _p(r.lo).rstrip("%"), _p(r.hi).rstrip("%")
+    parts = (_p(r.value), f"({lo}–{hi})")
+    return parts + (f"{r.count:,}/{r.total:,}",) if count else parts
+
+
+def render_columns(headers: list[str], columns: list[list[Any]]) -> list[str]:
+    """Right-aligned plain-text table.
+
+    Each cell is a string or a tuple of parts; the parts of a column are aligned with each
+    other (value under value, interval under interval, count under count).
+    """
+    rendered: list[list[str]] = []
+    for col in columns:
+        tuples = [c if isinstance(c, tuple) else (c,) for c in col]
+        n = max((len(t) for t in tuples), default=1)
+        widths = [max((len(t[i]) for t in tuples if len(t) == n), default=0) for i in range(n)]
+        out = []
+        for t in tuples:
+            if len(t) == n:
+                out.append(" ".join(p.rjust(w) for p, w in zip(t, widths, strict=True)))
+            else:
+                out.append(" ".join(t))
+        rendered.append(out)
+    widths = [
+        max([len(h)] + [len(c) for c in col]) for h, col in zip(headers, rendered, strict=True)
+    ]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for i in range(len(rendered[0]) if rendered else 0):
+        lines.append(
+            "  ".join(col[i].rjust(w) for col, w in zip(rendered, widths, strict=True)).rstrip()
+        )
+    return lines
+
+
+def compact_text(
+    table: SweepTable,
+    *,
+    best_true_score: np.ndarray | None = None,
+    days: int | None = None,
+    one_to_one: bool = True,
+    mapping_line: bool = True,
+) -> str:
+    """A sweep as compact text blocks (≤ ~110 columns for runs of up to 10^6 comparisons).
+
+    Blocks: search errors (FPIR, FNIR and, given ``best_true_score``, wanted people found at
+    least once); one-to-one comparisons (FMR, FNMR) when present and ``one_to_one``; alerts
+    and review work. Each rate reads ``value (95 % interval) count/total``; the share of alerts
+    that are false reads ``value (95 % interval)``, its counts being the false and alerts
+    columns beside it.
+    """
+    rows = table.rows
+    pcts = [f"{r.percent:g}%" for r in rows]
+    out: list[str] = []
+    if mapping_line:
+        out += [
+            f"percent mapping: {table.mapping} ({table.mapping_description})",
+            "a percent is a display scale, not a probability; score >= threshold is a match",
+            "each rate: value (95% interval) count/total",
+            "",
+        ]
+    headers = ["thresh.", "cosine", "innocent flagged (FPIR)", f"wanted missed (FNIR@{table.rank})"]
+    cols: list[list[Any]] = [
+        pcts,
+        [f"{r.cosine:.4g}" for r in rows],
+        [_rate_parts(r.fpir) for r in rows],
+        [_rate_parts(r.fnir) for r in rows],
+    ]
+    if best_true_score is not None and best_true_score.size:
+        found = targets_found(best_true_score, [r.cosine for r in rows])
+        headers.append("wanted people found")
+        cols.append([_rate_parts(f) for f in found])
+    out.append("Search errors (1:N)")
+    out += render_columns(headers, cols)
+    if one_to_one and any(r.fmr is not None for r in rows):
+        out += ["", "One-to-one comparisons (1:1)"]
+        out += render_columns(
+            ["thresh.", "false match (FMR)", "false non-match (FNMR)"],
+            [pcts, [_rate_parts(r.fmr) for r in rows], [_rate_parts(r.fnmr) for r in rows]],
+        )
+    if any(r.alerts is not None for r in rows):
+        per = f"{table.seconds_per_candidate:g} s"
+        out += ["", f"Alerts and review work (review at {per} per alert)"]
+        headers = ["thresh.", "alerts", "true", "false", "false share (95% int.)"]
+        cols = [
+            pcts,
+            [f"{r.alerts:,}" for r in rows],
+            [f"{r.true_alerts:,}" for r in rows],
+            [f"{r.false_alerts:,}" for r in rows],
+            [_rate_parts(r.false_alert_share, count=False) for r in rows],
+        ]
+        if days:
+            headers.append("false/day")
+            cols.append([_g(r.false_alerts / days) for r in rows])
+        headers += ["false/cam-day", "alerts/search", "review"]
+        cols += [
+            [_g(r.false_alerts_per_camera_day) for r in rows],
+            [_g(r.candidates_per_search) for r in rows],
+            [_hours(r.review_hours) for r in rows],
+        ]
+        out += render_columns(headers, cols)
+    return "\n".join(out) + "\n"
+
+
+def header_text(facts, mapping: PercentMapping) -> str:
+    """The short header above a sweep table (run, searches, watchlist, camera-days, 1:1)."""
+    lines = [
+        f"run        {facts.path}  (scenario {facts.scenario}, {facts.mode} mode, "
+        f"{facts.days} day(s))",
+        f"searches   {facts.n_searches:,}: {facts.n_mated:,} mated (person on the watchlist), "
+        f"{facts.n_nonmated:,} non-mated",
+        f"watchlist  {facts.watchlist_size:,} entries; {facts.fr_cameras} FR camera(s) x "
+        f"{facts.days} day(s) = {facts.camera_days:,} camera-days; "
+        f"top {facts.top_k} candidates kept per search",
+    ]
+    if facts.complete:
+        lines.append(
+            "1:1        impostor scores complete (every search scored against every entry)"
+        )
+    else:
+        lines.append(
+            f"1:1        impostor scores INCOMPLETE: only the top {facts.top_k} of "
+            f"{facts.watchlist_size:,} entries were kept per search, so FMR/FNMR are not shown"
+        )
+        if mapping.name == "log-fmr":
+            lines.append(
+                "           log-fmr is calibrated on the kept (highest) impostor scores only"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _facts_json(facts) -> dict[str, Any]:
+    return {
+        "path": str(facts.path),
+        "scenario": facts.scenario,
+        "mode": facts.mode,
+        "days": facts.days,
+        "searches": facts.n_searches,
+        "mated_searches": facts.n_mated,
+        "nonmated_searches": facts.n_nonmated,
+        "watchlist_size": facts.watchlist_size,
+        "fr_cameras": facts.fr_cameras,
+        "camera_days": facts.camera_days,
+        "top_k": facts.top_k,
+        "impostor_scores_complete": facts.complete,
+    }
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def sweep_output(
+    run: Path,
+    thresholds: str = DEFAULT_THRESHOLDS,
+    mapping: str = "linear",
+    rank: int = 1,
+    fmt: str = "table",
+    seconds_per_candidate: float = SECONDS_PER_CANDIDATE,
+    by: str | None = None,
+) -> str:
+    """Everything ``facelab sweep`` prints, as one string (deterministic for a given run)."""
+    from facelab.report import run_facts, run_mapping, sweep_run
+    from facelab.scores import load_scores
+    from facelab.store import RunStore
+
+    with RunStore(run) as store:
+        scores = load_scores(store)
+        facts = run_facts(store, scores)
+    m = run_mapping(scores, mapping)
+    kw = dict(rank=rank, seconds_per_candidate=seconds_per_candidate)
+    table = sweep_run(scores, thresholds, m, **kw)
+    groups: dict[str, tuple[int, SweepTable]] = {}
+    if by == By.camera_kind.value:
+        for kind, n in facts.fr_cameras_by_kind.items():
+            groups[kind] = (n, sweep_run(scores, thresholds, m, camera_kind=kind,
+                                         camera_days=n * facts.days, **kw))  # fmt: skip
+
+    if fmt == Format.csv.value:
+        if not groups:
+            return table.to_csv()
+        lines = []
+        for i, (name, t) in enumerate([("all", table)] + [(k, g[1]) for k, g in groups.items()]):
+            body = t.to_csv().splitlines()
+            if i == 0:
+                lines.append("camera_kind," + body[0])
+            lines += [f"{name},{line}" for line in body[1:]]
+        return "\n".join(lines) + "\n"
+    if fmt == Format.json.value:
+        doc: dict[str, Any] = {"run": _facts_json(facts)}
+        doc.update(json.loads(table.to_json()))
+        if groups:
+            doc["by_camera_kind"] = {
+                k: {"fr_cameras": n, **json.loads(t.to_json())} for k, (n, t) in groups.items()
+            }
+        return json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+    parts = [header_text(facts, m), compact_text(table, best_true_score=scores.best_true_score,
+                                                 days=facts.days)]  # fmt: skip
+    for kind, (n, t) in groups.items():
+        mask = scores.camera_kind == kind
+        sub = scores.searches.subset(np.asarray(mask, bool))
+        mated = int(sub.mated.sum())
+        parts.append(
+            f"\n=== cameras of kind {kind}: {n} FR camera(s), {n * facts.days:,} camera-days, "
+            f"{sub.n_searches:,} searches ({mated:,} mated, {sub.n_searches - mated:,} "
+            "non-mated) ===\n"
+        )
+        parts.append(compact_text(t, days=facts.days, one_to_one=False, mapping_line=False))
+    return "".join(parts)
+
+
+@app.command("sweep")
+def sweep_cmd(
+    run: Annotated[Path, typer.Argument(help="Run directory (from `facelab run`).")],
+    thresholds: Annotated[
+        str, typer.Option(help="Percent thresholds: 65, 50,60,70 or start:stop:step.")
+    ] = DEFAULT_THRESHOLDS,
+    mapping: Annotated[
+        str, typer.Option(help=f"Percent mapping: {', '.join(MAPPINGS)}.")
+    ] = "linear",
+    rank: Annotated[int, typer.Option(help="Rank for FNIR (mate within the first R).")] = 1,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    seconds_per_candidate: Annotated[
+        float, typer.Option(help="Human review time per alert, in seconds.")
+    ] = SECONDS_PER_CANDIDATE,
+    by: Annotated[
+        By | None, typer.Option(help="Also break the figures down by camera kind.")
+    ] = None,
+) -> None:
+    """Error rates, false alerts and review load at each percent threshold.
+
+    Reads the run's stored scores only: nothing is re-embedded.
+
+    Every rate comes with its count and 95 % interval.
+
+    A percent is a display scale, not a probability: --mapping shows that "80 %" differs.
+    """
+    text = sweep_output(
+        run, thresholds, mapping, rank, fmt.value, seconds_per_candidate,
+        by.value if by is not None else None,
+    )  # fmt: skip
+    typer.echo(text, nl=False)
