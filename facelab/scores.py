@@ -58,6 +58,16 @@ class RunScores:
     best_true_score: np.ndarray
 
 
+def _lookup(pairs, keys: np.ndarray, missing: int) -> np.ndarray:
+    """Map int64 ``keys`` through (key, value) pairs, ``missing`` where absent (vectorised)."""
+    table = np.array(list(pairs), np.int64).reshape(-1, 2)
+    table = table[np.argsort(table[:, 0])]
+    pos = np.searchsorted(table[:, 0], keys)
+    pos = np.minimum(pos, max(len(table) - 1, 0))
+    hit = (table[pos, 0] == keys) if len(table) else np.zeros(len(keys), bool)
+    return np.where(hit, table[pos, 1] if len(table) else missing, missing).astype(np.int64)
+
+
 def load_scores(store: RunStore) -> RunScores:
     """Read a run's candidates and truth into arrays.
 
@@ -78,45 +88,36 @@ def load_scores(store: RunStore) -> RunScores:
     sighting = np.array([r[0] for r in rows], np.int64)
     day = np.array([r[1] for r in rows], np.int64)
     kind = np.array([r[2] for r in rows], dtype=object)
-    who = dict(truth.execute("SELECT sighting, person FROM sighting_truth").fetchall())
-    person = np.array([who.get(int(s), -1) for s in sighting], np.int64)
-    active = {r[0] for r in db.execute("SELECT id FROM watchlist WHERE active=1")}
-    identity = {w: i for w, i in truth.execute("SELECT watch, identity FROM watch_truth")
-                if w in active}  # fmt: skip
-    enrolled = set(identity.values())
+    person = _lookup(truth.execute("SELECT sighting, person FROM sighting_truth"), sighting, -1)
+    active = np.array([r[0] for r in db.execute("SELECT id FROM watchlist WHERE active=1")], np.int64)
+    wt = np.array(truth.execute("SELECT watch, identity FROM watch_truth").fetchall(), np.int64)
+    wt = wt.reshape(-1, 2)[np.isin(wt.reshape(-1, 2)[:, 0], active)]
     cand = np.array(
         db.execute("SELECT sighting, rank, watch, score FROM candidates ORDER BY sighting, rank")
-        .fetchall() or np.zeros((0, 4)),
-        dtype=np.float64,
-    ).reshape(-1, 4)
-    cand = cand[np.isin(cand[:, 2].astype(np.int64), list(active))] if len(cand) else cand
-    row_of = {int(s): i for i, s in enumerate(sighting)}
-    k = max(1, int(cand[:, 1].max()) + 1) if len(cand) else 1
+        .fetchall(), dtype=np.float64,
+    ).reshape(-1, 4)  # fmt: skip
+    cand = cand[np.isin(cand[:, 2].astype(np.int64), active)]
+    row = np.searchsorted(sighting, cand[:, 0].astype(np.int64))
+    known = (row < n) & (sighting[np.minimum(row, max(n - 1, 0))] == cand[:, 0]) if n else row < 0
+    cand, row = cand[known], row[known]
+    cand_identity = _lookup(map(tuple, wt), cand[:, 2].astype(np.int64), -2)
+    cand_mate = cand_identity == person[row]
+    cand_score = cand[:, 3].copy()
+    # slot of each candidate within its search: rank among that search's surviving candidates
+    start = np.searchsorted(row, np.arange(n))
+    slot = np.arange(len(row)) - start[row]
+    k = max(1, int(slot.max()) + 1) if len(slot) else 1
     scores = np.full((n, k), -np.inf)
     is_mate = np.zeros((n, k), bool)
-    fill = np.zeros(n, np.int64)
-    cand_score = cand[:, 3].copy()
-    cand_mate = np.zeros(len(cand), bool)
-    for j, (sid, _rank, watch, score) in enumerate(cand):
-        i = row_of.get(int(sid))
-        if i is None:
-            continue
-        mate = identity.get(int(watch), -2) == person[i]
-        cand_mate[j] = mate
-        scores[i, fill[i]] = score
-        is_mate[i, fill[i]] = mate
-        fill[i] += 1
-    mated = np.array([p in enrolled for p in person], bool)
+    scores[row, slot] = cand_score
+    is_mate[row, slot] = cand_mate
+    mated = np.isin(person, wt[:, 1]) & (person >= 0)
     n_watch = len(active)
     fr = db.execute("SELECT COUNT(*) FROM cameras WHERE fr=1").fetchone()[0]
     # best true score per target (watchlisted person seen at an FR camera), -inf if never a candidate
-    targets = sorted({int(p) for p in person[mated]})
+    targets, target_of = np.unique(person[mated], return_inverse=True)
     best = np.full(len(targets), -np.inf)
-    pos = {p: i for i, p in enumerate(targets)}
-    for i in np.flatnonzero(mated):
-        s = scores[i][is_mate[i]]
-        if len(s):
-            best[pos[int(person[i])]] = max(best[pos[int(person[i])]], float(s.max()))
+    np.maximum.at(best, target_of, np.where(is_mate[mated], scores[mated], -np.inf).max(axis=1, initial=-np.inf))
     return RunScores(
         searches=SearchScores(scores=scores, is_mate=is_mate, mated=mated, camera=kind),
         sighting=sighting,
