@@ -547,6 +547,24 @@ class DayShardArchive:
         """
         return stored_ids(self._shard(_check_day(day)))
 
+    def vectors(self, day: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sighting ids and stored vectors of ``day``'s shard (storage order).
+
+        Returns
+        -------
+        ids : int64 (n,)
+        vectors : float32 (n, d), exact for flat shards, decoded approximations for sq8 / PQ.
+        """
+        index = self._shard(_check_day(day))
+        ids = stored_ids(index)
+        inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+        if isinstance(inner, faiss.IndexIVF):
+            inner.set_direct_map_type(faiss.DirectMap.Hashtable)
+            vecs = np.stack([inner.reconstruct(int(i)) for i in ids]) if len(ids) else None
+        else:
+            vecs = inner.reconstruct_n(0, inner.ntotal)
+        return ids, (vecs if vecs is not None else np.zeros((0, self.d), np.float32))
+
     # ---- retention --------------------------------------------------------------------------
 
     def remove(self, day: int, ids) -> int:

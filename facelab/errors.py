@@ -53,3 +53,9 @@ class DataError(FacelabError):
     """Numeric input is invalid (NaN or infinite embeddings, wrong shapes or dtypes)."""
 
     exit_code = 9
+
+
+class RetentionError(FacelabError):
+    """A purge cannot be done, or `retention verify` found purged bytes or leftovers."""
+
+    exit_code = 10

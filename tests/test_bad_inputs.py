@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab import api, provenance, synth
+from facelab import provenance, synth
 from facelab.cli import app
 from facelab.errors import (
     AuditError,
@@ -38,25 +38,9 @@ from facelab.errors import (
 # --------------------------------------------------------------------------- shared run
 
 
-def _shared_classroom_run(tmp_path_factory, monkeypatch):
-    """The session's classroom run (made by the first module that asks), and its key."""
-    base = tmp_path_factory.getbasetemp()
-    monkeypatch.setenv(provenance.KEY_ENV, str(base / "keys" / "provenance.key"))
-    run, done = base / "classroom-run", base / "classroom-run.done"
-    if not done.exists():
-        shutil.rmtree(run, ignore_errors=True)
-        api.run("classroom", run)
-        done.touch()
-    return run
-
-
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        pristine = _shared_classroom_run(tmp_path_factory, mp)
-        copy = tmp_path_factory.mktemp("bad") / "run"
-        shutil.copytree(pristine, copy)
-        yield copy
+def run_dir(run_copy):
+    return run_copy
 
 
 # --------------------------------------------------------------------------- bad files

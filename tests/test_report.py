@@ -19,11 +19,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab import provenance
 from facelab.cli import app
 from facelab.errors import RunError
 from facelab.metrics import Rate, SearchScores, fpir
-from facelab.pipeline import run_scenario
 from facelab.report import (
     SHEET_PAIRS,
     extrapolated_fpir,
@@ -33,7 +31,6 @@ from facelab.report import (
     watchlist_sizes,
     write_report,
 )
-from facelab.scenario import load_scenario
 from facelab.scores import load_scores
 from facelab.store import RunStore
 
@@ -41,14 +38,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """One classroom run shared by the modules of the session (its own provenance key)."""
-    base = tmp_path_factory.getbasetemp()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(provenance.KEY_ENV, str(base / "classroom-key" / "provenance.key"))
-        out = base / "classroom-run"
-        run_scenario(load_scenario("classroom"), out)  # resumes (no work) if already made
-        yield out
+def run_dir(classroom_run):
+    return classroom_run
 
 
 @pytest.fixture(scope="module")

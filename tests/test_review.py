@@ -7,13 +7,12 @@ library's alert or search path.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 
 import pytest
 from typer.testing import CliRunner
 
-from facelab import api, provenance, review
+from facelab import api, review
 from facelab.cli import app
 from facelab.errors import AuditError, ConfigError, DataError
 from facelab.store import RunStore
@@ -21,25 +20,9 @@ from facelab.store import RunStore
 # --------------------------------------------------------------------------- shared run
 
 
-def _shared_classroom_run(tmp_path_factory, monkeypatch):
-    """The session's classroom run (made by the first module that asks), and its key."""
-    base = tmp_path_factory.getbasetemp()
-    monkeypatch.setenv(provenance.KEY_ENV, str(base / "keys" / "provenance.key"))
-    run, done = base / "classroom-run", base / "classroom-run.done"
-    if not done.exists():
-        shutil.rmtree(run, ignore_errors=True)
-        api.run("classroom", run)
-        done.touch()
-    return run
-
-
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        pristine = _shared_classroom_run(tmp_path_factory, mp)
-        copy = tmp_path_factory.mktemp("review") / "run"
-        shutil.copytree(pristine, copy)
-        yield copy
+def run_dir(run_copy):
+    return run_copy
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +84,8 @@ def test_default_queue_is_the_alerts_table_and_lowering_shows_more(lab, run_dir)
     with RunStore(run_dir) as s:
         table = {r[0]: r[1] for r in s.db.execute("SELECT id, percent FROM alerts")}
         thr = {r[0] for r in s.db.execute("SELECT threshold FROM cameras")}
-    assert thr == {60.0}
+    with RunStore(run_dir) as s:
+        assert thr == {s.scenario_dict()["thresholds"]["alert_percent"]}
     queue = lab.alerts()
     assert {a.id: a.percent for a in queue} == table and all(a.in_queue for a in queue)
     assert all(a.status == "pending" for a in queue)

@@ -16,13 +16,11 @@ import pytest
 from sklearn.metrics import roc_curve
 from typer.testing import CliRunner
 
-from facelab import provenance
 from facelab.cli import app
 from facelab.cli.sweep_cmd import compact_text
 from facelab.errors import ConfigError, RunError
 from facelab.metrics import SearchScores, fnir, fpir
 from facelab.percent import get_mapping
-from facelab.pipeline import run_scenario
 from facelab.report import run_mapping, sweep_run
 from facelab.scenario import load_scenario
 from facelab.scores import load_scores
@@ -33,14 +31,8 @@ ATOL = 1e-12
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """One classroom run shared by the modules of the session (its own provenance key)."""
-    base = tmp_path_factory.getbasetemp()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(provenance.KEY_ENV, str(base / "classroom-key" / "provenance.key"))
-        out = base / "classroom-run"
-        run_scenario(load_scenario("classroom"), out)  # resumes (no work) if already made
-        yield out
+def run_dir(classroom_run):
+    return classroom_run
 
 
 @pytest.fixture(scope="module")

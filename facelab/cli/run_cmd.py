@@ -29,9 +29,12 @@ def run_with_progress(scenario, out: Path, mode: str | None, device: str, quiet:
         def after_day(day: int) -> None:
             retention.purge_after_day(out, day)
 
-        return run_scenario(
+        summary = run_scenario(
             scenario, out, mode=mode, device=device, on_progress=on_progress, after_day=after_day
         )
+    # Once more after the last day: a no-op, unless a purge was cut short by a crash (resumed run).
+    retention.purge_after_day(out)
+    return summary
 
 
 def print_summary(s: RunSummary) -> None:
