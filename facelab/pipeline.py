@@ -237,17 +237,52 @@ class ImageSource:
         return batch
 
 
+TWIN_DETECT_STREAM = 0x54574401  # which twin sightings the detector would have missed
+
+
+def twin_quality(profile, kinds) -> str:
+    """The calibrated twin kind for a camera quality profile: itself if calibrated, else the
+    built-in profile with the closest blur (custom profiles are variations of a built-in)."""
+    from facelab.scenario import BUILTIN_QUALITY
+
+    if profile.name in kinds:
+        return profile.name
+    return min(
+        (q for q in BUILTIN_QUALITY.values() if q.name in kinds),
+        key=lambda q: abs(q.blur_sigma - profile.blur_sigma),
+    ).name
+
+
 class TwinSource:
-    """Sightings drawn from the calibrated embedding twin (no images): for scale."""
+    """Sightings drawn from the calibrated embedding twin (no images): for scale.
+
+    Faces the detector would miss in image mode are dropped at the twin's calibrated detection
+    rate for the camera's quality, deterministically per pass.
+    """
 
     mode = "embedding"
 
     def __init__(self, scenario, world: World, store: RunStore, device: str):
         from facelab import twin
+        from facelab.errors import ModelError
 
         self.scenario, self.world, self.store = scenario, world, store
-        self.model = twin.load_default()
+        try:
+            self.model = twin.load_default()
+        except ModelError as exc:
+            if twin.default_path().exists():
+                raise
+            log.warning("%s; calibrating now with the defaults (about two minutes)", exc)
+            self.model, _ = twin.calibrate(device=device)
+            self.model.save(twin.default_path())
         self.sampler = twin.TwinSampler(self.model, scenario.seed)
+        kinds = tuple(self.model.kinds)
+        self.quality = np.array(
+            [twin_quality(scenario.quality[c.quality], kinds) for c in scenario.cameras]
+        )
+        self.detect_rate = np.array(
+            [self.model.detect_rate[self.model.index(q)] for q in self.quality]
+        )
 
     def enrol_watchlist(self, watch_index) -> None:
         from facelab.watchlist import enrol_batch
@@ -263,18 +298,24 @@ class TwinSource:
         batch = DayBatch(day)
         p = self.world.day_passes(day)
         p = p[self.world.camera_is_fr[p["camera"]]]
-        quality = np.array([c.quality for c in self.scenario.cameras])[p["camera"]]
-        emb = self.sampler.sightings(p["person"].astype(np.int64), p["pid"], quality)
-        sids = sighting_ids(day, len(p))
+        rng = np.random.default_rng(np.random.SeedSequence([self.scenario.seed, TWIN_DETECT_STREAM, day]))
+        found = rng.random(len(p)) < self.detect_rate[p["camera"]]
+        batch.passes = [
+            (int(r["pid"]), day, int(r["camera"]), int(r["t"]), int(r["person"]), int(f))
+            for r, f in zip(p, found)
+        ]
+        p = p[found]
+        emb = self.sampler.sightings(
+            p["person"].astype(np.int64), p["pid"], self.quality[p["camera"]]
+        )
+        sids = sighting_ids(day, len(p)).tolist()
         frame_ids = [self.world.frame_id(int(f)) for f in self.world.pass_frame[p["pid"]]]
         cams, ts, persons, pids = (p[k].tolist() for k in ("camera", "t", "person", "pid"))
-        sid_list = sids.tolist()
         batch.sightings = [
-            (sid_list[i], frame_ids[i], cams[i], ts[i], day, None, None, None, None, None, None)
+            (sids[i], frame_ids[i], cams[i], ts[i], day, None, None, None, None, None, None)
             for i in range(len(p))
         ]
-        batch.truth = [(sid_list[i], day, pids[i], persons[i], 1.0) for i in range(len(p))]
-        batch.passes = [(pids[i], day, cams[i], ts[i], persons[i], 1) for i in range(len(p))]
+        batch.truth = [(sids[i], day, pids[i], persons[i], 1.0) for i in range(len(p))]
         batch.embeddings.append(emb)
         progress(len(p), len(p))
         return batch
@@ -347,7 +388,7 @@ class Runner:
             t0 = time.perf_counter()
             batch = self.source.day(day, lambda d, n, _day=day: on_progress and on_progress(_day, d, n))
             crashpoint("after-frames", day)
-            results.append(self._commit(batch, watch, time.perf_counter() - t0))
+            results.append(self._commit(batch, watch, t0))
             if after_day is not None:
                 after_day(day)
         n_watch = self.store.db.execute("SELECT COUNT(*) FROM watchlist WHERE active=1").fetchone()
@@ -355,7 +396,7 @@ class Runner:
             self.store.path, self.mode, tuple(results), len(done), n_watch[0], self.device
         )
 
-    def _commit(self, batch: DayBatch, watch, seconds: float) -> DayResult:
+    def _commit(self, batch: DayBatch, watch, t0: float) -> DayResult:
         """Search the day's sightings, then write shard, truth and rows (day marked done last)."""
         day = batch.day
         emb = batch.emb()
@@ -365,22 +406,22 @@ class Runner:
         cand_rows, alert_rows = [], []
         if n and len(watch):
             res = watch.search(emb, min(TOP_K, len(watch)))
-            thr = self.cos_thr[cams]
-            scores64 = res.scores.astype(np.float64)
-            pct = self.mapping.to_percent(np.where(np.isfinite(scores64), scores64, 0.0))
-            for i in range(n):
-                row = batch.sightings[i]
-                for r in range(res.ids.shape[1]):
-                    w = int(res.ids[i, r])
-                    if w < 0:
-                        continue
-                    sc = float(res.scores[i, r])
-                    cand_rows.append((int(sids[i]), r, w, sc, day))
-                    if scores64[i, r] >= thr[i]:
-                        alert_rows.append((
-                            int(sids[i]) * ALERT_ID_FACTOR + r, int(sids[i]), w, r, sc,
-                            float(pct[i, r]), row[2], row[3], day, row[1],
-                        ))  # fmt: skip
+            ii, rr = np.nonzero(res.ids >= 0)  # every stored candidate, row-major
+            score = res.scores[ii, rr]
+            cand_rows = list(zip(
+                sids[ii].tolist(), rr.tolist(), res.ids[ii, rr].tolist(), score.tolist(),
+                [day] * len(ii),
+            ))  # fmt: skip
+            hit = score.astype(np.float64) >= self.cos_thr[cams[ii]]
+            ai, ar = ii[hit], rr[hit]
+            pct = self.mapping.to_percent(score[hit].astype(np.float64))
+            ts = np.array([r[3] for r in batch.sightings], np.int64)
+            frames = [batch.sightings[i][1] for i in ai.tolist()]
+            alert_rows = list(zip(
+                (sids[ai] * ALERT_ID_FACTOR + ar).tolist(), sids[ai].tolist(),
+                res.ids[ai, ar].tolist(), ar.tolist(), score[hit].tolist(), pct.tolist(),
+                cams[ai].tolist(), ts[ai].tolist(), [day] * len(ai), frames,
+            ))  # fmt: skip
         archive = self.store.archive()
         if n:
             archive.add_day(day, sids, emb, replace=True)
@@ -392,6 +433,7 @@ class Runner:
         crashpoint("after-truth", day)
         faces_truth = len(batch.passes)
         found = sum(p[5] for p in batch.passes)
+        seconds = time.perf_counter() - t0  # the day's work, all but its final commit
         with Transaction(self.store.db) as db:
             db.executemany("INSERT OR REPLACE INTO frames VALUES (?,?,?,?,?)", batch.frames)
             db.executemany(

@@ -34,3 +34,35 @@ def run_copy(classroom_run, tmp_path_factory) -> Path:
     copy = tmp_path_factory.mktemp("run") / "run"
     shutil.copytree(classroom_run, copy)
     return copy
+
+
+@pytest.fixture(scope="session")
+def twin_model_dir(tmp_path_factory) -> Path:
+    """A model folder with the real ONNX models (linked) and a small twin fitted on 30 people.
+
+    Tests of embedding mode point ``FACELAB_MODEL_DIR`` here, so they never depend on (or
+    overwrite) a calibrated ``models/twin.npz`` of the user's.
+    """
+    from facelab import paths, twin
+
+    src = paths.model_dir()
+    folder = tmp_path_factory.getbasetemp() / "twin-models"
+    folder.mkdir(exist_ok=True)
+    for f in src.iterdir():
+        if f.suffix in (".onnx", ".json"):
+            target = folder / f.name
+            if not target.exists():
+                target.symlink_to(f)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACELAB_MODEL_DIR", str(folder))
+        if not twin.default_path().exists():
+            model, _ = twin.calibrate(30, 3, 2, seed=5, qualities=("good",))
+            model.save(twin.default_path())
+    return folder
+
+
+@pytest.fixture
+def twin_models(twin_model_dir, monkeypatch) -> Path:
+    """Use the session's small twin (and the real models) in this test."""
+    monkeypatch.setenv("FACELAB_MODEL_DIR", str(twin_model_dir))
+    return twin_model_dir

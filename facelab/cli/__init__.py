@@ -13,5 +13,6 @@ from facelab.cli import sweep_cmd  # noqa: F401,E402
 from facelab.cli import report_cmd  # noqa: F401,E402
 from facelab.cli import demo_cmd  # noqa: F401,E402
 from facelab.cli import bench_cmd  # noqa: F401,E402
+from facelab.cli import case_cmd  # noqa: F401,E402
 
 __all__ = ["app", "main"]

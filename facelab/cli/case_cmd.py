@@ -1,0 +1,37 @@
+"""CLI command: `facelab case NAME` — re-run a published case and compare headlines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from facelab.cli._app import app
+
+
+@app.command("case")
+def case_cmd(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="aclu-congress, cardiff-2017, npl-lfr or metro; omit to list them."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the case's runs (resumed if there).")] = Path(
+        "runs/cases"
+    ),
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+) -> None:
+    """Re-run a published deployment on synthetic people; print its headline beside the published one."""
+    from facelab.cases import CASES, run_case
+    from facelab.cli.run_cmd import run_with_progress
+
+    if name is None:
+        for c in CASES.values():
+            print(f"{c.name:14s} {c.title}")
+        return
+    result = run_case(
+        name, out / name, run=lambda sc, path: run_with_progress(sc, path, None, device)
+    )
+    print(result.text())
+    for label, path in result.runs.items():
+        print(f"run {label:10s} {path}  (facelab sweep / report work on it)")

@@ -1,0 +1,75 @@
+"""Reference cases on the calibrated twin: the effects the published cases are known for."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from facelab import cases
+from facelab.cli import app
+from facelab.errors import ConfigError
+from facelab.pipeline import run_scenario
+from facelab.scenario import load_scenario
+
+runner = CliRunner()
+
+
+def _run(sc, path):
+    return run_scenario(sc, path)
+
+
+def _count(line: str) -> int:
+    return int(re.search(r": (\d+) of \d+", line).group(1))
+
+
+def test_aclu_some_innocent_probes_match_at_80_and_far_fewer_at_95(twin_models, tmp_path):
+    res = cases.run_case("aclu-congress", tmp_path, run=_run)
+    text = res.text()
+    assert "28 of 535" in text  # the published figure printed beside
+    at = {(ln.split()[0], ln.split()[2]): _count(ln) for ln in res.lines if " at " in ln}
+    assert at["log-fmr", "80"] > 0
+    assert at["log-fmr", "95"] <= at["log-fmr", "80"] / 2
+    assert at["linear", "95"] <= at["linear", "80"]
+    with sqlite3.connect(tmp_path / "gallery" / "truth.sqlite") as t:
+        # every probe is non-mated: nobody in the gallery is in the city
+        assert t.execute("SELECT COUNT(*) FROM watch_truth").fetchone()[0] == 25000
+        assert t.execute("SELECT MAX(identity) FROM watch_truth").fetchone()[0] >= 535
+
+
+def test_npl_fpir_grows_with_watchlist_size(twin_models, tmp_path):
+    res = cases.run_case("npl-lfr", tmp_path, run=_run)
+    fpir = [float(re.search(r"= ([\d.]+)%", ln).group(1)) for ln in res.lines if ln.startswith("watchlist")]
+    assert len(fpir) == 2 and fpir[0] > 0
+    assert 3 <= fpir[1] / fpir[0] <= 15  # roughly proportional to the 10x watchlist
+    assert "1 in 6,000" in res.text()
+
+
+def test_cardiff_reports_share_of_false_alerts_beside_92(twin_models, tmp_path):
+    res = cases.run_case("cardiff-2017", tmp_path, run=_run)
+    assert "(92 %)" in res.text()
+    run_line = next(ln for ln in res.lines if "run threshold" in ln)
+    share = float(re.search(r"\((\d+\.\d+)%;", run_line).group(1))
+    assert share > 50  # few true targets: most alerts are false
+
+
+def test_embedding_run_is_deterministic_and_drops_missed_faces(twin_models, tmp_path):
+    sc = load_scenario("npl-lfr").with_overrides(seed=3)
+    a, b = run_scenario(sc, tmp_path / "a"), run_scenario(sc, tmp_path / "b")
+    assert a.total("sightings") == b.total("sightings") < a.total("faces_truth")
+    for name in ("facelab.sqlite",):
+        q = "SELECT sighting, rank, watch, score FROM candidates ORDER BY sighting, rank"
+        rows = [sqlite3.connect(tmp_path / d / name).execute(q).fetchall() for d in "ab"]
+        assert rows[0] == rows[1]
+    s = np.array([r[3] for r in rows[0]])
+    assert np.isfinite(s).all() and len(s) > 0
+
+
+def test_unknown_case_and_cli_listing():
+    with pytest.raises(ConfigError, match="unknown case"):
+        cases.run_case("nope", None, run=_run)
+    r = runner.invoke(app, ["case"])
+    assert r.exit_code == 0 and "aclu-congress" in r.output and "npl-lfr" in r.output

@@ -1,0 +1,288 @@
+"""Embedding twin: fidelity to image mode on fresh seeds, determinism, persistence, CLI.
+
+The image samples use the real models (generator, YuNet, SFace). The twin is fitted on one
+seed's people and checked against image-mode faces of *other* people (another seed), drawn by
+a sampler with yet another seed.
+
+Bounds. Scores are pairs of faces, and pairs that share a person are not independent: two
+image-mode samples of 150 people each differ by KS ≈ 0.07–0.08 on genuine scores, and fall
+outside each other's Wilson intervals at most thresholds (measured while building the twin).
+So the rates are checked against the image-mode interval that allows for that clustering (the
+hull of the Wilson interval and an identity-bootstrap interval, :func:`facelab.twin.compare`),
+and the KS statistics against 0.15 with samples of 60 people (≈ 360 genuine, ≈ 28,000 impostor
+pairs here).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from facelab import twin
+from facelab.errors import ConfigError, DataError, ModelError
+
+FIT_SEED, CHECK_SEED, SAMPLER_SEED = 11, 12, 99
+N_FIT = N_CHECK = 60
+KS_BOUND = 0.15
+#: Rows drawn in different batches agree to float32 rounding of the BLAS products.
+ROW_ATOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def opened():
+    from facelab import detect, embed, synth
+
+    return synth.FaceGenerator(), detect.FaceDetector(), embed.Embedder()
+
+
+@pytest.fixture(scope="module")
+def samples(opened):
+    """Image-mode faces: camera sightings (good) and enrolment photos, two seeds."""
+    return {
+        "fit_good": twin.sample_image(N_FIT, 4, FIT_SEED, "good", models=opened),
+        "fit_photo": twin.sample_image(N_FIT, 2, FIT_SEED, twin.PHOTO, models=opened),
+        "check_good": twin.sample_image(N_CHECK, 4, CHECK_SEED, "good", models=opened),
+        "check_photo": twin.sample_image(N_CHECK, 1, CHECK_SEED, twin.PHOTO, models=opened),
+    }
+
+
+@pytest.fixture(scope="module")
+def model(samples):
+    g, p = samples["fit_good"], samples["fit_photo"]
+    return twin.fit_twin(
+        g.embeddings, g.labels, "good", FIT_SEED, others={twin.PHOTO: (p.embeddings, p.labels)},
+        detect_rates={"good": g.detect_rate, twin.PHOTO: p.detect_rate},
+        n_identities=N_FIT, n_per_identity=4,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ image sample
+
+
+def test_image_sample_is_deterministic_and_well_formed(samples, opened):
+    s = samples["fit_good"]
+    assert s.embeddings.dtype == np.float32 and s.embeddings.shape == (len(s.labels), 128)
+    assert s.labels.dtype == np.int64
+    np.testing.assert_allclose(np.linalg.norm(s.embeddings, axis=1), 1.0, atol=1e-5)
+    assert s.rendered == N_FIT * 4 and s.dropped == s.rendered - len(s.labels)
+    assert s.detect_rate > 0.9
+    # people 0..2 of the same seed are the same faces whatever the sample size
+    small = twin.sample_image(3, 4, FIT_SEED, "good", models=opened)
+    keep = s.labels < 3
+    assert np.array_equal(small.labels, s.labels[keep])
+    np.testing.assert_allclose(small.embeddings, s.embeddings[keep], atol=1e-4)
+    emb, labels = twin.sample_image_embeddings(3, 4, FIT_SEED, "good")
+    assert np.array_equal(emb, small.embeddings) and np.array_equal(labels, small.labels)
+
+
+def test_unknown_kind_is_a_config_error(opened):
+    with pytest.raises(ConfigError, match="unknown twin kind"):
+        twin.sample_image(2, 2, 0, "blurry", models=opened)
+
+
+# ------------------------------------------------------------------------------ fidelity
+
+
+@pytest.mark.parametrize("with_photo", [False, True], ids=["good-vs-good", "photo-vs-good"])
+def test_twin_matches_image_mode_on_fresh_people(model, samples, with_photo):
+    g, p = samples["check_good"], samples["check_photo"]
+    r = twin.compare(
+        model, g.embeddings, g.labels, SAMPLER_SEED, "good",
+        photo_emb=p.embeddings if with_photo else None,
+        photo_labels=p.labels if with_photo else None,
+    )  # fmt: skip
+    assert r.n_image_identities == N_CHECK and r.n_twin_identities >= 400
+    assert r.ks_genuine < KS_BOUND, r
+    assert r.ks_impostor < KS_BOUND, r
+    assert r.percents == (50.0, 60.0, 70.0, 80.0)
+    for i in range(4):
+        lo, hi = r.image_fmr_ci[i]
+        assert lo <= r.twin_fmr[i].value <= hi, (r.pairs, r.percents[i], "FMR", r)
+        lo, hi = r.image_fnmr_ci[i]
+        assert lo <= r.twin_fnmr[i].value <= hi, (r.pairs, r.percents[i], "FNMR", r)
+    assert r.all_inside_clustered
+
+
+def test_fit_reaches_its_targets(model):
+    fitted = np.abs(model.twin_stats - model.image_stats)
+    assert np.nanmax(fitted[0, 0, [0, 2]]) < 0.01  # photo vs photo: genuine and impostor mean
+    assert np.nanmax(fitted[1, 1, [0, 2]]) < 0.02  # good vs good (L[good, good] may sit at 0)
+    assert fitted[1, 0, 0] < 0.01  # good vs photo, genuine mean
+
+
+def test_model_records_its_source(model, samples):
+    from facelab import __version__, models
+
+    assert model.kinds == (twin.PHOTO, "good") and model.reference == twin.PHOTO
+    assert model.seed == FIT_SEED and model.n_identities == N_FIT and model.n_per_identity == 4
+    assert model.embedder_sha256 == models.model_sha256("embedder")
+    assert model.facelab_version == __version__
+    assert model.detect_rate[1] == pytest.approx(samples["fit_good"].detect_rate)
+
+
+# ------------------------------------------------------------------------------ determinism
+
+
+def test_sampler_is_deterministic(model):
+    ids = np.arange(50, dtype=np.int64)
+    a = twin.TwinSampler(model, 5).sightings(ids, ids + 1000, "good")
+    b = twin.TwinSampler(model, 5, workers=1).sightings(ids, ids + 1000, "good")
+    c = twin.TwinSampler(model, 6).sightings(ids, ids + 1000, "good")
+    assert a.dtype == np.float32 and a.shape == (50, 128)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_template_of_a_person_does_not_depend_on_the_batch(model):
+    s = twin.TwinSampler(model, 5, block=7)
+    batch = s.templates(np.arange(100, 140))
+    for k in (100, 113, 139):
+        np.testing.assert_allclose(s.templates([k])[0], batch[k - 100], rtol=0, atol=ROW_ATOL)
+    assert np.array_equal(s.templates(np.arange(100, 140)), batch)  # same call, same bytes
+    np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+
+
+def test_sighting_of_a_pass_does_not_depend_on_the_batch(model):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 30, 200).astype(np.int64)
+    pids = np.arange(200, dtype=np.int64) + 10_000
+    s = twin.TwinSampler(model, 5, block=16)
+    full = s.sightings(ids, pids, "good")
+    order = rng.permutation(200)
+    shuffled = twin.TwinSampler(model, 5, block=64).sightings(ids[order], pids[order], "good")
+    np.testing.assert_allclose(shuffled, full[order], rtol=0, atol=ROW_ATOL)
+    alone = s.sightings(ids[17:18], pids[17:18], "good")[0]
+    np.testing.assert_allclose(alone, full[17], rtol=0, atol=ROW_ATOL)
+    per_row = s.sightings(ids, pids, np.array(["good"] * 200))
+    assert np.array_equal(per_row, full)
+    photos = s.photos(ids, pids)
+    np.testing.assert_allclose(s.photos(ids[5:6], pids[5:6])[0], photos[5], rtol=0, atol=ROW_ATOL)
+    assert not np.allclose(photos, full)
+
+
+def test_sampler_rejects_unknown_or_misused_kinds(model):
+    s = twin.TwinSampler(model, 0)
+    with pytest.raises(ConfigError, match="not calibrated for 'poor'"):
+        s.sightings([1], [1], "poor")
+    with pytest.raises(ConfigError, match="use photos"):
+        s.sightings([1], [1], twin.PHOTO)
+    with pytest.raises(DataError):
+        s.sightings([1, 2], [1], "good")
+
+
+def test_counter_based_normals_are_standard():
+    z = twin._normals(twin._row_keys(3, 1, np.arange(20_000)), 130)
+    assert abs(float(z.mean())) < 0.005 and abs(float(z.std()) - 1.0) < 0.005
+    assert abs(float((z**4).mean()) - 3.0) < 0.05
+    c = np.corrcoef(z[:, :8].T)
+    assert np.abs(c - np.eye(8)).max() < 0.03
+
+
+# ------------------------------------------------------------------------------ statistics
+
+
+def test_ks_statistic_matches_a_brute_force_reference():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=300), rng.normal(0.3, 1.2, size=170)
+    grid = np.concatenate([a, b])
+    brute = max(abs((a <= x).mean() - (b <= x).mean()) for x in grid)
+    assert twin.ks_statistic(a, b) == pytest.approx(brute)
+    assert twin.ks_statistic(a, a) == 0.0
+    with pytest.raises(DataError):
+        twin.ks_statistic(a, [])
+
+
+def test_fit_rejects_bad_input():
+    e = np.random.default_rng(0).normal(size=(8, 128)).astype(np.float32)
+    with pytest.raises(DataError):
+        twin.fit_twin(e[:, :64], np.arange(8), embedder_sha256="x")
+    with pytest.raises(DataError):
+        twin.fit_twin(e, np.zeros(8, np.int64), embedder_sha256="x")
+    with pytest.raises(DataError):
+        twin.fit_twin(e, np.arange(8), embedder_sha256="x")  # nobody seen twice
+    with pytest.raises(ConfigError):
+        twin.fit_twin(e, np.arange(8) // 2, twin.PHOTO, embedder_sha256="x")
+
+
+# ------------------------------------------------------------------------------ persistence
+
+
+def test_save_load_round_trip(model, tmp_path):
+    path = model.save(tmp_path / "twin.npz")
+    back = twin.TwinModel.load(path)
+    assert back.metadata() == model.metadata()
+    for name in twin.TwinModel._ARRAYS:
+        assert np.array_equal(getattr(back, name), getattr(model, name), equal_nan=True), name
+    ids = np.arange(20, dtype=np.int64)
+    assert np.array_equal(
+        twin.TwinSampler(back, 3).sightings(ids, ids, "good"),
+        twin.TwinSampler(model, 3).sightings(ids, ids, "good"),
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["twin.npz"]  # no temporary left behind
+
+
+def test_missing_or_corrupt_file_is_a_model_error_naming_it(model, tmp_path):
+    missing = tmp_path / "nope.npz"
+    with pytest.raises(ModelError, match="nope.npz"):
+        twin.TwinModel.load(missing)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip at all")
+    with pytest.raises(ModelError, match="garbage.npz"):
+        twin.TwinModel.load(garbage)
+    good = model.save(tmp_path / "good.npz")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:-500])
+    with pytest.raises(ModelError, match="truncated.npz"):
+        twin.TwinModel.load(truncated)
+    # a well-formed archive whose arrays were altered after saving
+    altered = tmp_path / "altered.npz"
+    with np.load(good) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["noise_scale"] = arrays["noise_scale"] * 2
+    np.savez(altered, **arrays)
+    with pytest.raises(ModelError, match="altered.npz.*hash"):
+        twin.TwinModel.load(altered)
+    # not a twin at all
+    other = tmp_path / "other.npz"
+    np.savez(other, meta=np.array(json.dumps({"format": "something-else"})))
+    with pytest.raises(ModelError, match="other.npz"):
+        twin.TwinModel.load(other)
+    assert zipfile.is_zipfile(good)
+
+
+def test_load_default_says_how_to_make_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACELAB_MODEL_DIR", str(tmp_path))
+    with pytest.raises(ModelError, match="no calibrated twin at .*facelab calibrate"):
+        twin.load_default()
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def test_calibrate_cli_writes_a_twin_and_prints_the_comparison(tmp_path):
+    from facelab.cli import app
+
+    out = tmp_path / "twin.npz"
+    args = ["calibrate", "--identities", "12", "--sightings", "3", "--qualities", "good",
+            "--seed", "4", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    model = twin.TwinModel.load(out)
+    assert model.kinds == (twin.PHOTO, "good") and model.seed == 4 and model.n_identities == 12
+    for text in ("KS", "FMR", "FNMR", "photo vs good", "good vs good", "seed 4", str(out)):
+        assert text in result.output, text
+
+
+def test_calibrate_cli_rejects_unknown_quality(tmp_path):
+    from facelab.cli import app
+
+    result = CliRunner().invoke(app, ["calibrate", "--qualities", "grainy", "--out",
+                                      str(tmp_path / "t.npz")])  # fmt: skip
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError)
+    assert not (tmp_path / "t.npz").exists()
