@@ -40,6 +40,7 @@ import faiss
 import numpy as np
 
 from facelab.errors import ConfigError, DataError, RunError
+from facelab.fileio import fsync_dir
 from facelab.index import (
     DEFAULT_NPROBE,
     EMBEDDING_DIM,
@@ -47,7 +48,6 @@ from facelab.index import (
     PAD_ID,
     PAD_SCORE,
     RANGE_CHUNK,
-    fsync_dir,
     as_unit_rows,
     check_ids,
     check_k,

@@ -28,13 +28,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from facelab.errors import AuditError, DataError
+from facelab.fileio import write_atomic
 
 try:  # POSIX; without it appends are not serialised between processes
     import fcntl
@@ -267,18 +267,7 @@ class AuditLog:
 
     def _write_head(self, record: AuditRecord) -> None:
         text = _canonical({"count": record.seq, "hash": record.hash}) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".audit-head-", suffix=".tmp")
-        try:
-            os.fchmod(fd, 0o644)
-            os.write(fd, text.encode("ascii"))
-            os.fsync(fd)
-            os.close(fd)
-            fd = -1
-            os.replace(tmp, self.head_path)
-        finally:
-            if fd >= 0:
-                os.close(fd)
-            Path(tmp).unlink(missing_ok=True)
+        write_atomic(self.head_path, text.encode("ascii"))
 
     # ---------------------------------------------------------------- reading
 

@@ -28,6 +28,7 @@ import faiss
 import numpy as np
 
 from facelab.errors import ConfigError, DataError, RunError
+from facelab.fileio import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -261,19 +262,6 @@ def ivf_nlist(n: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 TMP_SUFFIX = ".tmp"
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not supported on this platform
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_index_atomic(index: faiss.Index, path: str | Path) -> Path:

