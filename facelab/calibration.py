@@ -62,13 +62,6 @@ def sighting_id(identity: int, k: int) -> int:
     return int(identity) * SIGHTING_SPAN + int(k)
 
 
-def photo_rng(seed: int, identity: int, k: int) -> np.random.Generator:
-    """The random stream of the ``k``-th portrait of ``identity`` (backdrop, noise)."""
-    return np.random.default_rng(
-        np.random.SeedSequence([int(seed), synth.PHOTO_STREAM, int(identity), int(k)])
-    )
-
-
 def sighting_portraits(
     generator: synth.FaceGenerator,
     seed: int,
@@ -101,13 +94,10 @@ def sighting_portraits(
     labels = np.repeat(ids, sightings)
     ks = np.tile(np.arange(sightings, dtype=np.int64), len(ids))
     sids = [sighting_id(i, k) for i, k in zip(labels, ks, strict=True)]
-    faces = generator.sightings(seed, labels, sids, sigma, stream=PORTRAIT_SIGHTING_STREAM)
-    images = np.stack(
-        [
-            synth.portrait(face, photo_rng(seed, i, k), degradation)
-            for face, i, k in zip(faces, labels, ks, strict=True)
-        ]
-    ) if len(faces) else np.zeros((0, synth.PORTRAIT_SIZE, synth.PORTRAIT_SIZE, 3), np.uint8)
+    images = synth.photos(
+        generator, seed, labels, sids, sigma, stream=PORTRAIT_SIGHTING_STREAM,
+        degradation=degradation,
+    )  # fmt: skip
     return images, labels, ks
 
 
