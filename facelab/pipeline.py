@@ -43,7 +43,7 @@ TOP_K = 10  # watchlist candidates kept per sighting, whatever their score (swee
 SIGHTING_ID_SHIFT = 32  # sighting id = day << 32 | sequence within the day
 ALERT_ID_FACTOR = 8  # alert id = sighting id * 8 + rank
 MATCH_IOU = 0.5  # a detection is the ground-truth face it overlaps by at least this
-RENDER_BATCH = 64  # frames rendered (and faces generated) per batch
+RENDER_BATCH = 16  # frames per chunk: chunk i+1 renders while chunk i embeds
 RUN_ACTOR = "facelab-run"
 CRASH_ENV = "FACELAB_CRASH_AT"
 
@@ -195,45 +195,65 @@ class ImageSource:
                 index=watch_index, save=i == len(self.world.watchlist) - 1,
             )  # fmt: skip
 
+    def _prepare(self, frames, day: int) -> tuple[DayBatch, list[np.ndarray]]:
+        """Render, write, detect and align one chunk of frames. Sighting ids in the returned
+        rows are chunk-local (0, 1, …); :meth:`day` makes them day-wide."""
+        part, aligned = DayBatch(day), []
+        folder = self.store.frames_dir / f"day-{day:03d}"
+        for fr in self.renderer.render(frames):
+            path = folder / f"{fr.frame_id}.png"
+            record = camera.frame_record(fr, self.scenario, self.generator.model_sha256)
+            provenance.write_png(path, fr.image, record)
+            rel = str(path.relative_to(self.store.path))
+            part.frames.append((fr.frame_id, fr.camera, fr.t, day, rel))
+            found = self.detector.detect(fr.image)
+            matched = set()
+            for j in range(len(found)):
+                box = found.boxes[j]
+                ious = [detect.iou(box, f.box) for f in fr.faces]
+                k = int(np.argmax(ious)) if ious else -1
+                truth = fr.faces[k] if k >= 0 and ious[k] >= MATCH_IOU else None
+                local = len(part.sightings)
+                part.sightings.append((
+                    local, fr.frame_id, fr.camera, fr.t, day, *map(float, box),
+                    float(found.scores[j]), float(max(box[2], box[3])),
+                ))  # fmt: skip
+                part.truth.append((
+                    local, day, truth.pid if truth else -1, truth.person if truth else -1,
+                    float(ious[k]) if k >= 0 else 0.0,
+                ))  # fmt: skip
+                if truth:
+                    matched.add(truth.pid)
+                aligned.append(embed.align(fr.image, found.landmarks[j]))
+            for f in fr.faces:
+                part.passes.append((f.pid, day, fr.camera, fr.t, f.person, int(f.pid in matched)))
+        return part, aligned
+
     def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
+        """The day's frames in chunks; chunk i+1 is rendered and detected in a worker thread
+        while chunk i is embedded (OpenCV and onnxruntime release the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         batch = DayBatch(day)
         truth_frames = list(self.world.fr_frames(day))
-        folder = self.store.frames_dir / f"day-{day:03d}"
-        seq = 0
-        for s in range(0, len(truth_frames), RENDER_BATCH):
-            aligned = []
-            for fr in self.renderer.render(truth_frames[s : s + RENDER_BATCH]):
-                path = folder / f"{fr.frame_id}.png"
-                record = camera.frame_record(fr, self.scenario, self.generator.model_sha256)
-                provenance.write_png(path, fr.image, record)
-                rel = str(path.relative_to(self.store.path))
-                batch.frames.append((fr.frame_id, fr.camera, fr.t, day, rel))
-                found = self.detector.detect(fr.image)
-                matched = set()
-                for j in range(len(found)):
-                    box = found.boxes[j]
-                    ious = [detect.iou(box, f.box) for f in fr.faces]
-                    k = int(np.argmax(ious)) if ious else -1
-                    ok = k >= 0 and ious[k] >= MATCH_IOU
-                    sid = int(sighting_ids(day, seq + 1)[-1])
-                    seq += 1
-                    batch.sightings.append((
-                        sid, fr.frame_id, fr.camera, fr.t, day, *map(float, box),
-                        float(found.scores[j]), float(max(box[2], box[3])),
-                    ))  # fmt: skip
-                    truth = fr.faces[k] if ok else None
-                    batch.truth.append((
-                        sid, day, truth.pid if truth else -1, truth.person if truth else -1,
-                        float(ious[k]) if k >= 0 else 0.0,
-                    ))  # fmt: skip
-                    if ok:
-                        matched.add(truth.pid)
-                    aligned.append(embed.align(fr.image, found.landmarks[j]))
-                for f in fr.faces:
-                    batch.passes.append((f.pid, day, fr.camera, fr.t, f.person, int(f.pid in matched)))
-            if aligned:
-                batch.embeddings.append(self.embedder.embed(np.stack(aligned)))
-            progress(min(s + RENDER_BATCH, len(truth_frames)), len(truth_frames))
+        chunks = [truth_frames[s : s + RENDER_BATCH] for s in range(0, len(truth_frames), RENDER_BATCH)]
+        done = 0
+        with ThreadPoolExecutor(1, thread_name_prefix="facelab-render") as pool:
+            pending = pool.submit(self._prepare, chunks[0], day) if chunks else None
+            for i in range(len(chunks)):
+                part, aligned = pending.result()
+                if i + 1 < len(chunks):
+                    pending = pool.submit(self._prepare, chunks[i + 1], day)
+                if aligned:
+                    batch.embeddings.append(self.embedder.embed(np.stack(aligned)))
+                first = len(batch.sightings)
+                ids = sighting_ids(day, first + len(part.sightings))[first:].tolist()
+                batch.sightings += [(ids[r[0]], *r[1:]) for r in part.sightings]
+                batch.truth += [(ids[r[0]], *r[1:]) for r in part.truth]
+                batch.frames += part.frames
+                batch.passes += part.passes
+                done += len(chunks[i])
+                progress(done, len(truth_frames))
         return batch
 
 
