@@ -491,6 +491,7 @@ class WatchlistIndex:
         self._nlist = nlist
         self._nprobe = int(nprobe)
         self._ids = np.empty(0, np.int64)
+        self._gpu: faiss.Index | None = None  # search-only GPU copy (see use_device)
         self._index: faiss.Index | None = (
             faiss.IndexIDMap2(faiss.IndexFlatIP(self.d)) if kind == "flat" else None
         )
@@ -607,6 +608,7 @@ class WatchlistIndex:
             self._train_ivf(emb)
         self._index.add_with_ids(emb, ids)
         self._ids = np.concatenate([self._ids, ids])
+        self._gpu = None
 
     def remove(self, ids) -> int:
         """Remove entries by id; ids not enrolled are ignored.
@@ -624,6 +626,7 @@ class WatchlistIndex:
         if arr.size == 0 or self._index is None:
             return 0
         removed = int(self._index.remove_ids(faiss.IDSelectorBatch(arr)))
+        self._gpu = None
         self._ids = self._ids[~np.isin(self._ids, arr)]
         if self._index.ntotal != self._ids.size:  # pragma: no cover - would be a faiss bug
             raise RunError("watchlist index out of step with its ids after remove")
@@ -635,6 +638,20 @@ class WatchlistIndex:
         return SearchResult(
             scores=np.full((m, k), PAD_SCORE, np.float32), ids=np.full((m, k), PAD_ID, np.int64)
         )
+
+    def use_device(self, device: str) -> None:
+        """Run :meth:`search` and :meth:`alert_batch` on ``device`` from now on.
+
+        ``"cuda"`` searches a GPU copy (faiss-gpu, the ``gpu`` extra; :class:`DeviceError` when
+        it cannot be had); adds, removals and saves keep working on the CPU index, and drop the
+        GPU copy, so call this again after changing the watchlist.
+        """
+        from facelab.device import index_to_device
+
+        self._gpu = None
+        if self._index is not None:
+            moved = index_to_device(self._index, device)
+            self._gpu = moved if moved is not self._index else None
 
     def search(self, q, k: int) -> SearchResult:
         """Top-k watchlist entries per query.
@@ -654,7 +671,7 @@ class WatchlistIndex:
         q = as_unit_rows(q, self.d, "queries")
         if len(self) == 0 or q.shape[0] == 0:
             return self._empty(q.shape[0], k)
-        scores, ids = self._index.search(q, k)
+        scores, ids = (self._gpu or self._index).search(q, k)
         pad_results(scores, ids)
         return SearchResult(scores=scores, ids=ids)
 
@@ -726,7 +743,7 @@ class WatchlistIndex:
         if len(self):
             for start in range(0, m, chunk):
                 block = as_unit_rows(q[start : start + chunk], self.d, "queries")
-                dist, lab = self._index.search(block, k)
+                dist, lab = (self._gpu or self._index).search(block, k)
                 hit = (dist >= t) & (lab >= 0)
                 r, c = np.nonzero(hit)
                 rows.append(r.astype(np.int64) + start)

@@ -405,6 +405,8 @@ class Runner:
                 from facelab.watchlist import load_active
 
                 watch = load_active(self.store)
+                if self.device != "cpu":
+                    watch.use_device(self.device)  # faiss-gpu where it can; cuda without: error
             t0 = time.perf_counter()
             batch = self.source.day(day, lambda d, n, _day=day: on_progress and on_progress(_day, d, n))
             crashpoint("after-frames", day)

@@ -172,3 +172,20 @@ def test_index_to_cuda_searches_like_cpu():  # pragma: no cover - GPU machines o
     d_gpu, i_gpu = gpu.search(x[:50], 5)
     np.testing.assert_allclose(d_gpu, d_cpu, atol=1e-4)
     assert (i_gpu[:, 0] == i_cpu[:, 0]).all()
+
+
+def test_watchlist_use_device_cpu_is_a_no_op_and_cuda_fails_loudly():
+    from facelab.errors import DeviceError
+    from facelab.index import WatchlistIndex
+
+    rng = np.random.default_rng(4)
+    g = rng.standard_normal((50, 128)).astype(np.float32)
+    w = WatchlistIndex()
+    w.add(np.arange(50), g)
+    before = w.search(g[:5], 3)
+    w.use_device("cpu")
+    after = w.search(g[:5], 3)
+    np.testing.assert_array_equal(before.ids, after.ids)
+    if not faiss_gpu_available():
+        with pytest.raises(DeviceError, match="cuda"):
+            w.use_device("cuda")
