@@ -83,9 +83,9 @@ def test_alert_events_per_minute(benchmark, context, tools, twin_model, size, ki
     """Events/min of twin sightings alerted against a watchlist of ``size`` photos."""
     if size not in SIZES[tools.scale]:
         pytest.skip(f"watchlist {size} not in scale {tools.scale!r}")
-    from facelab.twin import TwinSampler
-
     import faiss
+
+    from facelab.twin import TwinSampler
 
     sampler = TwinSampler(twin_model, SEED)
     wl, build_s = _watchlist(sampler, size, kind)
@@ -104,29 +104,29 @@ def test_alert_events_per_minute(benchmark, context, tools, twin_model, size, ki
     total_s = sample_s + search_s
     alerts = splits[0][2]
     best_search = float(search_s.min())
-    info = dict(
-        watchlist=size,
-        kind=kind,
-        queries_per_round=q,
-        rounds=rounds,
-        threshold_cosine=THRESHOLD,
-        seed=SEED,
-        population=POPULATION,
-        quality_share=QUALITY_SHARE,
-        alert_top_k=5,
-        chunk=ALERT_CHUNK,
-        build_seconds=round(build_s, 3),
-        index_bytes=int(faiss.serialize_index(wl.faiss_index).size),
-        alerts_per_round=alerts,
-        alerts_per_event=round(alerts / q, 4),
-        search_events_per_min_best=round(q / best_search * 60),
-        search_events_per_min_median=round(q / float(np.median(search_s)) * 60),
-        sample_events_per_min_best=round(q / float(sample_s.min()) * 60),
-        total_events_per_min_best=round(q / float(total_s.min()) * 60),
-        total_events_per_min_median=round(q / float(np.median(total_s)) * 60),
-        search_seconds=[round(x, 3) for x in search_s],
-        sample_seconds=[round(x, 3) for x in sample_s],
-    )
+    info = {
+        "watchlist": size,
+        "kind": kind,
+        "queries_per_round": q,
+        "rounds": rounds,
+        "threshold_cosine": THRESHOLD,
+        "seed": SEED,
+        "population": POPULATION,
+        "quality_share": QUALITY_SHARE,
+        "alert_top_k": 5,
+        "chunk": ALERT_CHUNK,
+        "build_seconds": round(build_s, 3),
+        "index_bytes": int(faiss.serialize_index(wl.faiss_index).size),
+        "alerts_per_round": alerts,
+        "alerts_per_event": round(alerts / q, 4),
+        "search_events_per_min_best": round(q / best_search * 60),
+        "search_events_per_min_median": round(q / float(np.median(search_s)) * 60),
+        "sample_events_per_min_best": round(q / float(sample_s.min()) * 60),
+        "total_events_per_min_best": round(q / float(total_s.min()) * 60),
+        "total_events_per_min_median": round(q / float(np.median(total_s)) * 60),
+        "search_seconds": [round(x, 3) for x in search_s],
+        "sample_seconds": [round(x, 3) for x in sample_s],
+    }
     if kind == "flat":
         flops = 2.0 * size * wl.d * q
         info.update(flops_per_round=flops, **tools.achieved(flops, best_search, context["roofline"]))

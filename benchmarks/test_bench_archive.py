@@ -254,7 +254,7 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
         fresh = parallel = None
         nlist = arch.shards[0].nlist
         is_ivf = True
-        search_at = lambda nprobe: (lambda x: arch.search(x, K, nprobe))  # noqa: E731
+        search_at = lambda nprobe: (lambda x: arch.search(x, K, nprobe))
     else:
         writer = DayShardArchive(root, cache_shards=0, **spec)
         for d, (ids, emb) in enumerate(data["days"]):
@@ -268,7 +268,7 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
         arch.search(q[:1], K)
         is_ivf = spec["kind"].startswith("ivf")
         nlist = ivf_nlist(data["per_day"]) if is_ivf else None
-        search_at = lambda nprobe: (lambda x: arch.search(x, K, nprobe=nprobe).ids)  # noqa: E731
+        search_at = lambda nprobe: (lambda x: arch.search(x, K, nprobe=nprobe).ids)
 
         def fresh_search(x):
             return DayShardArchive(root, **spec).search(x, K).ids  # as facelab search opens it
@@ -289,7 +289,7 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
         if nprobe in (None, DEFAULT_NPROBE) and main is None:
             holder = {}
 
-            def timed():
+            def timed(holder=holder, fn=fn):
                 holder["r"] = _time_queries(fn, q)
 
             benchmark.pedantic(timed, rounds=1, iterations=1)
@@ -306,31 +306,31 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
     default = next((s for s in sweep if s["nprobe"] in (None, DEFAULT_NPROBE)), sweep[0])
     first_ok = next((s for s in sweep if s["recall_at_10"] >= TARGET_RECALL), None)
     read_bytes = size * bpv_formula
-    info = dict(
-        archive_size=size,
-        days=DAYS,
-        per_day=data["per_day"],
-        people=data["people"],
-        own_sightings_in_exact_top10=f"{int(data['exact_mate'].sum())}/{data['exact_mate'].size}",
-        kind=name,
-        seed=SEED,
-        queries=QUERIES,
-        k=K,
-        quality_share=QUALITY_SHARE,
-        sample_seconds=round(data["sample_seconds"], 2),
-        build_seconds=round(build_s, 2),
-        disk_bytes=disk,
-        disk_bytes_per_vector=round(disk / size, 1),
-        bytes_per_vector_formula=bpv_formula,
-        loaded_rss_bytes=loaded,
-        loaded_rss_bytes_per_vector=round(loaded / size, 1) if loaded else None,
-        nlist_per_day=nlist,
-        latency_all_shards_in_memory=default,
-        latency_fresh_archive_per_search=fresh,
-        latency_shards_searched_in_2_threads=parallel,
-        nprobe_sweep=sweep,
-        first_nprobe_with_recall_ge_0_95=first_ok,
-    )
+    info = {
+        "archive_size": size,
+        "days": DAYS,
+        "per_day": data["per_day"],
+        "people": data["people"],
+        "own_sightings_in_exact_top10": f"{int(data['exact_mate'].sum())}/{data['exact_mate'].size}",
+        "kind": name,
+        "seed": SEED,
+        "queries": QUERIES,
+        "k": K,
+        "quality_share": QUALITY_SHARE,
+        "sample_seconds": round(data["sample_seconds"], 2),
+        "build_seconds": round(build_s, 2),
+        "disk_bytes": disk,
+        "disk_bytes_per_vector": round(disk / size, 1),
+        "bytes_per_vector_formula": bpv_formula,
+        "loaded_rss_bytes": loaded,
+        "loaded_rss_bytes_per_vector": round(loaded / size, 1) if loaded else None,
+        "nlist_per_day": nlist,
+        "latency_all_shards_in_memory": default,
+        "latency_fresh_archive_per_search": fresh,
+        "latency_shards_searched_in_2_threads": parallel,
+        "nprobe_sweep": sweep,
+        "first_nprobe_with_recall_ge_0_95": first_ok,
+    }
     if not is_ivf:  # a full scan: memory-bound for one query
         sec = default["median_ms"] / 1e3
         info.update(

@@ -19,6 +19,7 @@ projected: it grows with N).
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -61,7 +62,7 @@ def _rates(s: metrics.SearchScores) -> list[dict]:
     return [
         {"percent": p, "fpir": str(a), "fpir_value": a.value, "fpir_count": f"{a.count}/{a.total}",
          "fpir_ci95": [a.lo, a.hi], "fnir": str(b), "fnir_value": b.value,
-         "fnir_count": f"{b.count}/{b.total}", "fnir_ci95": [b.lo, b.hi]}  # fmt: skip
+         "fnir_count": f"{b.count}/{b.total}", "fnir_ci95": [b.lo, b.hi]}
         for p, a, b in zip(PERCENTS, fp, fn)
     ]
 
@@ -90,7 +91,7 @@ def test_gallery_1_to_n(benchmark, context, tools, twin_model, n):
     t_sample = t_add = t_exact = 0.0
     bounds = [0, min(TRAIN, n)] + list(range(CHUNK, n, CHUNK)) + [n]
     bounds = sorted(set(bounds))
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         ids = np.arange(a, b, dtype=np.int64)
         t = time.perf_counter()
         emb = sampler.photos(ids, np.zeros(len(ids), np.int64))
@@ -173,6 +174,6 @@ def test_gallery_1_to_n(benchmark, context, tools, twin_model, n):
             "ivf_search_ms_per_probe_linear_nprobe16": round(
                 sweeps[0]["latency_median_ms"] * NIST_N / n, 1),
             "note": "linear in N at fixed nlist; FPIR is not projected (it grows with N)",
-        },  # fmt: skip
+        },
     )
     assert results["res"].ids.shape == (len(q), K)

@@ -108,7 +108,7 @@ def test_retention_purge_one_day(benchmark, context, metro_run, tmp_path, proof)
             retention.purge(
                 state["dst"], retention_days=days - 1, actor="benchmark", reason="benchmark",
                 proof=state["proof"],
-            )  # fmt: skip
+            )
         )
 
     benchmark.pedantic(purge, setup=setup, rounds=2, iterations=1)

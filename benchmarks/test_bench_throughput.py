@@ -261,22 +261,22 @@ def test_pipeline_prerendered(benchmark, context, tools, frames, aligned, detect
     embed32, embed_best = _embed_reference(aligned)
     rate = max(rates)
     _RESULTS["pipeline"] = rate
-    info = dict(
-        scenario=f"classroom (seed 7), population {PEOPLE}, days {DAYS}, image mode, cpu",
-        frames=len(frames["frames"]),
-        faces=faces,
-        render_seconds_excluded=round(frames["render_seconds"], 2),
-        faces_per_s_best=round(rate, 1),
-        faces_per_s_median=round(float(np.median(rates)), 1),
-        faces_per_s_run_summary=[round(s.faces_per_s, 1) for _, s in runs],
-        embedder_faces_per_s_batch32=round(embed32, 1),
-        embedder_faces_per_s_best_batch=round(embed_best, 1),
-        ratio_to_embedder_batch32=round(rate / embed32, 3),
-        ratio_to_embedder_best_batch=round(rate / embed_best, 3),
-        target_ratio=TARGET_RATIO,
-        target_met=rate / embed32 >= TARGET_RATIO,
-        stage_costs_serial=_stage_costs(frames, detector, tmp_path),
-    )
+    info = {
+        "scenario": f"classroom (seed 7), population {PEOPLE}, days {DAYS}, image mode, cpu",
+        "frames": len(frames["frames"]),
+        "faces": faces,
+        "render_seconds_excluded": round(frames["render_seconds"], 2),
+        "faces_per_s_best": round(rate, 1),
+        "faces_per_s_median": round(float(np.median(rates)), 1),
+        "faces_per_s_run_summary": [round(s.faces_per_s, 1) for _, s in runs],
+        "embedder_faces_per_s_batch32": round(embed32, 1),
+        "embedder_faces_per_s_best_batch": round(embed_best, 1),
+        "ratio_to_embedder_batch32": round(rate / embed32, 3),
+        "ratio_to_embedder_best_batch": round(rate / embed_best, 3),
+        "target_ratio": TARGET_RATIO,
+        "target_met": rate / embed32 >= TARGET_RATIO,
+        "stage_costs_serial": _stage_costs(frames, detector, tmp_path),
+    }
     if rate / embed32 < TARGET_RATIO:
         main_prof, worker_prof = cProfile.Profile(), cProfile.Profile()
         runner = _runner(tmp_path / "run-profiled", frames["frames"])
