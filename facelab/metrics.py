@@ -399,6 +399,15 @@ def fnir(s: SearchScores, thresholds: np.ndarray | float, rank: int = 1) -> list
 # DET and EER
 
 
+def _sorted_pair(positive, negative, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both score arrays validated and sorted; DataError if either is empty."""
+    pos = np.sort(_scores("positive", positive))
+    neg = np.sort(_scores("negative", negative))
+    if pos.size == 0 or neg.size == 0:
+        raise DataError(f"{what} needs at least one positive and one negative score")
+    return pos, neg
+
+
 def det_curve(
     positive: np.ndarray, negative: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -422,10 +431,7 @@ def det_curve(
     DataError
         NaN, or an empty array.
     """
-    pos = np.sort(_scores("positive", positive))
-    neg = np.sort(_scores("negative", negative))
-    if pos.size == 0 or neg.size == 0:
-        raise DataError("det_curve needs at least one positive and one negative score")
+    pos, neg = _sorted_pair(positive, negative, "det_curve")
     t = np.unique(np.concatenate([pos, neg]))
     return t, _count_ge(neg, t) / neg.size, _count_lt(pos, t) / pos.size
 
@@ -451,10 +457,7 @@ def eer(positive: np.ndarray, negative: np.ndarray) -> tuple[float, float]:
     DataError
         NaN, or an empty array.
     """
-    pos = np.sort(_scores("positive", positive))
-    neg = np.sort(_scores("negative", negative))
-    if pos.size == 0 or neg.size == 0:
-        raise DataError("eer needs at least one positive and one negative score")
+    pos, neg = _sorted_pair(positive, negative, "eer")
     t = np.append(np.unique(np.concatenate([pos, neg])), np.inf)
     fmr = _count_ge(neg, t) / neg.size
     fnmr = _count_lt(pos, t) / pos.size
