@@ -1,7 +1,11 @@
-"""Face detection with YuNet (OpenCV Zoo), run by OpenCV's DNN module on the CPU.
+"""Face detection with YuNet (OpenCV Zoo), run by onnxruntime.
 
-YuNet is tiny (about 1 ms per 640×480 frame on one core); embedding is the expensive stage,
-so detection stays on the CPU even when embedding runs on a GPU.
+The graph's raw outputs (per anchor at strides 8, 16 and 32: class and objectness scores, box
+offsets, five landmark offsets) are decoded here and de-duplicated with OpenCV's NMS, exactly as
+``cv2.FaceDetectorYN`` decodes them (the tests compare the two). Running the graph on
+onnxruntime rather than OpenCV's DNN module costs less than half the CPU time per frame on this
+project's 2-core machine (7.5 vs 18.5 ms for a 640×480 frame on one core), and lets
+``--device cuda`` put detection on the GPU too.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from facelab import models
 SCORE_THRESHOLD = 0.6
 NMS_THRESHOLD = 0.3
 TOP_K = 5000
+THREADS = 1  # onnxruntime intra-op threads (the embedder has the other cores)
+STRIDES = (8, 16, 32)  # YuNet's anchor strides
+STRIDE_MULTIPLE = 32  # input height and width are padded to a multiple of this
 
 
 @dataclass(frozen=True)
@@ -43,41 +50,79 @@ class Detections:
 
 
 class FaceDetector:
-    """YuNet wrapper. Picklable: the OpenCV object is rebuilt on unpickle."""
+    """YuNet on onnxruntime, decoded in numpy. Picklable: the session is reopened on unpickle.
 
-    def __init__(self, score_threshold: float = SCORE_THRESHOLD, nms_threshold: float = NMS_THRESHOLD):
+    Parameters
+    ----------
+    device : "cpu", "cuda" or "auto".
+    score_threshold, nms_threshold : detector confidence to keep a face; overlap (IoU) above
+        which the weaker of two boxes is dropped.
+    threads : onnxruntime intra-op threads; one by default, because detection runs beside the
+        embedder (which takes the other cores) in the pipeline.
+    """
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        score_threshold: float = SCORE_THRESHOLD,
+        nms_threshold: float = NMS_THRESHOLD,
+        threads: int = THREADS,
+    ):
+        self.device = device
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
+        self.threads = threads
         self._open()
 
     def _open(self) -> None:
-        # errors only: OpenCV 5 warns about DNN targets on every create
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-        self._det = cv2.FaceDetectorYN.create(
-            str(models.model_path("detector")), "", (320, 320),
-            self.score_threshold, self.nms_threshold, TOP_K,
-        )  # fmt: skip
-        self._size = (320, 320)
+        self._session = models.open_session("detector", self.device, threads=self.threads)
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        self.providers = tuple(self._session.get_providers())
 
     def __getstate__(self):
-        return {"score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold}
+        return {k: getattr(self, k) for k in ("device", "score_threshold", "nms_threshold", "threads")}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._open()
 
     def detect(self, image: np.ndarray) -> Detections:
-        """Detect faces in a uint8 (H, W, 3) BGR image."""
+        """Detect faces in a uint8 (H, W, 3) BGR image; strongest first."""
         h, w = image.shape[:2]
-        if (w, h) != self._size:
-            self._det.setInputSize((w, h))
-            self._size = (w, h)
-        _, faces = self._det.detect(image)
-        if faces is None or len(faces) == 0:
+        ph, pw = -(-h // STRIDE_MULTIPLE) * STRIDE_MULTIPLE, -(-w // STRIDE_MULTIPLE) * STRIDE_MULTIPLE
+        if (ph, pw) != (h, w):
+            image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
+        x = image.transpose(2, 0, 1)[None].astype(np.float32)
+        out = dict(zip(self._outputs, self._session.run(None, {"input": x})))
+        return self._decode(out, pw)
+
+    def _decode(self, out: dict[str, np.ndarray], width: int) -> Detections:
+        boxes, marks, scores = [], [], []
+        for stride in STRIDES:
+            score = np.sqrt(
+                np.clip(out[f"cls_{stride}"].reshape(-1), 0, 1)
+                * np.clip(out[f"obj_{stride}"].reshape(-1), 0, 1)
+            )
+            keep = np.flatnonzero(score >= self.score_threshold)
+            if not len(keep):
+                continue
+            row, col = np.divmod(keep, width // stride)
+            b = out[f"bbox_{stride}"].reshape(-1, 4)[keep]
+            k = out[f"kps_{stride}"].reshape(-1, 10)[keep]
+            bw, bh = np.exp(b[:, 2]) * stride, np.exp(b[:, 3]) * stride
+            cx, cy = (col + b[:, 0]) * stride, (row + b[:, 1]) * stride
+            boxes.append(np.stack([cx - bw / 2, cy - bh / 2, bw, bh], 1))
+            marks.append(np.stack([(k[:, 0::2] + col[:, None]) * stride,
+                                   (k[:, 1::2] + row[:, None]) * stride], 2))  # fmt: skip
+            scores.append(score[keep])
+        if not boxes:
             empty = np.zeros((0,), np.float32)
             return Detections(empty.reshape(0, 4), empty.reshape(0, 5, 2), empty)
-        faces = faces.astype(np.float32)
-        return Detections(faces[:, :4], faces[:, 4:14].reshape(-1, 5, 2), faces[:, 14])
+        boxes_a, marks_a, scores_a = (np.concatenate(a).astype(np.float32) for a in (boxes, marks, scores))
+        order = np.asarray(cv2.dnn.NMSBoxes(
+            boxes_a.tolist(), scores_a.tolist(), self.score_threshold, self.nms_threshold, top_k=TOP_K,
+        ), np.int64).reshape(-1)  # fmt: skip
+        return Detections(boxes_a[order], marks_a[order], scores_a[order])
 
 
 def iou(a, b) -> float:

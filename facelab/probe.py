@@ -20,7 +20,7 @@ class FaceModels:
 
     Parameters
     ----------
-    device : "cpu", "cuda" or "auto" (where the embedder runs).
+    device : "cpu", "cuda" or "auto" (where the detector and the embedder run).
     """
 
     def __init__(self, device: str = "cpu"):
@@ -31,7 +31,7 @@ class FaceModels:
     @property
     def detector(self) -> detect.FaceDetector:
         if self._detector is None:
-            self._detector = detect.FaceDetector()
+            self._detector = detect.FaceDetector(self.device)
         return self._detector
 
     @property

@@ -1,7 +1,10 @@
-"""Provenance records on facelab's PNGs, and the synthetic-only guard.
+"""Provenance records on facelab's images, and the synthetic-only guard.
 
-Every image facelab writes is a PNG carrying a signed provenance record; enrolment, ingestion and
-search accept only images whose record verifies (:func:`load_verified`). The lab must never become
+Every image facelab writes carries a signed provenance record: portraits, photos and sheets are
+PNGs; camera frames in a run's archive are JPEGs, as CCTV footage is lossy-compressed (quality
+:data:`FRAME_JPEG_QUALITY`: about 80 KB and 1 ms to encode a 640×480 frame, against 440 KB and
+11 ms as PNG). Enrolment, ingestion and search accept only images whose record verifies
+(:func:`load_verified`). The lab must never become
 a tool for searching real people, and this guard is what keeps photos of them out.
 
 Design: a keyed signature, not provenance by reproducibility. Re-rendering an image from its record
@@ -22,6 +25,13 @@ so editing one pixel value, editing the record, or copying a record onto another
 it. The record and its hex signature travel in an ``iTXt`` chunk with keyword
 ``facelab-provenance`` placed just before ``IEND``; the chunk reader and writer live in
 :mod:`facelab.imageio` (no Pillow).
+
+A JPEG's pixels depend on the decoder, so a JPEG is signed over its compressed bytes instead::
+
+    stream_digest = SHA-256(b"jpeg:" + the file's bytes without the record segment)
+
+The record travels in a comment segment (``FFFE``, text ``facelab-provenance`` NUL JSON) right
+after the start-of-image marker. Re-encoding, editing a pixel or the record breaks it the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import hmac
 import json
 import logging
 import os
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +54,10 @@ from facelab import __version__, paths
 from facelab.errors import DataError, ProvenanceError
 from facelab.fileio import write_atomic
 from facelab.imageio import (
+    JPEG_SOI,
     PNG_SIGNATURE,
     decode_image,
+    jpeg_segments,
     png_chunk,
     png_chunks,
     read_bytes,
@@ -56,6 +69,11 @@ KEY_ENV = "FACELAB_PROVENANCE_KEY"
 KEY_BYTES = 32
 KEYWORD = b"facelab-provenance"
 DOMAIN = b"facelab-provenance-v1"
+FRAME_JPEG_QUALITY = 95
+"""JPEG quality of archived camera frames (visually lossless; the scene itself is degraded by the
+camera's quality profile before this)."""
+JPEG_COMMENT = 0xFE
+_JPEG_SEGMENT_MAX = 0xFFFF - 2
 _WHY = "facelab works only on the synthetic faces it generates, never on photos of real people"
 
 
@@ -215,11 +233,20 @@ def pixel_digest(image: np.ndarray) -> bytes:
     return digest.digest()
 
 
+def stream_digest(jpeg: bytes) -> bytes:
+    """SHA-256 of a JPEG's bytes (without its record segment), the digest a JPEG is signed over."""
+    return hashlib.sha256(b"jpeg:" + jpeg).digest()
+
+
+def _signature(digest: bytes, record: dict[str, Any], key: bytes | None) -> str:
+    key = load_key() if key is None else key
+    message = DOMAIN + canonical_json(record) + digest
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
 def sign(image: np.ndarray, record: dict[str, Any], key: bytes | None = None) -> str:
     """Hex HMAC-SHA256 signature binding ``record`` to the pixels of ``image``."""
-    key = load_key() if key is None else key
-    message = DOMAIN + canonical_json(record) + pixel_digest(image)
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return _signature(pixel_digest(image), record, key)
 
 
 def verify(image: np.ndarray, record: dict[str, Any], sig: str, key: bytes | None = None) -> bool:
@@ -230,11 +257,19 @@ def verify(image: np.ndarray, record: dict[str, Any], sig: str, key: bytes | Non
     ProvenanceError
         If ``key`` is omitted and there is no key file (verification never creates one).
     """
+    try:
+        digest = pixel_digest(image)
+    except DataError:
+        return False
+    return _verify_digest(digest, record, sig, key)
+
+
+def _verify_digest(digest: bytes, record: dict[str, Any], sig: str, key: bytes | None) -> bool:
     if not isinstance(sig, str) or not isinstance(record, dict):
         return False
     key = load_key(create=False) if key is None else key
     try:
-        expected = sign(image, record, key)
+        expected = _signature(digest, record, key)
     except DataError:
         return False
     return hmac.compare_digest(expected, sig.lower())
@@ -268,18 +303,59 @@ def encode_png(image: np.ndarray, record: dict[str, Any], key: bytes | None = No
         raise DataError(f"OpenCV could not encode an image of shape {image.shape} as PNG")
     png = buf.tobytes()
     iend = png_chunks(png, "<encoded PNG>")[-1].offset
-    text = json.dumps({"record": record, "sig": sig}, sort_keys=True, separators=(",", ":"))
     # iTXt: keyword NUL, compression flag 0, method 0, empty language NUL, empty keyword NUL, text.
-    payload = KEYWORD + b"\x00\x00\x00\x00\x00" + text.encode("utf-8")
+    payload = KEYWORD + b"\x00\x00\x00\x00\x00" + _carried(record, sig)
     return png[:iend] + png_chunk(b"iTXt", payload) + png[iend:]
 
 
-def write_png(
+def _carried(record: dict[str, Any], sig: str) -> bytes:
+    """The JSON text an image carries: its record and signature."""
+    text = json.dumps({"record": record, "sig": sig}, sort_keys=True, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
+def encode_jpeg(
+    image: np.ndarray,
+    record: dict[str, Any],
+    key: bytes | None = None,
+    quality: int = FRAME_JPEG_QUALITY,
+) -> bytes:
+    """Encode ``image`` as a JPEG carrying ``record``, signed over the compressed stream.
+
+    Parameters and return as :func:`encode_png`; ``quality`` is the JPEG quality (1-100).
+    """
+    image = _check_bgr(image)
+    record = json.loads(canonical_json(record))
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise DataError(f"OpenCV could not encode an image of shape {image.shape} as JPEG")
+    jpeg = buf.tobytes()
+    payload = KEYWORD + b"\x00" + _carried(record, _signature(stream_digest(jpeg), record, key))
+    if len(payload) > _JPEG_SEGMENT_MAX:
+        raise DataError(f"provenance record too long for a JPEG comment ({len(payload)} bytes)")
+    segment = bytes([0xFF, JPEG_COMMENT]) + struct.pack(">H", len(payload) + 2) + payload
+    return jpeg[:2] + segment + jpeg[2:]
+
+
+def encode(image: np.ndarray, record: dict[str, Any], path: str | Path, key: bytes | None = None) -> bytes:
+    """A signed PNG or JPEG, by the suffix of ``path`` (``.jpg``/``.jpeg`` or ``.png``)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        return encode_jpeg(image, record, key)
+    if suffix == ".png":
+        return encode_png(image, record, key)
+    raise DataError(f"{path}: facelab writes .png or .jpg images, not {suffix or 'no suffix'!r}")
+
+
+def write_image(
     path: str | Path, image: np.ndarray, record: dict[str, Any], key: bytes | None = None
 ) -> Path:
-    """Write a signed PNG atomically (temporary file, fsync, rename); return its path."""
+    """Write a signed image atomically (temporary file, fsync, rename); return its path.
+
+    A PNG, or a JPEG when ``path`` ends in ``.jpg`` (see :func:`encode`).
+    """
     path = Path(path)
-    write_atomic(path, encode_png(image, record, key))
+    write_atomic(path, encode(image, record, path, key))
     log.debug("wrote %s (%s)", path, record.get("kind"))
     return path
 
@@ -297,35 +373,38 @@ def _text_of(chunk_type: bytes, payload: bytes) -> tuple[bytes, bytes]:
 
 
 def read_record(data: bytes, name: str = "<bytes>") -> tuple[dict[str, Any], str] | None:
-    """The provenance record and hex signature a PNG carries, or ``None`` when it has none.
+    """The provenance record and hex signature a PNG or JPEG carries, or ``None`` when it has none.
 
     Parameters
     ----------
     data : bytes
-        A PNG file. Non-PNG bytes carry no record and give ``None``.
+        A PNG or JPEG file. Other bytes carry no record and give ``None``.
     name : str
         Name used in error messages.
 
     Raises
     ------
     ImageError
-        If the PNG structure is broken (truncated, bad CRC).
+        If the PNG or JPEG structure is broken (truncated, bad CRC).
     ProvenanceError
         If a record is present but malformed, or present more than once.
     """
-    if not data.startswith(PNG_SIGNATURE):
+    if data.startswith(JPEG_SOI):
+        texts = [seg.data[len(KEYWORD) + 1 :] for seg in _jpeg_records(data, name)]
+    elif data.startswith(PNG_SIGNATURE):
+        texts = [
+            _text_of(c.type, c.data)[1]
+            for c in png_chunks(data, name)
+            if c.type in (b"tEXt", b"iTXt") and c.data.startswith(KEYWORD + b"\x00")
+        ]
+    else:
         return None
-    texts = [
-        _text_of(c.type, c.data)
-        for c in png_chunks(data, name)
-        if c.type in (b"tEXt", b"iTXt") and c.data.startswith(KEYWORD + b"\x00")
-    ]
     if not texts:
         return None
     if len(texts) > 1:
         raise _malformed(name, f"{len(texts)} records where one is allowed")
     try:
-        obj = json.loads(texts[0][1].decode("utf-8"))
+        obj = json.loads(texts[0].decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise _malformed(name, "not valid JSON") from None
     if not isinstance(obj, dict) or set(obj) != {"record", "sig"}:
@@ -336,6 +415,22 @@ def read_record(data: bytes, name: str = "<bytes>") -> tuple[dict[str, Any], str
     if not isinstance(sig, str) or len(sig) != 64 or not set(sig) <= set("0123456789abcdef"):
         raise _malformed(name, '"sig" is not a 64-digit hex HMAC-SHA256')
     return record, sig
+
+
+def _jpeg_records(data: bytes, name: str):
+    """The comment segments of a JPEG that hold a facelab record."""
+    return [
+        seg for seg in jpeg_segments(data, name)
+        if seg.code == JPEG_COMMENT and seg.data.startswith(KEYWORD + b"\x00")
+    ]  # fmt: skip
+
+
+def _content_digest(data: bytes, image: np.ndarray, name: str) -> bytes:
+    """What the signature covers: a JPEG's stream without its record, else the pixels."""
+    if data.startswith(JPEG_SOI):
+        seg = _jpeg_records(data, name)[0]
+        return stream_digest(data[: seg.offset] + data[seg.end :])
+    return pixel_digest(image)
 
 
 def _malformed(name: str, why: str) -> ProvenanceError:
@@ -381,7 +476,7 @@ def load_verified(source: str | Path | bytes, key: bytes | None = None) -> Verif
     where = ""
     if key is None:
         key, where = load_key(create=False), f" than {key_path()}"
-    if not verify(image, record, sig, key):
+    if not _verify_digest(_content_digest(data, image, name), record, sig, key):
         raise ProvenanceError(
             f"refused: {name}'s provenance signature does not match — its pixels were edited, "
             f"or its record was edited, forged or copied from another image, or it was signed "

@@ -616,4 +616,4 @@ def draw_sheet(
             "mapping": result.params.mapping,
         },
     )  # fmt: skip
-    return provenance.write_png(Path(path), sheet, record)
+    return provenance.write_image(Path(path), sheet, record)

@@ -225,7 +225,7 @@ def sample_image(
     if latent_sigma is None:
         latent_sigma = DEFAULT_ENROL_SIGMA if is_photo else synth.DEFAULT_LATENT_SIGMA
     if models is None:
-        models = (synth.FaceGenerator(device), detect.FaceDetector(), embed.Embedder(device))
+        models = (synth.FaceGenerator(device), detect.FaceDetector(device), embed.Embedder(device))
     generator, detector, embedder = models
     backgrounds = [] if is_photo else [
         camera.background(*SAMPLE_FRAME, seed, b) for b in range(SAMPLE_BACKGROUNDS)
@@ -624,7 +624,7 @@ def calibrate(
     from facelab import detect, embed, synth
     from facelab import models as model_files
 
-    models = models or (synth.FaceGenerator(device), detect.FaceDetector(), embed.Embedder(device))
+    models = models or (synth.FaceGenerator(device), detect.FaceDetector(device), embed.Embedder(device))
     quals = list(qualities)
     samples = sample_all(identities, sightings, photos, seed, quals, models=models, progress=progress)
     ref = samples[quals[0]]

@@ -182,7 +182,7 @@ def enrol_photo(
     probe = load_probe(source)
     face = face_embedding(probe.image, models, name=probe.name, largest=largest)
     photo = store.photos_dir / f"{label}.png"
-    provenance.write_png(photo, probe.image, probe.record)
+    provenance.write_image(photo, probe.image, probe.record)
     identity = probe.record.get("identity")
     return enrol_embedding(
         store, face.embedding, label=label, case=case, reason=reason, actor=actor,

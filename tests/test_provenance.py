@@ -46,7 +46,7 @@ def _attach(image: np.ndarray, obj: dict) -> bytes:
 
 def test_round_trip(tmp_path):
     image, record = _face(), _record()
-    path = provenance.write_png(tmp_path / "f.png", image, record)
+    path = provenance.write_image(tmp_path / "f.png", image, record)
     found = provenance.read_record(path.read_bytes())
     assert found is not None and found[0] == record
     verified = provenance.load_verified(path)
@@ -143,3 +143,54 @@ def test_encoding_is_deterministic():
     a = provenance.encode_png(_face(), _record())
     b = provenance.encode_png(_face(), _record())
     assert a == b
+
+
+# --------------------------------------------------------------------------- JPEG (camera frames)
+
+
+def _frame(seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8), (7, 7), 2)
+    return np.ascontiguousarray(img)
+
+
+def test_jpeg_round_trip(tmp_path):
+    path = provenance.write_image(tmp_path / "f.jpg", _frame(), _record())
+    data = path.read_bytes()
+    assert data.startswith(b"\xff\xd8\xff\xfe")  # the record comment comes first
+    got = provenance.load_verified(path)
+    assert got.record == _record()
+    assert got.image.shape == (96, 128, 3)
+    # lossy, but close: the frame is what was rendered, compressed as CCTV footage is
+    assert np.abs(got.image.astype(int) - _frame().astype(int)).mean() < 3
+    assert provenance.encode(_frame(), _record(), "x.jpeg") == data  # deterministic
+
+
+def test_jpeg_refuses_edits(tmp_path):
+    data = provenance.encode_jpeg(_frame(), _record())
+    # a byte of the compressed scan (the last bytes before the end-of-image marker)
+    scan = bytearray(data)
+    scan[-10] ^= 0x01
+    with pytest.raises(ProvenanceError, match="signature does not match"):
+        provenance.load_verified(bytes(scan))
+    # the record, re-signed by someone without the key
+    forged = data.replace(b'"seed":7', b'"seed":8')
+    assert forged != data
+    with pytest.raises(ProvenanceError, match="signature does not match"):
+        provenance.load_verified(forged)
+    # the same pixels re-encoded (another quality): another stream, so refused
+    other = provenance.encode_jpeg(_frame(), _record(), quality=80)
+    moved = data[: data.index(b"\xff\xdb")] + other[other.index(b"\xff\xdb") :]
+    with pytest.raises(ProvenanceError, match="signature does not match"):
+        provenance.load_verified(moved)
+
+
+def test_jpeg_without_record_or_cut(tmp_path):
+    ok, buf = cv2.imencode(".jpg", _frame())
+    with pytest.raises(ProvenanceError, match="carries no facelab provenance record"):
+        provenance.load_verified(buf.tobytes())
+    data = provenance.encode_jpeg(_frame(), _record())
+    with pytest.raises(ImageError, match="truncated JPEG"):
+        provenance.load_verified(data[: len(data) // 2])
+    with pytest.raises(Exception, match="writes .png or .jpg"):
+        provenance.write_image(tmp_path / "f.bmp", _frame(), _record())

@@ -115,7 +115,7 @@ def calibrate(
     path = out or twin.default_path()
     console = Console()
     started = time.perf_counter()
-    opened = (synth.FaceGenerator(device), detect.FaceDetector(), embed.Embedder(device))
+    opened = (synth.FaceGenerator(device), detect.FaceDetector(device), embed.Embedder(device))
     per_person = sightings * len(quals) + photos
     total = identities * per_person + check * (sightings * len(quals) + 1)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

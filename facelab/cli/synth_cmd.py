@@ -153,12 +153,12 @@ def faces_cmd(
 
     sheet_path = sheet or _sheet_default(default_sheet)
     image = synth.contact_sheet(images, cols=min(cols, len(images)), cell=side, captions=captions)
-    provenance.write_png(sheet_path, image, sheet_record)
+    provenance.write_image(sheet_path, image, sheet_record)
     what = f"{n} identities" if sightings is None else f"{sightings} sightings of id {identity}"
     print(f"contact sheet of {what} (seed {seed}): {sheet_path}")
     if out is not None:
         for name, img, rec in zip(names, images, records, strict=True):
-            provenance.write_png(out / name, img, rec)
+            provenance.write_image(out / name, img, rec)
         print(f"{len(images)} face PNGs: {out}/")
 
 
@@ -274,7 +274,7 @@ def frames_cmd(
         for s in range(0, len(truth), batch):
             for frame in renderer.render(truth[s : s + batch]):
                 name = f"{frame.frame_id}.png"
-                provenance.write_png(
+                provenance.write_image(
                     out / name, frame.image, cam_mod.frame_record(frame, sc, gen.model_sha256)
                 )
                 records.append(
