@@ -305,31 +305,22 @@ def test_pipeline_prerendered(benchmark, context, tools, frames, aligned, detect
     assert faces > 0
 
 
-def _ort_threads(n: int):
-    """Give the pipeline's embedder an onnxruntime session with ``n`` intra-op threads."""
+def _embedder_session(threads: int | None = None, spinning: bool = False):
+    """Give the pipeline's embedder an onnxruntime session with other thread settings."""
     import onnxruntime as ort
 
     def tweak(runner):
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        opts.intra_op_num_threads = n
+        if threads is not None:
+            opts.intra_op_num_threads = threads
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         runner.source.embedder._session = ort.InferenceSession(
             str(models.model_path("embedder")), sess_options=opts,
             providers=["CPUExecutionProvider"],
         )  # fmt: skip
 
     return tweak
-
-
-def _ort_no_spin(runner):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    runner.source.embedder._session = ort.InferenceSession(
-        str(models.model_path("embedder")), sess_options=opts, providers=["CPUExecutionProvider"]
-    )
 
 
 def _no_frames(runner):
@@ -339,8 +330,8 @@ def _no_frames(runner):
 
 
 VARIANTS = {
-    "ort-intra-op-1-thread": _ort_threads(1),
-    "ort-no-spinning": _ort_no_spin,
+    "ort-intra-op-1-thread": _embedder_session(threads=1),
+    "ort-spinning": _embedder_session(spinning=True),  # onnxruntime's default, facelab's before
     "no-frame-files": _no_frames,
 }
 

@@ -483,7 +483,7 @@ _FILTER_BITS = 20  # bitmap prefilter on the top bits of the window hashes
 _POW_CACHE: dict[str, np.ndarray] = {}
 
 FRAME_WINDOW = 256
-FRAME_STRIDE = 4096
+FRAME_STRIDE = 1024  # a window every KiB: a 640x480 JPEG frame (~80 KB) gives the maximum
 FRAME_MAX_WINDOWS = 64
 EMBED_PREFIX = 64
 REFERENCE_KINDS = ("frame-id",)
@@ -711,8 +711,12 @@ class DeletionProof:
 
 
 def _frame_windows(data: bytes) -> list[int]:
-    """Offsets of 256-byte windows every 4 KiB inside a PNG's IDAT payloads (or the whole file
-    if it is not a PNG), at most 64 (then spread evenly)."""
+    """Offsets of 256-byte windows every KiB inside a frame's compressed image data (a PNG's
+    IDAT payloads, a JPEG's scan data: never the headers that every frame shares; the whole file
+    for anything else), at most 64 (then spread evenly)."""
+    from facelab.errors import ImageError
+    from facelab.imageio import JPEG_SOI, jpeg_segments
+
     spans = []
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         pos = 8
@@ -721,6 +725,11 @@ def _frame_windows(data: bytes) -> list[int]:
             if ctype == b"IDAT":
                 spans.append((pos + 8, min(pos + 8 + n, len(data))))
             pos += 12 + n
+    elif data.startswith(JPEG_SOI):
+        try:
+            spans.append((jpeg_segments(data)[-1].end, len(data)))
+        except ImageError:  # a damaged file: fall back to its whole content
+            pass
     if not spans:
         spans = [(0, len(data))]
     slots = [(a, b) for a, b in spans if b - a >= FRAME_WINDOW]
