@@ -45,6 +45,9 @@ SIGHTING_ID_SHIFT = 32  # sighting id = day << 32 | sequence within the day
 ALERT_ID_FACTOR = 8  # alert id = sighting id * 8 + rank
 MATCH_IOU = 0.5  # a detection is the ground-truth face it overlaps by at least this
 RENDER_BATCH = 16  # frames per chunk: chunk i+1 renders while chunk i embeds
+PREPARE_WORKERS = max(1, len(os.sched_getaffinity(0)) // 2)
+"""Render/detect worker threads in image mode: half the usable cores (the embedder's onnxruntime
+threads take the rest); one on a 2-core machine."""
 FRAME_SUFFIX = ".jpg"  # archived frames: signed JPEG (provenance.FRAME_JPEG_QUALITY)
 RUN_ACTOR = "facelab-run"
 CRASH_ENV = "FACELAB_CRASH_AT"
@@ -233,10 +236,13 @@ class ImageSource:
         return part, aligned
 
     def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
-        """The day's frames in chunks, three stages at once: chunk i+1 is rendered, encoded and
-        detected in a worker thread while chunk i is embedded (OpenCV and onnxruntime release the
-        GIL), and a writer thread stores the signed frames (atomic write and fsync: I/O waits off
-        the CPU path). Every frame file is on disk before the day's rows are committed."""
+        """The day's frames in chunks, three stages at once: the next chunks are rendered,
+        encoded and detected by :data:`PREPARE_WORKERS` worker threads while the current one is
+        embedded (OpenCV and onnxruntime release the GIL), and a writer thread stores the signed
+        frames (atomic write and fsync: I/O waits off the CPU path). Chunks are consumed in
+        order, so the result does not depend on the number of workers. Every frame file is on
+        disk before the day's rows are committed."""
+        from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         batch = DayBatch(day)
@@ -244,17 +250,17 @@ class ImageSource:
         chunks = [truth_frames[s : s + RENDER_BATCH] for s in range(0, len(truth_frames), RENDER_BATCH)]
         done = 0
         with ThreadPoolExecutor(1, thread_name_prefix="facelab-write") as writer, \
-                ThreadPoolExecutor(1, thread_name_prefix="facelab-render") as pool:  # fmt: skip
+                ThreadPoolExecutor(PREPARE_WORKERS, thread_name_prefix="facelab-render") as pool:  # fmt: skip
             writes = []
 
             def write(path: Path, data: bytes) -> None:
                 writes.append(writer.submit(write_atomic, path, data))
 
-            pending = pool.submit(self._prepare, chunks[0], day, write) if chunks else None
+            pending = deque(pool.submit(self._prepare, c, day, write) for c in chunks[:PREPARE_WORKERS])
             for i in range(len(chunks)):
-                part, aligned = pending.result()
-                if i + 1 < len(chunks):
-                    pending = pool.submit(self._prepare, chunks[i + 1], day, write)
+                part, aligned = pending.popleft().result()
+                if i + PREPARE_WORKERS < len(chunks):
+                    pending.append(pool.submit(self._prepare, chunks[i + PREPARE_WORKERS], day, write))
                 if aligned:
                     batch.embeddings.append(self.embedder.embed(np.stack(aligned)))
                 first = len(batch.sightings)

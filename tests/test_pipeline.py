@@ -1,0 +1,43 @@
+"""Image-mode pipeline: the number of render/detect workers does not change a run's contents,
+and archived frames are signed JPEGs that verify."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from facelab import pipeline, provenance
+from facelab.scenario import PopulationSpec, load_scenario
+
+
+def _rows(run: Path) -> dict:
+    conn = sqlite3.connect(run / "facelab.sqlite")
+    try:
+        return {
+            t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+            for t in ("frames", "sightings", "candidates", "alerts")
+        }
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario("classroom").with_overrides(population=PopulationSpec(12), days=1)
+
+
+def test_workers_do_not_change_the_run(scenario, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "RENDER_BATCH", 4)  # several chunks in flight at once
+    one = pipeline.run_scenario(scenario, tmp_path / "one")
+    monkeypatch.setattr(pipeline, "PREPARE_WORKERS", 3)
+    three = pipeline.run_scenario(scenario, tmp_path / "three")
+    assert one.total("sightings") == three.total("sightings") > 5
+    assert _rows(tmp_path / "one") == _rows(tmp_path / "three")
+    frames = sorted((tmp_path / "one" / "frames" / "day-000").iterdir())
+    assert frames and all(f.suffix == pipeline.FRAME_SUFFIX for f in frames)
+    for f in frames:
+        assert (tmp_path / "three" / f.relative_to(tmp_path / "one")).read_bytes() == f.read_bytes()
+    verified = provenance.load_verified(frames[0])
+    assert verified.record["kind"] == "frame" and verified.image.shape == (480, 640, 3)
