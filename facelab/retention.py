@@ -63,9 +63,9 @@ rolling hash and a salted SHA-256 (a random salt per proof file). Needles per pu
 
 * embedding: its bytes as stored (512 raw float32 bytes in a flat shard or ``held.faiss``), and
   their first 64 bytes, which also catch a partial or truncated copy;
-* frame file: windows of 256 bytes every 4 KiB of the PNG's compressed image data (``IDAT``;
-  at most 64, spread evenly over larger files), so a copy of the file, or of any run of more
-  than 4 KiB + 256 bytes of its image data, is found;
+* frame file: windows of 256 bytes every KiB of its compressed image data (a JPEG's scan data,
+  a PNG's ``IDAT``; at most 64, spread evenly over larger files), so a copy of the file, or of
+  a long enough run of its image data, is found;
 * frame row: the frame id, stored as text in the ``frames``, ``sightings`` and ``alerts`` rows,
   so a row left in a free page, in a page's slack or in a stale WAL frame would show. This is a
   *reference* needle: it is not looked for in the audit log, which keeps references to what was

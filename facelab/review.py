@@ -56,7 +56,7 @@ class Alert:
     status : str
         ``pending``, ``confirmed``, ``rejected`` or ``below-threshold``.
     frame : str or None
-        Frame PNG relative to the run directory (the "clip").
+        Frame image (signed JPEG) relative to the run directory (the "clip").
     in_queue : bool
         False for candidates below the run's threshold (never alerted).
     watch_id, sighting, t, day : int
