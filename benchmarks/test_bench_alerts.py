@@ -4,10 +4,12 @@
 Per (watchlist size, index kind) one benchmark streams the same seeded sightings through the
 sampler and the watchlist in chunks of ``ALERT_CHUNK`` and records, in ``extra_info``, events
 per minute for the search alone and for sampling + search, the achieved GFLOP/s of the exact
-(flat) search beside the session's sgemm roofline, and, for IVF, how many of the exact alerts
-IVF finds. ``test_alert_rate_blas_kernel`` re-measures the 10,000-entry flat case in two
-subprocesses, with faiss' bundled OpenBLAS as it detects this CPU and with the kernel named
-by ``OPENBLAS_CORETYPE`` (see benchmarks/README.md, "Alert events per minute").
+(flat) search beside the session's sgemm roofline, and, for IVF (``nprobe``: facelab's
+default, ``index.WATCHLIST_PROBE_FRACTION`` of the lists), how many of the exact alerts IVF
+finds. ``test_alert_rate_blas_kernel`` re-measures the 10,000-entry flat case in two
+subprocesses, with faiss' bundled OpenBLAS as it detects this CPU (``FACELAB_NO_BLAS_TUNE=1``:
+facelab's own kernel hint switched off) and with the kernel facelab names in
+``OPENBLAS_CORETYPE`` (see benchmarks/README.md, "Alert events per minute").
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import facelab
 from facelab.index import ALERT_CHUNK, WatchlistIndex, ivf_nlist
 
 SEED = 2020  # sampler seed (the metro preset's)
@@ -189,30 +192,19 @@ print(json.dumps({"seconds": best, "blas": arch}))
 """
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def best_coretype() -> str | None:
-    """The fastest OpenBLAS kernel family this CPU can run (what OpenBLAS 0.3.15 should pick)."""
-    flags = _cpu_flags()
-    if {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"} <= flags:
-        return "SkylakeX"
-    if {"avx2", "fma"} <= flags:
-        return "Haswell"
-    return None
+    """The OpenBLAS kernel family facelab names for this CPU (``facelab.blas_coretype``)."""
+    try:
+        return facelab.blas_coretype(facelab.cpu_flags(Path(facelab.CPUINFO).read_text()))
+    except OSError:
+        return None
 
 
 @pytest.mark.benchmark(group="alerts: faiss BLAS kernel")
 def test_alert_rate_blas_kernel(benchmark, context, tools, twin_model, machine):
     """The 10,000-entry flat alert search in two subprocesses: faiss' bundled OpenBLAS as it
-    detects this CPU, and with ``OPENBLAS_CORETYPE`` naming the best kernel the CPU supports."""
+    detects this CPU (facelab's hint switched off), and with ``OPENBLAS_CORETYPE`` naming the
+    kernel facelab picks (what ``import facelab`` sets by default)."""
     coretype = best_coretype()
     if coretype is None:
         pytest.skip("CPU without AVX2/FMA: no better OpenBLAS kernel to compare")
@@ -221,9 +213,12 @@ def test_alert_rate_blas_kernel(benchmark, context, tools, twin_model, machine):
 
     def child(env_value):
         env = dict(os.environ)
-        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop(facelab.BLAS_CORETYPE_ENV, None)
+        env.pop(facelab.NO_BLAS_TUNE_ENV, None)
         if env_value:
-            env["OPENBLAS_CORETYPE"] = env_value
+            env[facelab.BLAS_CORETYPE_ENV] = env_value
+        else:
+            env[facelab.NO_BLAS_TUNE_ENV] = "1"  # OpenBLAS' own detection
         out = subprocess.run(
             [sys.executable, "-c", _CHILD, str(size), str(q), str(SEED), str(THRESHOLD)],
             env=env, capture_output=True, text=True, check=True,

@@ -4,16 +4,20 @@ vector and RAM, by archive size and shard kind; projections to 10^8 sightings.
 For each total size N (``$FACELAB_BENCH_ARCHIVE`` or the scale's sizes) the benchmark draws
 N twin sightings spread evenly over 30 days (N / 10 people, so about 10 sightings a person;
 camera qualities in the metro preset's mix) and builds a ``DayShardArchive`` of each kind:
-``flat``, ``sq8``, ``ivf-flat``, ``ivf-pq`` (16 and 32 bytes), ``ivf-pq`` + refine, plus
-``ivf-sq8`` (faiss ``IndexIVFScalarQuantizer``, 8 bits), which is *not* a facelab kind: it is
-measured to back a recommendation. Queries are enrolment photos of people in the archive.
+``flat``, ``sq8``, ``ivf-flat``, ``ivf-sq8``, ``ivf-pq`` (16 and 32 bytes), ``ivf-pq`` +
+refine. Queries are enrolment photos of people in the archive.
 
 Recorded per kind: build seconds; shard bytes on disk and RSS with every shard loaded;
-one-photo latency (k = 10, all 30 shards) with every shard in memory, and as ``facelab search``
-opens the archive (a fresh ``DayShardArchive`` per search, default cache and mmap);
-recall@10 against exact top-10 and recall of the exact top-10 entries scoring >= 0.5, at
-several ``nprobe`` for IVF kinds. ``test_archive_day_shard_1e8`` builds one day of a 10^8
-archive (3.33 M vectors) as ``flat`` and ``sq8`` and times a one-photo search of it.
+one-photo latency (k = 10, all 30 shards) with every shard in memory, searched as facelab
+does (the shards spread over a pool of ``archive.SEARCH_THREADS`` threads) and shard after
+shard (``threads=1``, the old way); as ``facelab search`` now opens the archive (the run's
+archive kept between searches: default options, mmap, a cache of the retention window) and
+cold (a new ``DayShardArchive`` per search, every shard opened again); recall@10 against
+exact top-10 and recall of the exact top-10 entries scoring >= 0.5, at facelab's default
+``nprobe`` (``archive.default_nprobe``: a share of each shard's lists) and at fixed ``nprobe``
+for IVF kinds. ``test_archive_day_shard_1e8`` builds one day of a 10^8 archive (3.33 M
+vectors) as ``flat``, ``sq8`` and ``ivf-sq8`` and times a one-photo search of it, alone and as
+``SEARCH_THREADS`` copies searched by the pool (what 30 shards cost, per ``SEARCH_THREADS``).
 ``test_archive_projection_1e8`` turns the measured figures into 10^8 projections (method in
 its docstring and in benchmarks/README.md).
 """
@@ -25,18 +29,18 @@ import os
 import shutil
 import time
 
-import faiss
 import numpy as np
 import pytest
 
-from facelab.archive import DayShardArchive, bytes_per_vector
-from facelab.index import DEFAULT_NPROBE, ivf_nlist
+from facelab import archive
+from facelab.archive import DayShardArchive, bytes_per_vector, default_nprobe
+from facelab.index import ivf_nlist
 
 SEED = 31
 DAYS = 30
 K = 10
 QUERIES = 100
-FRESH_QUERIES = 10  # searches timed with a fresh DayShardArchive each (facelab search's way)
+FRESH_QUERIES = 10  # searches timed with a new DayShardArchive each (cold: every shard opened)
 SCORE_CUT = 0.5  # "visible" results: exact top-10 entries scoring >= 50 % (linear mapping)
 QUALITY_SHARE = {"good": 100, "fair": 60, "poor": 30}
 NPROBES = (16, 32, 64, 128, 256, 512)
@@ -47,14 +51,14 @@ TARGET_RAM_GB = 20.0
 
 SIZES = {"small": [100_000], "default": [100_000, 1_000_000], "large": [100_000, 1_000_000]}
 ALL_SIZES = (100_000, 1_000_000, 3_000_000, 10_000_000)
-KINDS = {  # name -> DayShardArchive keyword arguments (None: the ivf-sq8 proposal, raw faiss)
+KINDS = {  # name -> DayShardArchive keyword arguments
     "flat": {"kind": "flat"},
     "sq8": {"kind": "sq8"},
     "ivf-flat": {"kind": "ivf-flat"},
+    "ivf-sq8": {"kind": "ivf-sq8"},
     "ivf-pq16": {"kind": "ivf-pq", "pq_m": 16},
     "ivf-pq32": {"kind": "ivf-pq", "pq_m": 32},
     "ivf-pq16+refine": {"kind": "ivf-pq", "pq_m": 16, "refine": True},
-    "ivf-sq8 (proposal)": None,
 }
 MAX_SIZE = {"ivf-pq32": 100_000}  # kinds measured only up to a size (build time; see README)
 CASES = [(n, k) for n in ALL_SIZES for k in KINDS]
@@ -121,45 +125,6 @@ def _recall(ids: np.ndarray, data: dict) -> tuple[float, float, float]:
     return r10, r_vis, r_mate
 
 
-class _IvfSq8Archive:
-    """30 in-memory ``IndexIVFScalarQuantizer`` (QT_8bit) day indexes, searched like the archive."""
-
-    def __init__(self, days, nprobe=DEFAULT_NPROBE):
-        self.shards = []
-        for ids, emb in days:
-            n, d = emb.shape
-            nlist = ivf_nlist(n)
-            ivf = faiss.IndexIVFScalarQuantizer(
-                faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_8bit,
-                faiss.METRIC_INNER_PRODUCT,
-            )  # fmt: skip
-            ivf.cp.spherical = True
-            ivf.cp.min_points_per_centroid = 1
-            ivf.train(emb)
-            ivf.add_with_ids(emb, ids)
-            ivf.nprobe = min(nprobe, nlist)
-            self.shards.append(ivf)
-
-    def write(self, root) -> int:
-        """Write the shards as faiss files under ``root``; their total size."""
-        root.mkdir(parents=True, exist_ok=True)
-        for d, s in enumerate(self.shards):
-            faiss.write_index(s, str(root / f"day-{d:04d}.faiss"))
-        return sum(p.stat().st_size for p in root.glob("*.faiss"))
-
-    def search(self, q, k, nprobe):
-        all_s, all_i = [], []
-        for s in self.shards:
-            s.nprobe = min(nprobe, s.nlist)
-            d, i = s.search(q, k)
-            all_s.append(d)
-            all_i.append(i)
-        sc, ids = np.concatenate(all_s, 1), np.concatenate(all_i, 1)
-        sc[ids < 0] = -np.inf
-        order = np.argsort(-sc, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(ids, order, 1)
-
-
 def _time_queries(search, q) -> tuple[list[float], np.ndarray]:
     search(q[:1])  # warm-up (loads shards)
     times, ids = [], []
@@ -169,28 +134,6 @@ def _time_queries(search, q) -> tuple[list[float], np.ndarray]:
         times.append(time.perf_counter() - t)
         ids.append(res[0])
     return times, np.stack(ids)
-
-
-def _parallel_search(arch: DayShardArchive, nprobe: int | None, threads: int = 2):
-    """Search the shards in ``threads`` threads (faiss releases the GIL), merged as the archive
-    does: a diagnostic of what parallel shard search would give a single query."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    days = arch.days()
-    shards = [arch._shard(d) for d in days]
-    for s in shards:
-        arch._set_nprobe(s, nprobe)
-    pool = ThreadPoolExecutor(threads)
-
-    def search(x):
-        parts = list(pool.map(lambda s: s.search(x, K), shards))
-        sc = np.concatenate([p[0] for p in parts], 1)
-        ids = np.concatenate([p[1] for p in parts], 1)
-        sc[ids < 0] = -np.inf
-        order = np.argsort(-sc, axis=1, kind="stable")[:, :K]
-        return np.take_along_axis(ids, order, 1)
-
-    return search, pool
 
 
 _RSS_CHILD = r"""
@@ -204,19 +147,13 @@ def rss():
 root, spec = sys.argv[1], json.loads(sys.argv[2])
 before = rss()
 q = np.zeros((1, 128), np.float32); q[0, 0] = 1
-if spec is None:  # raw faiss files (the ivf-sq8 proposal)
-    import faiss, pathlib
-    shards = [faiss.read_index(str(p)) for p in sorted(pathlib.Path(root).glob("*.faiss"))]
-    for s in shards:
-        s.search(q, 10)
-else:
-    arch = DayShardArchive(root, cache_shards=None, mmap=False, **spec)
-    arch.search(q, 10)
+arch = DayShardArchive(root, cache_shards=None, mmap=False, **spec)
+arch.search(q, 10)
 print(json.dumps({"rss_bytes": rss() - before}))
 """
 
 
-def _loaded_rss(root, spec: dict | None) -> int:
+def _loaded_rss(root, spec: dict) -> int:
     """RSS growth of a fresh process that loads every shard into memory and searches once."""
     import json
     import subprocess
@@ -245,48 +182,41 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
     spec = KINDS[name]
     root = tmp_path / "archive"
     t = time.perf_counter()
-    if spec is None:
-        arch = _IvfSq8Archive(data["days"])
-        build_s = time.perf_counter() - t
-        disk = arch.write(root)
-        loaded = _loaded_rss(root, None)
-        bpv_formula = 128 + 8  # 8-bit code + id
-        fresh = parallel = None
-        nlist = arch.shards[0].nlist
-        is_ivf = True
-        search_at = lambda nprobe: (lambda x: arch.search(x, K, nprobe))
-    else:
-        writer = DayShardArchive(root, cache_shards=0, **spec)
-        for d, (ids, emb) in enumerate(data["days"]):
-            writer.add_day(d, ids, emb)
-        build_s = time.perf_counter() - t
-        disk = sum(p.stat().st_size for p in root.glob("day-*.faiss"))
-        bpv_formula = bytes_per_vector(spec["kind"], pq_m=spec.get("pq_m", 16), refine=spec.get("refine", False))
-        loaded = _loaded_rss(root, spec)
-        # every shard in memory (read, not mapped): the warm-server case
-        arch = DayShardArchive(root, cache_shards=None, mmap=False, **spec)
-        arch.search(q[:1], K)
-        is_ivf = spec["kind"].startswith("ivf")
-        nlist = ivf_nlist(data["per_day"]) if is_ivf else None
-        search_at = lambda nprobe: (lambda x: arch.search(x, K, nprobe=nprobe).ids)
+    writer = DayShardArchive(root, cache_shards=0, **spec)
+    for d, (ids, emb) in enumerate(data["days"]):
+        writer.add_day(d, ids, emb)
+    build_s = time.perf_counter() - t
+    disk = sum(p.stat().st_size for p in root.glob("day-*.faiss"))
+    bpv_formula = bytes_per_vector(spec["kind"], pq_m=spec.get("pq_m", 16), refine=spec.get("refine", False))
+    loaded = _loaded_rss(root, spec)
+    # every shard in memory (read, not mapped): the warm-server case, searched as facelab does
+    arch = DayShardArchive(root, cache_shards=None, mmap=False, **spec)
+    arch.search(q[:1], K)
+    is_ivf = spec["kind"].startswith("ivf")
+    nlist = ivf_nlist(data["per_day"]) if is_ivf else None
+    search_at = lambda nprobe: (lambda x: arch.search(x, K, nprobe=nprobe).ids)
 
-        def fresh_search(x):
-            return DayShardArchive(root, **spec).search(x, K).ids  # as facelab search opens it
-
-        fresh_t, _ = _time_queries(fresh_search, q[:FRESH_QUERIES])
-        fresh = _lat(fresh_t)
-        par, pool = _parallel_search(arch, DEFAULT_NPROBE)
-        par_t, par_ids = _time_queries(par, q)
-        pool.shutdown()
-        parallel = {**_lat(par_t), "threads": 2, "recall_at_10": round(_recall(par_ids, data)[0], 4)}
-    probes = [p for p in NPROBES if p <= (nlist or 0)] if is_ivf else [None]
-    if is_ivf and nlist and nlist not in probes and nlist < NPROBES[-1]:
-        probes.append(nlist)  # every list: the IVF's exact ceiling
+    # the same shards searched one after another (threads=1): what the pool saves
+    serial_arch = DayShardArchive(root, cache_shards=None, mmap=False, threads=1, **spec)
+    serial_t, serial_ids = _time_queries(lambda x: serial_arch.search(x, K).ids, q)
+    serial = {**_lat(serial_t), "threads": 1, "recall_at_10": round(_recall(serial_ids, data)[0], 4)}
+    serial_arch.clear_cache()  # free its copy of the shards
+    # as facelab search opens it now: the run's archive, default options, kept between searches
+    kept = DayShardArchive(root, **spec)
+    kept_t, _ = _time_queries(lambda x: kept.search(x, K).ids, q)
+    kept.clear_cache()
+    # cold: a new archive per search (every shard opened again)
+    cold_t, _ = _time_queries(lambda x: DayShardArchive(root, **spec).search(x, K).ids, q[:FRESH_QUERIES])
+    cold = _lat(cold_t)
+    probes = [None]  # facelab's default: every shard, all lists of a full-scan kind
+    if is_ivf:
+        probes += [p for p in NPROBES if p <= nlist]
+        if nlist not in probes and nlist < NPROBES[-1]:
+            probes.append(nlist)  # every list: the IVF's exact ceiling
     sweep = []
-    main = None
     for nprobe in probes:
-        fn = search_at(nprobe or DEFAULT_NPROBE)
-        if nprobe in (None, DEFAULT_NPROBE) and main is None:
+        fn = search_at(nprobe)
+        if nprobe is None:
             holder = {}
 
             def timed(holder=holder, fn=fn):
@@ -294,17 +224,18 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
 
             benchmark.pedantic(timed, rounds=1, iterations=1)
             times, ids = holder["r"]
-            main = True
         else:
             times, ids = _time_queries(fn, q)
         r10, rvis, rmate = _recall(ids, data)
-        sweep.append({"nprobe": nprobe, **_lat(times), "recall_at_10": round(r10, 4),
-                      f"recall_score_ge_{SCORE_CUT}": round(rvis, 4),
+        used = (default_nprobe(nlist) if nprobe is None else nprobe) if is_ivf else None
+        sweep.append({"nprobe": used, "default": nprobe is None, **_lat(times),
+                      "recall_at_10": round(r10, 4), f"recall_score_ge_{SCORE_CUT}": round(rvis, 4),
                       "recall_own_sightings": round(rmate, 4)})  # fmt: skip
-    if main is None:  # IVF with fewer lists than the default nprobe
-        benchmark.pedantic(lambda: None, rounds=1, iterations=1)
-    default = next((s for s in sweep if s["nprobe"] in (None, DEFAULT_NPROBE)), sweep[0])
-    first_ok = next((s for s in sweep if s["recall_at_10"] >= TARGET_RECALL), None)
+    default = sweep[0]
+    first_ok = next((s for s in sorted(sweep[1:], key=lambda s: s["nprobe"])
+                     if s["recall_at_10"] >= TARGET_RECALL), None)  # fmt: skip
+    if first_ok is None and default["recall_at_10"] >= TARGET_RECALL:
+        first_ok = default
     read_bytes = size * bpv_formula
     info = {
         "archive_size": size,
@@ -325,9 +256,12 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
         "loaded_rss_bytes": loaded,
         "loaded_rss_bytes_per_vector": round(loaded / size, 1) if loaded else None,
         "nlist_per_day": nlist,
+        "default_nprobe": default_nprobe(nlist) if is_ivf else None,
+        "search_threads": arch.threads,
         "latency_all_shards_in_memory": default,
-        "latency_fresh_archive_per_search": fresh,
-        "latency_shards_searched_in_2_threads": parallel,
+        "latency_all_shards_in_memory_serial": serial,
+        "latency_archive_kept_between_searches": _lat(kept_t),
+        "latency_new_archive_per_search": cold,
         "nprobe_sweep": sweep,
         "first_nprobe_with_recall_ge_0_95": first_ok,
     }
@@ -349,10 +283,22 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
 DAY_1E8 = TARGET_N // DAYS  # 3,333,333 vectors: one day of a 10^8, 30-day archive
 
 
+DAY_KINDS = ("flat", "sq8", "ivf-sq8")
+DAY_QUERIES = 20
+DAY_COPIES_MAX = 4  # at most this many copies of the day shard searched at once (RAM)
+DAY_PROBE_FRACTIONS = (0.1, 0.2, 0.25)  # ivf-sq8: fixed shares of the lists, beside the default
+
+
+def _day_recall(ids: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.mean([np.isin(exact[i], ids[i]).mean() for i in range(len(exact))]))
+
+
 @pytest.mark.benchmark(group="archive: one day shard of a 10^8 archive")
-@pytest.mark.parametrize("kind", ["flat", "sq8"])
+@pytest.mark.parametrize("kind", DAY_KINDS)
 def test_archive_day_shard_1e8(benchmark, context, tools, twin_model, tmp_path, kind):
-    """One-photo search of a single day shard of 3.33 M vectors (flat / sq8), x30 = 10^8."""
+    """One-photo search of a single day shard of 3.33 M vectors, x30 = 10^8; and of
+    ``min(SEARCH_THREADS, DAY_COPIES_MAX)`` copies of it searched at once by facelab's pool,
+    which is what 30 shards cost per that many (memory bandwidth shared, as it would be)."""
     if tools.scale == "small":
         pytest.skip("scale 'small'")
     from facelab.twin import TwinSampler
@@ -362,38 +308,74 @@ def test_archive_day_shard_1e8(benchmark, context, tools, twin_model, tmp_path, 
     persons = rng.integers(0, TARGET_N // 10, DAY_1E8, dtype=np.int64)
     ids = np.arange(DAY_1E8, dtype=np.int64)
     emb = sampler.sightings(persons, ids, "good")
-    writer = DayShardArchive(tmp_path / "a", kind=kind, cache_shards=0)
+    q = sampler.photos(persons[:DAY_QUERIES], np.full(DAY_QUERIES, 7, np.int64))
+    exact = np.argsort(-(q @ emb.T), axis=1)[:, :K]  # ids are row numbers here
+    root = tmp_path / "a"
+    writer = DayShardArchive(root, kind=kind, cache_shards=0)
     t = time.perf_counter()
     info_shard = writer.add_day(0, ids, emb)
     build_s = time.perf_counter() - t
     del emb
-    loaded = _loaded_rss(tmp_path / "a", {"kind": kind})
-    arch = DayShardArchive(tmp_path / "a", kind=kind, cache_shards=None, mmap=False)
-    q = sampler.photos(persons[:20], np.full(20, 7, np.int64))
+    loaded = _loaded_rss(root, {"kind": kind})
+    arch = DayShardArchive(root, kind=kind, cache_shards=None, mmap=False)
     holder = {}
     benchmark.pedantic(lambda: holder.setdefault("r", _time_queries(lambda x: arch.search(x, K).ids, q)),
                        rounds=1, iterations=1)  # fmt: skip
-    times, _ = holder["r"]
+    times, found = holder["r"]
     lat = _lat(times)
     sec = lat["median_ms"] / 1e3
+    extra = {}
+    nlist = ivf_nlist(DAY_1E8) if kind.startswith("ivf") else None
+    if nlist:
+        sweep = []
+        for frac in DAY_PROBE_FRACTIONS:
+            nprobe = max(1, round(frac * nlist))
+            t_f, ids_f = _time_queries(lambda x, n=nprobe: arch.search(x, K, nprobe=n).ids, q)
+            sweep.append({"nprobe": nprobe, "fraction": frac, **_lat(t_f),
+                          "recall_at_10": round(_day_recall(ids_f, exact), 4)})  # fmt: skip
+        extra = {"nlist": nlist, "default_nprobe": default_nprobe(nlist), "nprobe_sweep": sweep}
+    # the pool: `copies` hard links of the shard as days 1.., all searched for each photo
+    copies = min(arch.threads, DAY_COPIES_MAX)
+    for d in range(1, copies):
+        os.link(arch.path(0), arch.path(d))
+    arch.clear_cache()
+    par = DayShardArchive(root, kind=kind, cache_shards=None, mmap=False)
+    par_t, _ = _time_queries(lambda x: par.search(x, K).ids, q)
+    par_lat = _lat(par_t)
+    per_shard_par = par_lat["median_ms"] / 1e3 / copies
+    par.clear_cache()
     bpv = bytes_per_vector(kind)
     _RESULTS[("day1e8", kind)] = {"median_ms": lat["median_ms"], "loaded_rss_bytes": loaded,
-                                  "disk_bytes": info_shard.nbytes}  # fmt: skip
+                                  "disk_bytes": info_shard.nbytes,
+                                  "parallel_per_shard_ms": round(per_shard_par * 1e3, 3),
+                                  "recall_at_10": round(_day_recall(found, exact), 4)}  # fmt: skip
+    full_scan = not kind.startswith("ivf")
     context.update(
         kind=kind,
         vectors=DAY_1E8,
         seed=SEED,
+        queries=DAY_QUERIES,
         build_seconds=round(build_s, 2),
         disk_bytes=info_shard.nbytes,
         loaded_rss_bytes=loaded,
         loaded_rss_bytes_per_vector=round(loaded / DAY_1E8, 1),
         latency_one_shard=lat,
-        projected_30_shard_latency_s=round(30 * sec, 2),
-        read_gbps=round(DAY_1E8 * bpv / sec / 1e9, 2),
-        read_roofline_fraction=round(DAY_1E8 * bpv / sec / 1e9 / context["roofline"]["read_gbps"], 3),
-        **tools.achieved(2.0 * DAY_1E8 * 128, sec, context["roofline"]),
+        recall_at_10_one_shard=_RESULTS[("day1e8", kind)]["recall_at_10"],
+        projected_30_shard_latency_s_serial=round(30 * sec, 2),
+        copies_searched_at_once=copies,
+        search_threads=archive.SEARCH_THREADS,
+        latency_copies_at_once=par_lat,
+        projected_30_shard_latency_s=round(30 * per_shard_par, 2),
+        **extra,
     )
-    shutil.rmtree(tmp_path / "a", ignore_errors=True)
+    if full_scan:  # memory-bound: how much of the read ceiling one shard's scan reaches
+        context.update(
+            read_gbps=round(DAY_1E8 * bpv / sec / 1e9, 2),
+            read_gbps_copies_at_once=round(DAY_1E8 * bpv / per_shard_par / 1e9, 2),
+            read_roofline_fraction=round(DAY_1E8 * bpv / sec / 1e9 / context["roofline"]["read_gbps"], 3),
+            **tools.achieved(2.0 * DAY_1E8 * 128, sec, context["roofline"]),
+        )
+    shutil.rmtree(root, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- projection
@@ -405,9 +387,11 @@ def test_archive_projection_1e8(benchmark, context, tools):
 
     RAM = (facelab's bytes/vector formula + the in-memory overhead per vector measured beyond
     the file bytes, >= 0) x 10^8 + per-shard constants at the 10^8 day size (IVF centroids
-    ``4 sqrt(n_day) x 512`` bytes, PQ codebooks 128 KiB, per shard, x 30). Latency: full-scan
-    kinds (flat, sq8) grow linearly with N (30 x the measured 3.33 M-vector day shard when
-    that ran, else linear from the largest archive). IVF kinds at the first ``nprobe`` that
+    ``4 sqrt(n_day) x 512`` bytes, PQ codebooks 128 KiB, per shard, x 30). Latency, as facelab
+    searches (the shard pool): where the 3.33 M-vector day shard was measured (flat, sq8,
+    ivf-sq8 at its default ``nprobe``), 30 x its per-shard time with copies searched at once
+    by the pool (and 30 x one shard alone, the serial figure); otherwise full-scan kinds grow
+    linearly from the largest archive, and IVF kinds are taken at the first ``nprobe`` that
     reached recall@10 >= 0.95 at the largest size, two ways: *same nprobe* (latency ~ sqrt N:
     optimistic, recall would fall as lists multiply) and *same fraction of lists probed*
     (latency ~ N: what keeps the recall, if the fraction needed stays as measured).
@@ -440,16 +424,28 @@ def test_archive_projection_1e8(benchmark, context, tools):
             "ram_gb_at_1e8": round(ram_gb, 1),
             "meets_ram": ram_gb < TARGET_RAM_GB,
         }
-        if not is_ivf:
-            lat_1e8 = 30 * day["median_ms"] / 1e3 if day else lat * TARGET_N / big
+        if day:  # measured at the 10^8 day size
+            lat_1e8 = 30 * day["parallel_per_shard_ms"] / 1e3
+            recall = r["nprobe_sweep"][0]["recall_at_10"]
             row.update(
                 latency_s_at_1e8=round(lat_1e8, 2),
-                latency_basis="30 x measured 3.33 M-vector day shard" if day else f"linear from N={big}",
+                latency_s_at_1e8_serial=round(30 * day["median_ms"] / 1e3, 2),
+                latency_basis="30 x measured 3.33 M-vector day shard, searched by the shard pool",
+                recall_at_10=recall,
+                recall_at_10_one_day_shard_1e8=day["recall_at_10"],
+                meets_latency=lat_1e8 < TARGET_LATENCY_S,
+                meets_recall=min(recall, day["recall_at_10"]) >= TARGET_RECALL,
+            )
+        elif not is_ivf:
+            lat_1e8 = lat * TARGET_N / big
+            row.update(
+                latency_s_at_1e8=round(lat_1e8, 2),
+                latency_basis=f"linear from N={big}",
                 recall_at_10=r["nprobe_sweep"][0]["recall_at_10"],
                 meets_latency=lat_1e8 < TARGET_LATENCY_S,
                 meets_recall=r["nprobe_sweep"][0]["recall_at_10"] >= TARGET_RECALL,
             )
-        else:
+        if is_ivf:
             ok = r["first_nprobe_with_recall_ge_0_95"]
             trend = {
                 n: (_RESULTS[(n, name)]["first_nprobe_with_recall_ge_0_95"] or {}).get("nprobe")

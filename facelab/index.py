@@ -44,8 +44,27 @@ PAD_ID = -1
 PAD_SCORE = -np.inf
 """Score in a result slot that holds no candidate (faiss itself writes ``-FLT_MAX``)."""
 
-WATCHLIST_IVF_THRESHOLD = 20_000
-"""``WatchlistIndex.build(kind="auto")`` picks ``"ivf"`` from this many enrolled vectors up."""
+WATCHLIST_IVF_THRESHOLD = 1_000_000
+"""``WatchlistIndex.build(kind="auto")`` picks ``"ivf"`` from this many enrolled vectors up.
+
+Exact (``flat``) below, so that watchlists of 100,000 entries are searched exactly: IVF with
+16 probes raised only 45 % of the exact alerts at 100,000 entries (benchmarks/README.md,
+"Alert events per minute"), and once it probes enough lists to raise >= 95 % of them it was
+*slower* than exact search here: 20 % of the lists (96 % of the alerts) gave 0.11 M events/min
+against 0.31 M/min exact at 120,000 twin entries, and half the exact rate at 400,000
+(2026-11-22, 2 shared cores, load 3-4, faiss' BLAS on SkylakeX kernels: exact search is one
+sgemm, IVF scans lists query by query). A flat index of 10^6 entries takes 520 MB."""
+
+WATCHLIST_PROBE_FRACTION = 0.3
+"""Share of an IVF watchlist's lists probed per query unless an ``nprobe`` is given.
+
+Measured with twin photos as entries and twin sightings as events (seed 2020, threshold
+cosine 0.6, top 5; 2026-11-22), as the share of the exact alerts IVF raises too. Events of
+people drawn from 10^6 (mostly false alerts, the benchmark's workload): at 10,000 entries (256
+lists, 65,536 events) 25 / 30 / 35 % of the lists raised 95.5 / 97.1 / 98.3 %; at 120,000
+(1,386 lists, 16,384 events) 20 / 25 / 35 % raised 95.1 / 97.0 / 98.8 %. With half the events
+of enrolled people: 96.4 % at 20 %, 97.9 % at 25 % (120,000), 96.3 % at 20 % (400,000). The
+benchmark's smaller sample at 10,000 (8,192 events) gave 92.7 % at 25 %, hence 30 %."""
 
 IVF_MIN_TRAIN = 1_000
 """An IVF watchlist is trained on its first enrolment batch, which needs at least this many rows."""
@@ -54,7 +73,9 @@ IVF_POINTS_PER_LIST = 39
 """Fewest training vectors per inverted list (faiss k-means warns below 39 per centroid)."""
 
 DEFAULT_NPROBE = 16
-"""Inverted lists visited per query by IVF indexes unless told otherwise."""
+"""The habitual fixed ``nprobe`` (kept for comparisons). facelab's IVF indexes default to a
+share of their lists instead (:data:`WATCHLIST_PROBE_FRACTION`,
+:data:`facelab.archive.ARCHIVE_PROBE_FRACTION`): 16 lists find too little at scale."""
 
 ALERT_TOP_K = 5
 """Candidates per query that :meth:`WatchlistIndex.alert_batch` keeps before thresholding."""
@@ -250,6 +271,12 @@ def lims_to_rows(lims: np.ndarray) -> np.ndarray:
     """Query row of each result of a faiss range search, from its ``lims`` (shape (m + 1,))."""
     counts = np.diff(np.asarray(lims, dtype=np.int64))
     return np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts)
+
+
+def watchlist_nprobe(nlist: int) -> int:
+    """Lists an IVF watchlist of ``nlist`` lists probes by default
+    (:data:`WATCHLIST_PROBE_FRACTION` of them)."""
+    return max(1, min(nlist, math.ceil(WATCHLIST_PROBE_FRACTION * nlist)))
 
 
 def ivf_nlist(n: int) -> int:
@@ -457,8 +484,8 @@ class WatchlistIndex:
     with about ``4 sqrt(n)`` lists, holding the external ids natively. It is *not* wrapped in
     ``IndexIDMap2``: ``IndexIDMap*.remove_ids`` assumes the inner index renumbers its rows the
     way a flat index does, which IVF does not, so ids returned after a removal would be wrong.
-    Worth it from about :data:`WATCHLIST_IVF_THRESHOLD` entries; recall then depends on
-    ``nprobe``.
+    Worth it, if at all, from about :data:`WATCHLIST_IVF_THRESHOLD` entries; recall then
+    depends on ``nprobe`` (default :data:`WATCHLIST_PROBE_FRACTION` of the lists).
 
     Inputs are validated (:func:`check_embeddings`) and rows not already unit length are
     L2-normalised. Not thread-safe for concurrent writes; faiss parallelises each call itself.
@@ -470,8 +497,9 @@ class WatchlistIndex:
     kind : {"flat", "ivf"}
     nlist : int, optional
         Inverted lists for ``kind="ivf"``; default :func:`ivf_nlist` of the first batch.
-    nprobe : int
-        Lists visited per query for ``kind="ivf"``.
+    nprobe : int, optional
+        Lists visited per query for ``kind="ivf"``; default :func:`watchlist_nprobe` of the
+        lists.
     """
 
     def __init__(
@@ -480,7 +508,7 @@ class WatchlistIndex:
         kind: str = "flat",
         *,
         nlist: int | None = None,
-        nprobe: int = DEFAULT_NPROBE,
+        nprobe: int | None = None,
     ) -> None:
         if kind not in WATCHLIST_KINDS:
             raise ConfigError(f"unknown watchlist index kind {kind!r}; choose one of {WATCHLIST_KINDS}")
@@ -488,8 +516,10 @@ class WatchlistIndex:
             raise ConfigError(f"embedding width d must be a positive integer, got {d!r}")
         self.d = int(d)
         self.kind = kind
+        if nprobe is not None and (not isinstance(nprobe, (int, np.integer)) or nprobe < 1):
+            raise ConfigError(f"nprobe must be an integer >= 1, got {nprobe!r}")
         self._nlist = nlist
-        self._nprobe = int(nprobe)
+        self._nprobe = None if nprobe is None else int(nprobe)
         self._ids = np.empty(0, np.int64)
         self._gpu: faiss.Index | None = None  # search-only GPU copy (see use_device)
         self._index: faiss.Index | None = (
@@ -506,7 +536,7 @@ class WatchlistIndex:
         *,
         kind: str = "auto",
         d: int = EMBEDDING_DIM,
-        nprobe: int = DEFAULT_NPROBE,
+        nprobe: int | None = None,
     ) -> WatchlistIndex:
         """Create and fill a watchlist in one go.
 
@@ -517,7 +547,8 @@ class WatchlistIndex:
         kind : {"auto", "flat", "ivf"}
             ``"auto"``: ``"ivf"`` from :data:`WATCHLIST_IVF_THRESHOLD` entries up, else ``"flat"``.
         d : int
-        nprobe : int
+        nprobe : int, optional
+            Lists probed by an IVF watchlist; default :func:`watchlist_nprobe`.
 
         Returns
         -------
@@ -544,7 +575,7 @@ class WatchlistIndex:
         ivf.cp.spherical = True
         ivf.cp.min_points_per_centroid = 1  # we size nlist ourselves; keep faiss quiet
         ivf.train(emb)
-        ivf.nprobe = min(self._nprobe, nlist)
+        ivf.nprobe = min(self._nprobe or watchlist_nprobe(nlist), nlist)
         self._index = ivf
         log.info("trained ivf watchlist: %d lists on %d vectors, nprobe %d", nlist, n, ivf.nprobe)
 
@@ -562,8 +593,9 @@ class WatchlistIndex:
         return self._index
 
     @property
-    def nprobe(self) -> int:
-        """Inverted lists visited per query (``kind="ivf"``; ignored by ``"flat"``)."""
+    def nprobe(self) -> int | None:
+        """Inverted lists visited per query (``kind="ivf"``; ignored by ``"flat"``); ``None``
+        until an IVF watchlist without an explicit ``nprobe`` is trained."""
         if self.kind == "ivf" and self._index is not None:
             return int(self._index.nprobe)
         return self._nprobe

@@ -90,8 +90,9 @@ temporary file, no free SQLite page, no stale WAL frame, no unfinished purge.
 What this does not prove: transformed copies (a re-encoded image, a float64 or quantised copy of
 a vector) and bytes outside the run directory (backups, the OS page cache, disk blocks freed by
 unlinking but not overwritten; wiping those is the file system's and the disk's business).
-Embedding needles are the stored codes of ``flat`` and ``sq8`` shards; for IVF shards they are
-the reconstructed float32 vectors (exact for ``ivf-flat``, not the codes of ``ivf-pq``). A proof
+Embedding needles are the bytes each shard stores: the codes of ``flat`` and ``sq8`` shards and
+of the inverted lists of ``ivf-flat``, ``ivf-sq8`` and ``ivf-pq`` (reconstructed float32 vectors
+only for a refined ``ivf-pq``, whose full vectors sit in its refine index). A proof
 lacks the needles of files that a killed purge had deleted before the purge that finished it.
 """
 
@@ -765,6 +766,27 @@ def _flat_codes(index) -> tuple[np.ndarray, np.ndarray] | None:
     return ids, codes
 
 
+def _ivf_codes(index) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(ids, codes (n, code_size) uint8)`` read from an IVF index's inverted lists (float32
+    bytes for ``ivf-flat``, 8-bit codes for ``ivf-sq8``, PQ codes for ``ivf-pq``)."""
+    import faiss
+
+    ivf = faiss.downcast_index(index)
+    if not isinstance(ivf, faiss.IndexIVF):  # a refined ivf-pq sits under IndexIDMap2
+        return None
+    inv, cs = ivf.invlists, ivf.invlists.code_size
+    ids, codes = [np.empty(0, np.int64)], [np.empty((0, cs), np.uint8)]
+    for lst in range(ivf.nlist):
+        n = inv.list_size(lst)
+        if n:
+            ids_ptr, codes_ptr = inv.get_ids(lst), inv.get_codes(lst)
+            ids.append(faiss.rev_swig_ptr(ids_ptr, n).astype(np.int64))
+            codes.append(faiss.rev_swig_ptr(codes_ptr, n * cs).copy().reshape(n, cs))
+            inv.release_ids(lst, ids_ptr)
+            inv.release_codes(lst, codes_ptr)
+    return np.concatenate(ids), np.concatenate(codes)
+
+
 def _index_ids(index) -> np.ndarray:
     import faiss
 
@@ -789,8 +811,8 @@ def _reconstruct(index, ids: list[int]) -> np.ndarray:
 
 
 def _stored_bytes(index, ids: set[int]) -> dict[int, bytes]:
-    """The bytes each of ``ids`` is stored as (flat codes, else reconstructed float32)."""
-    fc = _flat_codes(index)
+    """The bytes each of ``ids`` is stored as (flat or IVF codes, else reconstructed float32)."""
+    fc = _flat_codes(index) or _ivf_codes(index)
     if fc is not None:
         all_ids, codes = fc
         return {int(i): codes[k].tobytes() for k, i in enumerate(all_ids.tolist()) if i in ids}

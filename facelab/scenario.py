@@ -34,6 +34,8 @@ Schema (defaults in brackets)::
     [thresholds]  mapping ["linear"], alert_percent [60.0], per_camera {camera id = percent}
     [retention]   days [30], unmatched_days [=days], matched_days [=days], case_hold [true]
     [policy]      require_reason [true], frame_interval_s [2]
+    [archive]     kind ["flat"] (flat | sq8 | ivf-flat | ivf-sq8 | ivf-pq), nprobe [a share of
+                  each IVF day shard's lists]; the kind the pipeline builds the day shards as
 """
 
 from __future__ import annotations
@@ -53,9 +55,11 @@ from facelab.errors import ConfigError
 from facelab.paths import scenarios_dir
 
 __all__ = [
+    "ARCHIVE_KINDS",
     "BUILTIN_QUALITY",
     "CAMERA_KINDS",
     "MODES",
+    "ArchiveSpec",
     "CameraGroupSpec",
     "CameraSpec",
     "MovementSpec",
@@ -95,6 +99,11 @@ DEFAULT_RETENTION_DAYS = 30
 DEFAULT_CASE_HOLD = True
 DEFAULT_REQUIRE_REASON = True
 DEFAULT_FRAME_INTERVAL_S = 2
+DEFAULT_ARCHIVE_KIND = "flat"
+
+#: Day-shard kinds :class:`facelab.archive.DayShardArchive` builds (``[archive] kind``); defined
+#: here, and imported by :mod:`facelab.archive`, so that parsing a scenario does not load faiss.
+ARCHIVE_KINDS: tuple[str, ...] = ("flat", "ivf-flat", "ivf-pq", "sq8", "ivf-sq8")
 
 #: Seed-stream constant for choosing which cameras of a group are FR (see :mod:`facelab.world`).
 STREAM_FR_CAMERAS = 0x46520001
@@ -295,6 +304,29 @@ class PolicySpec:
 
 
 @dataclass(frozen=True)
+class ArchiveSpec:
+    """How the day-sharded archive is built (:class:`facelab.archive.DayShardArchive`).
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`ARCHIVE_KINDS`.
+    nprobe : int or None
+        Lists probed per query in IVF shards; ``None``: the archive's default (a share of each
+        shard's lists).
+    """
+
+    kind: str = DEFAULT_ARCHIVE_KIND
+    nprobe: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.nprobe is not None:
+            out["nprobe"] = self.nprobe
+        return out
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario. Build it with :func:`load_scenario` or :func:`parse_scenario`.
 
@@ -318,6 +350,7 @@ class Scenario:
     thresholds: ThresholdSpec
     retention: RetentionSpec
     policy: PolicySpec
+    archive: ArchiveSpec = ArchiveSpec()
     source: str = field(default="<scenario>", compare=False)
 
     # ---- derived views
@@ -383,9 +416,11 @@ class Scenario:
         """A JSON-serialisable dict in the TOML schema, every default filled in.
 
         Groups stay groups (FR flags are re-derived from the seed), so
-        ``parse_scenario(s.to_dict(), s.source) == s``.
+        ``parse_scenario(s.to_dict(), s.source) == s``. The ``archive`` table is left out while
+        it holds the defaults, so that runs made before it existed keep their fingerprint
+        (:func:`facelab.pipeline.scenario_fingerprint`) and can be resumed.
         """
-        return {
+        out = {
             "name": self.name,
             "description": self.description,
             "seed": self.seed,
@@ -423,6 +458,9 @@ class Scenario:
                 "frame_interval_s": self.policy.frame_interval_s,
             },
         }
+        if self.archive != ArchiveSpec():
+            out["archive"] = self.archive.to_dict()
+        return out
 
 
 # --------------------------------------------------------------------------- loading
@@ -551,6 +589,8 @@ def parse_scenario(data: dict, source: str) -> Scenario:
                               DEFAULT_FRAME_INTERVAL_S),
     )
 
+    archive = _parse_archive(ctx, _opt_table(ctx, data, "archive"))
+
     scenario = Scenario(
         name=name,
         description=description,
@@ -568,6 +608,7 @@ def parse_scenario(data: dict, source: str) -> Scenario:
         thresholds=thresholds,
         retention=retention,
         policy=policy,
+        archive=archive,
         source=source,
     )
     _check_consistency(ctx, scenario)
@@ -579,7 +620,7 @@ def parse_scenario(data: dict, source: str) -> Scenario:
 _TOP_KEYS = (
     "name", "description", "seed", "start", "days", "mode", "population", "movement",
     "cameras", "camera_groups", "quality", "variation", "watchlist", "thresholds",
-    "retention", "policy",
+    "retention", "policy", "archive",
 )
 _CAMERA_KEYS = ("id", "kind", "station", "fr", "resolution", "quality")
 _GROUP_KEYS = ("prefix", "count", "kind", "stations", "fr_fraction", "resolution", "quality")
@@ -757,6 +798,15 @@ def _parse_retention(ctx: _Ctx, t: dict) -> RetentionSpec:
         unmatched_days=_opt(ctx, t, p, "unmatched_days", _int_min(1), days),
         matched_days=_opt(ctx, t, p, "matched_days", _int_min(1), days),
         case_hold=_opt(ctx, t, p, "case_hold", _bool, DEFAULT_CASE_HOLD),
+    )
+
+
+def _parse_archive(ctx: _Ctx, t: dict) -> ArchiveSpec:
+    p = "archive"
+    _check_keys(ctx, t, p, ("kind", "nprobe"))
+    return ArchiveSpec(
+        kind=_opt(ctx, t, p, "kind", _choice(ARCHIVE_KINDS, "archive kind"), DEFAULT_ARCHIVE_KIND),
+        nprobe=_opt(ctx, t, p, "nprobe", _int_min(1), None),
     )
 
 

@@ -4,7 +4,9 @@ A photo (a "pre-loaded frame" of a synthetic person) goes through the same gate 
 the image checks of :mod:`facelab.imageio`, the synthetic-only guard
 (:func:`facelab.provenance.load_verified`), then one face is detected, aligned and embedded
 (:func:`facelab.probe.face_embedding`). Its embedding is searched in the day shards of the
-archive that lie inside the retention window (:class:`facelab.archive.DayShardArchive`):
+archive that lie inside the retention window (:class:`facelab.archive.DayShardArchive`, the
+one :meth:`facelab.store.RunStore.archive` keeps per run, so that a session's searches reuse
+loaded shards; a one-photo search is spread over the day shards by a thread pool):
 
 * without ``top``, a FAISS range search returns every archived sighting whose cosine is at or
   above the cosine equivalent of ``min_percent`` under the named percent mapping;
@@ -73,7 +75,7 @@ class Hit:
     rank : int
         1 for the best hit.
     frame : str or None
-        The frame's PNG, relative to the run directory (``None`` if it was not kept).
+        The frame's image file (signed JPEG), relative to the run directory (``None`` if it was not kept).
     box : tuple of 4 float or None
         Detected face box ``(x, y, w, h)`` in frame pixels.
     """
@@ -368,6 +370,7 @@ def search_photo(
     face = face_embedding(probe.image, models or FaceModels(), name=probe.name, largest=largest)
 
     window = archive_window(store, scenario)
+    archive = store.archive()  # shared per run in this process: shards stay loaded
     days: list[int] = []
     if window is not None:
         done = set(store.days_done())
@@ -376,8 +379,8 @@ def search_photo(
             lo = max(lo, params["t_from"] // SECONDS_PER_DAY)
         if params["t_to"] is not None:
             hi = min(hi, params["t_to"] // SECONDS_PER_DAY)
-        days = [d for d in store.archive().days() if lo <= d <= hi and d in done]
-    hits = _search_days(store, scenario, face.embedding, days, params)
+        days = [d for d in archive.days() if lo <= d <= hi and d in done]
+    hits = _search_days(store, archive, scenario, face.embedding, days, params)
     sp: SearchParams = params["public"]
     record = store.audit.append(
         actor, "search", reason=reason, case=case,
@@ -451,11 +454,14 @@ def _check_params(store, scenario, min_percent, top, cameras, date_from, date_to
     }
 
 
-def _search_days(store, scenario, emb: np.ndarray, days: list[int], params: dict) -> list[Hit]:
+def _search_days(
+    store, archive, scenario, emb: np.ndarray, days: list[int], params: dict
+) -> list[Hit]:
+    """Search ``archive`` (the run's :class:`~facelab.archive.DayShardArchive`) over ``days``
+    for one embedding; hits joined with their rows and filtered, best first."""
     if not days:
         return []
     sp: SearchParams = params["public"]
-    archive = store.archive()
     q = emb.reshape(1, -1).astype(np.float32)
     t32 = params["t32"]
     cams = _cameras(store)

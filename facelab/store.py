@@ -8,7 +8,7 @@ Layout of a run directory::
     RUN/audit.jsonl       hash-chained audit log
     RUN/watchlist.faiss   watchlist index
     RUN/archive/          one FAISS shard per simulated day
-    RUN/frames/           rendered frames (PNG with provenance)
+    RUN/frames/           rendered frames (signed JPEG, provenance record in a comment)
 """
 
 from __future__ import annotations
@@ -19,13 +19,30 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from facelab.errors import RunError
 
+ARCHIVES_KEPT = 2
+"""Runs whose opened archive this process keeps (see :meth:`RunStore.archive`)."""
+
+_ARCHIVES: OrderedDict[tuple, object] = OrderedDict()
+_ARCHIVES_LOCK = threading.Lock()
+
 RUN_FORMAT = "facelab-run"
 RUN_VERSION = 1
 MARKER = "run.json"
+
+
+def release_archives() -> None:
+    """Unload every archive :meth:`RunStore.archive` keeps for this process (frees the memory
+    and mappings of their cached shards)."""
+    with _ARCHIVES_LOCK:
+        for arch in _ARCHIVES.values():
+            arch.clear_cache()
+        _ARCHIVES.clear()
 
 
 def require_run(path: str | Path) -> Path:
@@ -239,11 +256,48 @@ class RunStore:
             return WatchlistIndex.load(self.watchlist_path)
         return WatchlistIndex()
 
+    def archive_options(self) -> dict:
+        """How this run's archive is opened: the kind and ``nprobe`` of the run's scenario
+        (``[archive]``; ``flat`` for runs without it) and a shard cache covering its retention
+        window (at least :data:`facelab.archive.DEFAULT_CACHE_SHARDS`)."""
+        from facelab.archive import DEFAULT_CACHE_SHARDS
+
+        sc = self.scenario_dict()
+        table = sc.get("archive") or {}
+        opts = {"kind": table.get("kind", "flat")}
+        if table.get("nprobe") is not None:
+            opts["nprobe"] = int(table["nprobe"])
+        window = int((sc.get("retention") or {}).get("days") or 0)
+        opts["cache_shards"] = max(DEFAULT_CACHE_SHARDS, window)
+        return opts
+
     def archive(self, **kw):
-        """The day-sharded archive of sighting embeddings."""
+        """The day-sharded archive of sighting embeddings (:meth:`archive_options`).
+
+        Without arguments, one :class:`~facelab.archive.DayShardArchive` per run directory is
+        shared in this process (for the last :data:`ARCHIVES_KEPT` runs opened), so repeated
+        searches, through one store or through :mod:`facelab.api` (which opens a store per
+        call), find their shards already loaded. It unloads shards whose file another process
+        deleted at its next search; :func:`release_archives` unloads everything. Keyword
+        arguments override the options and give a private archive.
+        """
         from facelab.archive import DayShardArchive
 
-        return DayShardArchive(self.archive_dir, **kw)
+        opts = self.archive_options()
+        if kw:
+            return DayShardArchive(self.archive_dir, **{**opts, **kw})
+        key = (str(self.archive_dir.resolve()), tuple(sorted(opts.items())))
+        with _ARCHIVES_LOCK:
+            arch = _ARCHIVES.get(key)
+            if arch is None or not arch.root.is_dir():
+                arch = DayShardArchive(self.archive_dir, **opts)
+                _ARCHIVES[key] = arch
+            else:
+                arch.remove_stale_temps()  # as opening it anew would
+            _ARCHIVES.move_to_end(key)
+            while len(_ARCHIVES) > ARCHIVES_KEPT:
+                _ARCHIVES.popitem(last=False)[1].clear_cache()
+        return arch
 
     def days_done(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT day FROM days ORDER BY day")]

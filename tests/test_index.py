@@ -7,6 +7,8 @@ import pytest
 
 import faiss
 
+import facelab
+from facelab import index
 from facelab.errors import ConfigError, DataError, RunError
 from facelab.index import (
     AlertCandidates,
@@ -391,6 +393,97 @@ def test_ivf_watchlist_recall_remove_and_reload(data, tmp_path):
 def test_build_auto_picks_flat_below_threshold(data):
     g, ids, _, _ = data
     assert WatchlistIndex.build(ids[:500], g[:500]).kind == "flat"
+
+
+def test_watchlists_of_100k_stay_exact():
+    """IVF at nprobe 16 raised 45 % of the exact alerts at 100,000 entries (benchmarks)."""
+    assert index.WATCHLIST_IVF_THRESHOLD > 100_000
+    n = 100_000
+    rng = np.random.default_rng(1)
+    emb = unit(rng.normal(size=(n, D)))
+    assert WatchlistIndex.build(np.arange(n), emb).kind == "flat"
+
+
+def twin_like_watchlist(seed, n, m, common=0.7, spread=0.8):
+    """n enrolment photos of people 0..n-1 and m sightings (half of enrolled people) that
+    score like facelab's SFace embeddings: genuine ~0.6, impostor ~0.2."""
+    rng = np.random.default_rng(seed)
+    people = 4 * n
+    centres = unit(common * unit(rng.normal(size=(1, D))) + unit(rng.normal(size=(people, D))))
+
+    def draw(who):
+        return unit(centres[who] + spread * rng.normal(size=(len(who), D)) / np.sqrt(D))
+
+    who = np.where(rng.random(m) < 0.5, rng.integers(0, n, m), rng.integers(0, people, m))
+    return draw(np.arange(n)), draw(who)
+
+
+def test_ivf_watchlist_default_nprobe_raises_95_percent_of_exact_alerts():
+    n, thr = 20_000, 0.6
+    photos, events = twin_like_watchlist(3, n, 4_000)
+    ids = np.arange(n, dtype=np.int64) + 7
+    exact = WatchlistIndex.build(ids, photos, kind="flat").alert_batch(events, thr)
+    ivf = WatchlistIndex.build(ids, photos, kind="ivf")
+    nlist = ivf.faiss_index.nlist
+    frac = index.WATCHLIST_PROBE_FRACTION
+    assert ivf.nprobe == index.watchlist_nprobe(nlist) == int(np.ceil(frac * nlist))
+    got = ivf.alert_batch(events, thr)
+    ex = set(zip(exact.query_row.tolist(), exact.watch_id.tolist()))
+    iv = set(zip(got.query_row.tolist(), got.watch_id.tolist()))
+    assert len(ex) > 500 and len(ex & iv) / len(ex) >= 0.95
+    ivf.nprobe = 16  # the old default finds far fewer on this kind of data
+    few = ivf.alert_batch(events, thr)
+    assert len(ex & set(zip(few.query_row.tolist(), few.watch_id.tolist()))) / len(ex) < 0.9
+    with pytest.raises(ConfigError, match="nprobe"):
+        WatchlistIndex(kind="ivf", nprobe=0)
+
+
+# ---- the BLAS kernel hint (facelab/__init__.py) ---------------------------------------------
+
+CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+flags\t\t: fpu sse sse2 {flags}
+bugs\t\t: spectre_v1
+"""
+
+
+@pytest.mark.parametrize("flags, want", [
+    ("avx2 fma avx512f avx512bw avx512dq avx512vl avx512cd", "SkylakeX"),
+    ("avx2 fma avx512f avx512bw avx512dq avx512vl", "Haswell"),  # no avx512cd
+    ("avx avx2 fma", "Haswell"),
+    ("avx avx2", None),  # no fma
+    ("sse4_2", None),
+])  # fmt: skip
+def test_blas_coretype_from_cpu_flags(flags, want):
+    parsed = facelab.cpu_flags(CPUINFO.format(flags=flags))
+    assert {"fpu", "sse2"} <= parsed and "spectre_v1" not in parsed
+    assert facelab.blas_coretype(parsed) == want
+
+
+def test_cpu_flags_without_a_flags_line():
+    assert facelab.cpu_flags("processor : 0\nmodel name : ARM\n") == frozenset()
+    assert facelab.blas_coretype(frozenset()) is None
+
+
+def test_tune_blas_never_overrides_and_can_be_switched_off(monkeypatch, tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text(CPUINFO.format(flags="avx2 fma"))
+    monkeypatch.setattr(facelab, "CPUINFO", str(info))
+    monkeypatch.setattr(facelab.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(facelab.sys, "platform", "linux")
+    env: dict[str, str] = {}
+    assert facelab.tune_blas(env, modules={}) == "Haswell" and env == {"OPENBLAS_CORETYPE": "Haswell"}
+    env = {"OPENBLAS_CORETYPE": "Prescott"}  # a user's choice stays
+    assert facelab.tune_blas(env, modules={}) is None and env["OPENBLAS_CORETYPE"] == "Prescott"
+    env = {facelab.NO_BLAS_TUNE_ENV: "1"}
+    assert facelab.tune_blas(env, modules={}) is None and "OPENBLAS_CORETYPE" not in env
+    env = {}
+    assert facelab.tune_blas(env, modules={"faiss": object()}) is None and env == {}  # too late
+    monkeypatch.setattr(facelab, "CPUINFO", str(tmp_path / "missing"))
+    assert facelab.tune_blas(env, modules={}) is None and env == {}  # unreadable: do nothing
+    monkeypatch.setattr(facelab.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(facelab, "CPUINFO", str(info))
+    assert facelab.tune_blas(env, modules={}) is None and env == {}
 
 
 # ---- alerting -----------------------------------------------------------------------------

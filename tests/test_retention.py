@@ -371,3 +371,70 @@ def test_frame_windows_skip_shared_jpeg_headers():
     scan = jpeg_segments(data)[-1].end
     assert len(offsets) > 5 and min(offsets) >= scan
     assert max(offsets) + retention.FRAME_WINDOW <= len(data)
+
+
+# --------------------------------------------------------------------------- an ivf-sq8 archive
+
+
+def _ivf_codes(index) -> dict[int, bytes]:
+    """sighting id -> the 8-bit code bytes an ivf-sq8 shard stores for it."""
+    import faiss
+
+    ivf = faiss.downcast_index(index)
+    inv, out = ivf.invlists, {}
+    for lst in range(ivf.nlist):
+        n = inv.list_size(lst)
+        if n:
+            ids = faiss.rev_swig_ptr(inv.get_ids(lst), n).copy()
+            codes = faiss.rev_swig_ptr(inv.get_codes(lst), n * inv.code_size).copy()
+            for j, i in enumerate(ids.tolist()):
+                out[i] = codes[j * inv.code_size : (j + 1) * inv.code_size].tobytes()
+    return out
+
+
+def test_ivf_sq8_archive_is_built_by_the_pipeline_and_purged(tmp_path, monkeypatch):
+    """A run whose scenario says ``[archive] kind = "ivf-sq8"`` builds IVF-SQ8 day shards (no
+    pipeline change), and the purge drops expired days and trims unmatched sightings from the
+    shards inside the window: their ids and their 8-bit codes leave every file of the run."""
+    from facelab import archive
+
+    monkeypatch.setattr(archive, "IVF_MIN_TRAIN", 1)  # tiny days: train IVF all the same
+    monkeypatch.setattr(archive, "ivf_nlist", lambda n: max(1, min(4, n // 2)))
+    days, window, unmatched = 6, 3, 2
+    sc = tiny_scenario(days, window, unmatched_days=unmatched)
+    sc = parse_scenario({**sc.to_dict(), "archive": {"kind": "ivf-sq8"}}, "tiny.toml")
+    out = tmp_path / "run"
+    codes: dict[int, bytes] = {}
+    kinds: set[str] = set()
+    proof = retention.DeletionProof()
+
+    def after_day(day: int) -> None:
+        with RunStore(out) as store:
+            arch = store.archive()
+            assert arch.kind == "ivf-sq8"
+            for d in arch.days():
+                kinds.add(arch.shard_info(d).kind)
+                codes.update(_ivf_codes(read_index(arch.path(d))))
+        retention.purge_after_day(out, day, proof=proof)
+
+    run_scenario(sc, out, after_day=after_day)
+    assert kinds == {"ivf-sq8"} and len(codes) > 20
+    kept = {r[0] for r in _rows(out, "SELECT id FROM sightings")}
+    matched = {r[0] for r in _rows(out, "SELECT DISTINCT sighting FROM alerts")}
+    with RunStore(out) as store:
+        arch = store.archive()
+        assert arch.days() == list(range(days - window, days))
+        archived = set(np.concatenate([arch.ids(d) for d in arch.days()]).tolist())
+    assert archived == kept
+    assert any(s >> 32 < days - unmatched and s not in matched for s in codes)  # some trimmed
+    gone = set(codes) - kept
+    assert gone and all(s >> 32 < days - unmatched for s in gone)
+    blobs = [p.read_bytes() for p in out.rglob("*") if p.is_file()]
+    assert not any(codes[s] in blob for s in gone for blob in blobs)
+    assert all(any(codes[s] in blob for blob in blobs) for s in kept)  # the scan can find codes
+    rep = retention.verify(out, proof)
+    assert rep.ok, [c for c in rep.checks if not c.ok]
+    # the proof's needles are those 8-bit codes: a planted copy of one is found
+    (out / "archive" / "copy.bin").write_bytes(b"x" * 100 + codes[min(gone)] + b"y" * 50)
+    found = {f.path: f.found for f in retention.verify(out, proof).files if f.count}
+    assert found["archive/copy.bin"]["embedding"] == 1

@@ -11,8 +11,10 @@ import pytest
 
 from facelab.errors import ConfigError
 from facelab.scenario import (
+    ARCHIVE_KINDS,
     BUILTIN_QUALITY,
     DEFAULT_PRESENCE,
+    ArchiveSpec,
     Scenario,
     load_scenario,
     parse_scenario,
@@ -336,3 +338,37 @@ def test_file_errors_name_the_file(tmp_path):
     p = write(tmp_path, MINIMAL.replace('kind = "street"', 'kind = "bus"'), "city.toml")
     with pytest.raises(ConfigError, match=r"^city\.toml: cameras\[1\]\.kind: unknown camera kind"):
         load_scenario(p)
+
+
+# ---------------------------------------------------------------- [archive]
+
+
+def test_archive_table_defaults_to_flat_and_is_left_out_of_to_dict(tmp_path):
+    sc = load_scenario(write(tmp_path, MINIMAL, "mini.toml"))
+    assert sc.archive == ArchiveSpec() and (sc.archive.kind, sc.archive.nprobe) == ("flat", None)
+    # runs made before [archive] existed keep their fingerprint (and stay resumable)
+    assert "archive" not in sc.to_dict()
+    for name in ("classroom", "metro"):
+        assert "archive" not in load_scenario(name).to_dict()
+
+
+def test_archive_table_parses_and_round_trips(tmp_path):
+    text = MINIMAL + '\n[archive]\nkind = "ivf-sq8"\nnprobe = 64\n'
+    sc = load_scenario(write(tmp_path, text))
+    assert sc.archive == ArchiveSpec(kind="ivf-sq8", nprobe=64)
+    rec = sc.to_dict()
+    assert rec["archive"] == {"kind": "ivf-sq8", "nprobe": 64}
+    assert parse_scenario(json.loads(json.dumps(rec)), "x.toml") == sc
+    only_kind = parse_scenario(variant(archive={"kind": "sq8"}), "x.toml")
+    assert only_kind.archive == ArchiveSpec("sq8") and only_kind.to_dict()["archive"] == {"kind": "sq8"}
+    assert set(ARCHIVE_KINDS) == {"flat", "sq8", "ivf-flat", "ivf-sq8", "ivf-pq"}
+
+
+def test_archive_table_errors_name_file_and_key():
+    expect_error(variant(archive={"kind": "hnsw"}), "archive.kind",
+                 "unknown archive kind 'hnsw' (choose from flat, ivf-flat, ivf-pq, sq8, ivf-sq8)")
+    expect_error(variant(archive={"kind": 8}), "archive.kind", "must be a string")
+    expect_error(variant(archive={"nprobe": 0}), "archive.nprobe", "must be a positive integer, got 0")
+    expect_error(variant(archive={"nprobe": 2.5}), "archive.nprobe", "positive integer")
+    expect_error(variant(archive={"kinds": "flat"}), "archive.kinds", "did you mean 'kind'")
+    expect_error(variant(archive="flat"), "archive: must be a table ([archive])")
