@@ -506,16 +506,10 @@ def test_ivf_sq8_small_day_is_stored_sq8_and_purgeable(tmp_path, data):
 
 def _ivf_codes(ivf) -> dict[int, bytes]:
     """id -> the code bytes an IVF index stores for it (8-bit residual codes for ivf-sq8)."""
-    out = {}
-    inv = ivf.invlists
-    for lst in range(ivf.nlist):
-        n = inv.list_size(lst)
-        if n:
-            lid = faiss.rev_swig_ptr(inv.get_ids(lst), n).copy()
-            codes = faiss.rev_swig_ptr(inv.get_codes(lst), n * inv.code_size).copy()
-            for j, i in enumerate(lid.tolist()):
-                out[i] = codes[j * inv.code_size : (j + 1) * inv.code_size].tobytes()
-    return out
+    from facelab.retention import _ivf_codes as list_codes
+
+    ids, codes = list_codes(ivf)
+    return {i: c.tobytes() for i, c in zip(ids.tolist(), codes)}
 
 
 def test_ivf_sq8_removed_sightings_leave_no_byte(tmp_path, ivf_sq8_twin):

@@ -378,18 +378,8 @@ def test_frame_windows_skip_shared_jpeg_headers():
 
 def _ivf_codes(index) -> dict[int, bytes]:
     """sighting id -> the 8-bit code bytes an ivf-sq8 shard stores for it."""
-    import faiss
-
-    ivf = faiss.downcast_index(index)
-    inv, out = ivf.invlists, {}
-    for lst in range(ivf.nlist):
-        n = inv.list_size(lst)
-        if n:
-            ids = faiss.rev_swig_ptr(inv.get_ids(lst), n).copy()
-            codes = faiss.rev_swig_ptr(inv.get_codes(lst), n * inv.code_size).copy()
-            for j, i in enumerate(ids.tolist()):
-                out[i] = codes[j * inv.code_size : (j + 1) * inv.code_size].tobytes()
-    return out
+    ids, codes = retention._ivf_codes(index)
+    return {i: c.tobytes() for i, c in zip(ids.tolist(), codes)}
 
 
 def test_ivf_sq8_archive_is_built_by_the_pipeline_and_purged(tmp_path, monkeypatch):
