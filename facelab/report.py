@@ -816,16 +816,17 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def pct(x: float) -> str:
-    """A proportion as a short percent string: ``0.0935 → "9.35 %"``, NaN → ``"n/a"``."""
+def pct(x: float, sep: str = " ") -> str:
+    """A proportion as a short percent string: ``0.0935 → "9.35 %"``, NaN → ``"n/a"``;
+    ``sep`` goes between the number and the sign (the terminal tables use none)."""
     if x is None or math.isnan(x):
         return "n/a"
     v = 100.0 * x
     if v == 0:
-        return "0 %"
+        return f"0{sep}%"
     if v < 0.001:
-        return f"{v:.1e} %"
-    return f"{v:.3g} %"
+        return f"{v:.1e}{sep}%"
+    return f"{v:.3g}{sep}%"
 
 
 def _rate_cell(r: Rate | None) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import faiss
 import numpy as np
 import pytest
-
-import faiss
 
 from facelab import archive
 from facelab.archive import (

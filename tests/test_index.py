@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
-
-import faiss
 
 import facelab
 from facelab import index

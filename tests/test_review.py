@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from groundtruth import truth_tables
 from typer.testing import CliRunner
 
 from facelab import api, review
@@ -37,16 +38,6 @@ def cli(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def truth(run_dir):
-    con = sqlite3.connect(run_dir / "truth.sqlite")
-    try:
-        person = dict(con.execute("SELECT sighting, person FROM sighting_truth"))
-        watch = dict(con.execute("SELECT watch, identity FROM watch_truth"))
-    finally:
-        con.close()
-    return person, watch
-
-
 def audit_records(run_dir):
     with RunStore(run_dir) as s:
         return s.audit.records()
@@ -57,7 +48,7 @@ def audit_records(run_dir):
 
 def _outcome(lab, run_dir, min_percent):
     """(alerts, true alerts, target sightings missed, in-city people alerted) at a percent."""
-    person, watch = truth(run_dir)
+    person, watch = truth_tables(run_dir)
     population = 40
     in_city = {i for i in watch.values() if i < population}
     targets = {s for s, p in person.items() if p in in_city}  # watchlisted faces at FR cameras

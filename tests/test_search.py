@@ -14,6 +14,7 @@ import sqlite3
 import faiss
 import numpy as np
 import pytest
+from groundtruth import truth_tables
 from typer.testing import CliRunner
 
 from facelab import api, provenance, search, synth
@@ -52,17 +53,6 @@ def portrait_png(generator, sc: dict, identity: int, sighting: int) -> bytes:
         seed=sc["seed"], identity=identity, params={"sigma": sigma, "stream": "photo"},
     )  # fmt: skip
     return provenance.encode_png(photo, record)
-
-
-def truth_tables(run_dir):
-    """(sighting → person, watch id → identity) from truth.sqlite — tests only."""
-    con = sqlite3.connect(run_dir / "truth.sqlite")
-    try:
-        person = dict(con.execute("SELECT sighting, person FROM sighting_truth"))
-        watch = dict(con.execute("SELECT watch, identity FROM watch_truth"))
-    finally:
-        con.close()
-    return person, watch
 
 
 def good_camera_sightings(run_dir) -> set[int]:

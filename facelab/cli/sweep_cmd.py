@@ -41,14 +41,9 @@ class By(str, Enum):
 
 def _p(x: float) -> str:
     """A proportion as a short percent: 0.0374 → '3.74%', NaN → 'n/a'."""
-    if x is None or math.isnan(x):
-        return "n/a"
-    v = 100.0 * x
-    if v == 0:
-        return "0%"
-    if v < 0.001:
-        return f"{v:.1e}%"
-    return f"{v:.3g}%"
+    from facelab.report import pct
+
+    return pct(x, sep="")
 
 
 def _g(x: float | None) -> str:
