@@ -222,17 +222,8 @@ class _Cutoffs:
         return max(self.window, self.unmatched, self.matched, self.frames)
 
 
-def _scenario(store: RunStore):
-    from facelab.scenario import parse_scenario
-
-    data = store.scenario_dict()
-    if not data:
-        raise RunError(f"{store.path / 'run.json'} holds no scenario")
-    return parse_scenario(data, str(store.path / "run.json"))
-
-
 def _start(store_or_scenario) -> _dt.date:
-    sc = store_or_scenario if hasattr(store_or_scenario, "start") else _scenario(store_or_scenario)
+    sc = store_or_scenario if hasattr(store_or_scenario, "start") else store_or_scenario.scenario()
     return sc.start
 
 
@@ -287,7 +278,7 @@ def _effective_policy(store: RunStore, now_day: int, db: sqlite3.Connection | No
     last = _last_purge(db or store.db)
     if last and int(last["now_day"]) >= now_day and "policy" in last:
         return RetentionPolicy.from_dict(last["policy"])
-    return RetentionPolicy.of(_scenario(store))
+    return RetentionPolicy.of(store.scenario())
 
 
 class ArchiveWindow(NamedTuple):
@@ -1013,7 +1004,7 @@ def purge(
     try:
         actor = actor or default_actor()
         reason = reason or "retention policy"
-        scenario = _scenario(store)
+        scenario = store.scenario()
         start = scenario.start
         if now is not None:
             if now_day is not None:
@@ -1517,6 +1508,8 @@ class _ROStore:
 
     def scenario_dict(self) -> dict:
         return self.meta.get("scenario", {})
+
+    scenario = RunStore.scenario  # needs only path and scenario_dict
 
     def days_done(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT day FROM days ORDER BY day")]

@@ -191,16 +191,6 @@ class SearchResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def run_scenario_of(store: RunStore):
-    """The run's scenario as a validated :class:`facelab.scenario.Scenario`."""
-    from facelab.scenario import parse_scenario
-
-    data = store.scenario_dict()
-    if not data:
-        raise ConfigError(f"{store.path / 'run.json'}: holds no scenario")
-    return parse_scenario(data, str(store.path / "run.json"))
-
-
 def start_datetime(scenario) -> _dt.datetime:
     """Simulated time 0: midnight at the start of the scenario's first day."""
     return _dt.datetime.combine(scenario.start, _dt.time())
@@ -228,7 +218,7 @@ def archive_window(store: RunStore, scenario=None) -> tuple[int, int, str, str] 
             return None
         first, last, fd, ld = win
         return int(first), int(last), str(fd), str(ld)
-    scenario = scenario or run_scenario_of(store)
+    scenario = scenario or store.scenario()
     done = store.days_done()
     if not done:
         return None
@@ -364,7 +354,7 @@ def search_photo(
 
     reason = audit.require_reason(reason, store.requires_reason, "a search")
     require_image_mode(store, "search by photo")
-    scenario = run_scenario_of(store)
+    scenario = store.scenario()
     params = _check_params(store, scenario, min_percent, top, cameras, date_from, date_to, mapping)
     probe = load_probe(source)
     face = face_embedding(probe.image, models or FaceModels(), name=probe.name, largest=largest)

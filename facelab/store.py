@@ -305,6 +305,15 @@ class RunStore:
     def scenario_dict(self) -> dict:
         return self.meta.get("scenario", {})
 
+    def scenario(self):
+        """The run's scenario as a validated :class:`facelab.scenario.Scenario`."""
+        from facelab.scenario import parse_scenario
+
+        data = self.scenario_dict()
+        if not data:
+            raise RunError(f"{self.path / MARKER} holds no scenario")
+        return parse_scenario(data, str(self.path / MARKER))
+
     @property
     def requires_reason(self) -> bool:
         """Whether the run's policy requires a stated reason for searches, enrolments, removals."""
