@@ -6,7 +6,8 @@ frames, and the full simulation (rendering included); the pipeline / embedder ra
   from the model's own multiply-add count beside the sgemm roofline.
 * ``test_pipeline_prerendered``: ``pipeline.Runner`` in image mode on the same frames, served
   from memory instead of being rendered: detect → align → embed → watchlist search → write
-  the day's frames (signed PNG), archive shard and rows. Faces/s, the ratio to the embedder's
+  the day's frames (signed JPEG), archive shard and rows; faces are detected in the frames'
+  motion regions (the default, :mod:`facelab.motion`). Faces/s, the ratio to the embedder's
   batch-32 (the pipeline's batch) throughput, a stage-by-stage serial cost table and, when the
   ratio is below 0.8, a cProfile of both threads (top functions by own time).
 * ``test_pipeline_prerendered_variant[...]``: the same with one change made in the benchmark
@@ -22,13 +23,14 @@ import io
 import pstats
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from facelab import camera, embed, models, pipeline, provenance
 from facelab.embed import Embedder
-from facelab.scenario import PopulationSpec, load_scenario
+from facelab.scenario import DetectionSpec, PopulationSpec, load_scenario
 from facelab.world import build_world
 
 PEOPLE = 200  # classroom preset (seed 7) with 200 people and 2 days: 677 frames, 1 face each
@@ -195,7 +197,15 @@ def _stage_costs(frames: dict, detector, tmp: Path) -> dict:
     sha = frames["generator_sha256"]
     fr = list(frames["frames"].values())
     t = time.perf_counter()
-    dets = [detector.detect(f.image) for f in fr]
+    full = [detector.detect(f.image) for f in fr]
+    full_s = time.perf_counter() - t
+    source = SimpleNamespace(scenario=sc)
+    t = time.perf_counter()
+    dets = []
+    for s in range(0, len(fr), pipeline.RENDER_BATCH):
+        chunk = fr[s : s + pipeline.RENDER_BATCH]
+        regions = pipeline.ImageSource._regions(source, chunk)
+        dets += [detector.detect_regions(f.image, r) for f, r in zip(chunk, regions)]
     detect_s = time.perf_counter() - t
     t = time.perf_counter()
     faces = [embed.align(f.image, d.landmarks[j]) for f, d in zip(fr, dets) for j in range(len(d))]
@@ -222,6 +232,9 @@ def _stage_costs(frames: dict, detector, tmp: Path) -> dict:
         "frames": n_fr,
         "faces": n_faces,
         "detect_ms_per_frame": round(detect_s / n_fr * 1e3, 2),
+        "detect_regions": sc.detection.regions,
+        "detect_whole_frame_ms_per_frame": round(full_s / n_fr * 1e3, 2),
+        "faces_found_whole_frame": sum(len(d) for d in full),
         "align_ms_per_face": round(align_s / n_faces * 1e3, 3),
         "encode_signed_frame_ms_per_frame": round(encode_s / n_fr * 1e3, 2),
         "encode_and_write_signed_frame_ms_per_frame": round(png_s / n_fr * 1e3, 2),
@@ -323,6 +336,12 @@ def _embedder_session(threads: int | None = None, spinning: bool = False):
     return tweak
 
 
+def _whole_frame_detection(runner):
+    # The pipeline as it was before motion regions: YuNet on every whole frame.
+    sc = runner.source.scenario
+    runner.source.scenario = sc.with_overrides(detection=DetectionSpec("full"))
+
+
 def _no_frames(runner):
     # Not a proposal (frames are evidence): measures what encoding and writing them costs.
     pipeline.provenance.encode = lambda image, record, path, key=None: b""
@@ -330,6 +349,7 @@ def _no_frames(runner):
 
 
 VARIANTS = {
+    "detection-whole-frame": _whole_frame_detection,
     "ort-intra-op-1-thread": _embedder_session(threads=1),
     "ort-spinning": _embedder_session(spinning=True),  # onnxruntime's default, facelab's before
     "no-frame-files": _no_frames,

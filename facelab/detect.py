@@ -115,6 +115,10 @@ class FaceDetector:
             marks.append(np.stack([(k[:, 0::2] + col[:, None]) * stride,
                                    (k[:, 1::2] + row[:, None]) * stride], 2))  # fmt: skip
             scores.append(score[keep])
+        return self._nms(boxes, marks, scores)
+
+    def _nms(self, boxes: list, marks: list, scores: list) -> Detections:
+        """Concatenate candidate parts and keep the strongest of overlapping boxes."""
         if not boxes:
             empty = np.zeros((0,), np.float32)
             return Detections(empty.reshape(0, 4), empty.reshape(0, 5, 2), empty)
@@ -123,6 +127,19 @@ class FaceDetector:
             boxes_a.tolist(), scores_a.tolist(), self.score_threshold, self.nms_threshold, top_k=TOP_K,
         ), np.int64).reshape(-1)  # fmt: skip
         return Detections(boxes_a[order], marks_a[order], scores_a[order])
+
+    def detect_regions(self, image: np.ndarray, regions) -> Detections:
+        """Detect faces in parts of an image only (:func:`facelab.motion.changed_regions`);
+        ``regions=None`` is the whole image. Boxes and landmarks are in image coordinates."""
+        if regions is None:
+            return self.detect(image)
+        boxes, marks, scores = [], [], []
+        for r in regions:
+            d = self.detect(np.ascontiguousarray(image[r.y0 : r.y1, r.x0 : r.x1]))
+            boxes.append(d.boxes + np.float32([r.x0, r.y0, 0, 0]))
+            marks.append(d.landmarks + np.float32([r.x0, r.y0]))
+            scores.append(d.scores)
+        return self._nms(boxes, marks, scores)
 
 
 def iou(a, b) -> float:

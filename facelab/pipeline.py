@@ -2,7 +2,8 @@
 
 Per simulated day, for the cameras configured for face recognition:
 
-* **image mode** renders every frame, detects faces (YuNet), aligns and embeds them (SFace);
+* **image mode** renders every frame, detects faces (YuNet; by default only where the frame
+  changed against the camera's other frames, :mod:`motion`), aligns and embeds them (SFace);
 * **embedding mode** draws the sightings' embeddings from the calibrated twin (:mod:`twin`);
 
 then every sighting is searched against the watchlist (FAISS), its top candidates' scores are
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelab import __version__, camera, detect, embed, percent, provenance, synth
+from facelab import __version__, camera, detect, embed, motion, percent, provenance, synth
 from facelab.errors import ConfigError, RunError
 from facelab.fileio import write_atomic
 from facelab.probe import FaceModels
@@ -206,13 +207,14 @@ class ImageSource:
         makes them day-wide."""
         part, aligned = DayBatch(day), []
         folder = self.store.frames_dir / f"day-{day:03d}"
-        for fr in self.renderer.render(frames):
+        rendered = self.renderer.render(frames)
+        for fr, regions in zip(rendered, self._regions(rendered)):
             path = folder / f"{fr.frame_id}{FRAME_SUFFIX}"
             record = camera.frame_record(fr, self.scenario, self.generator.model_sha256)
             write(path, provenance.encode(fr.image, record, path))
             rel = str(path.relative_to(self.store.path))
             part.frames.append((fr.frame_id, fr.camera, fr.t, day, rel))
-            found = self.detector.detect(fr.image)
+            found = self.detector.detect_regions(fr.image, regions)
             matched = set()
             for j in range(len(found)):
                 box = found.boxes[j]
@@ -234,6 +236,21 @@ class ImageSource:
             for f in fr.faces:
                 part.passes.append((f.pid, day, fr.camera, fr.t, f.person, int(f.pid in matched)))
         return part, aligned
+
+    def _regions(self, rendered: list[camera.Frame]) -> list:
+        """Where to detect in each frame: motion regions found among the chunk's frames of the
+        same camera (``[detection] regions = "motion"``), or ``None`` (the whole frame)."""
+        out: list = [None] * len(rendered)
+        if self.scenario.detection.regions != "motion":
+            return out
+        by_camera: dict[int, list[int]] = {}
+        for i, fr in enumerate(rendered):
+            by_camera.setdefault(fr.camera, []).append(i)
+        for idx in by_camera.values():
+            found = motion.changed_regions([rendered[i].image for i in idx], detect.STRIDE_MULTIPLE)
+            for i, regions in zip(idx, found):
+                out[i] = regions
+        return out
 
     def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
         """The day's frames in chunks, three stages at once: the next chunks are rendered,

@@ -36,6 +36,8 @@ Schema (defaults in brackets)::
     [policy]      require_reason [true], frame_interval_s [2]
     [archive]     kind ["flat"] (flat | sq8 | ivf-flat | ivf-sq8 | ivf-pq), nprobe [a share of
                   each IVF day shard's lists]; the kind the pipeline builds the day shards as
+    [detection]   regions ["motion"] (motion | full): detect faces where a fixed camera's frame
+                  changed (facelab.motion), or always in the whole frame
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ __all__ = [
     "ArchiveSpec",
     "CameraGroupSpec",
     "CameraSpec",
+    "DETECTION_REGIONS",
+    "DetectionSpec",
     "MovementSpec",
     "PolicySpec",
     "PopulationSpec",
@@ -100,6 +104,9 @@ DEFAULT_CASE_HOLD = True
 DEFAULT_REQUIRE_REASON = True
 DEFAULT_FRAME_INTERVAL_S = 2
 DEFAULT_ARCHIVE_KIND = "flat"
+DEFAULT_DETECTION_REGIONS = "motion"
+#: Where the image pipeline runs the face detector (``[detection] regions``).
+DETECTION_REGIONS: tuple[str, ...] = ("motion", "full")
 
 #: Day-shard kinds :class:`facelab.archive.DayShardArchive` builds (``[archive] kind``); defined
 #: here, and imported by :mod:`facelab.archive`, so that parsing a scenario does not load faiss.
@@ -327,6 +334,18 @@ class ArchiveSpec:
 
 
 @dataclass(frozen=True)
+class DetectionSpec:
+    """Where the image pipeline looks for faces: ``regions`` is ``"motion"`` (the parts of a
+    frame that changed against the camera's other frames, :mod:`facelab.motion`) or ``"full"``
+    (the whole frame)."""
+
+    regions: str = DEFAULT_DETECTION_REGIONS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"regions": self.regions}
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated scenario. Build it with :func:`load_scenario` or :func:`parse_scenario`.
 
@@ -351,6 +370,7 @@ class Scenario:
     retention: RetentionSpec
     policy: PolicySpec
     archive: ArchiveSpec = ArchiveSpec()
+    detection: DetectionSpec = DetectionSpec()
     source: str = field(default="<scenario>", compare=False)
 
     # ---- derived views
@@ -416,9 +436,9 @@ class Scenario:
         """A JSON-serialisable dict in the TOML schema, every default filled in.
 
         Groups stay groups (FR flags are re-derived from the seed), so
-        ``parse_scenario(s.to_dict(), s.source) == s``. The ``archive`` table is left out while
-        it holds the defaults, so that runs made before it existed keep their fingerprint
-        (:func:`facelab.pipeline.scenario_fingerprint`) and can be resumed.
+        ``parse_scenario(s.to_dict(), s.source) == s``. The ``archive`` and ``detection`` tables
+        are left out while they hold the defaults, so that runs made before they existed keep
+        their fingerprint (:func:`facelab.pipeline.scenario_fingerprint`) and can be resumed.
         """
         out = {
             "name": self.name,
@@ -460,6 +480,8 @@ class Scenario:
         }
         if self.archive != ArchiveSpec():
             out["archive"] = self.archive.to_dict()
+        if self.detection != DetectionSpec():
+            out["detection"] = self.detection.to_dict()
         return out
 
 
@@ -590,6 +612,12 @@ def parse_scenario(data: dict, source: str) -> Scenario:
     )
 
     archive = _parse_archive(ctx, _opt_table(ctx, data, "archive"))
+    det_t = _opt_table(ctx, data, "detection")
+    _check_keys(ctx, det_t, "detection", ("regions",))
+    detection = DetectionSpec(
+        regions=_opt(ctx, det_t, "detection", "regions",
+                     _choice(DETECTION_REGIONS, "detection regions"), DEFAULT_DETECTION_REGIONS),
+    )  # fmt: skip
 
     scenario = Scenario(
         name=name,
@@ -609,6 +637,7 @@ def parse_scenario(data: dict, source: str) -> Scenario:
         retention=retention,
         policy=policy,
         archive=archive,
+        detection=detection,
         source=source,
     )
     _check_consistency(ctx, scenario)
@@ -620,7 +649,7 @@ def parse_scenario(data: dict, source: str) -> Scenario:
 _TOP_KEYS = (
     "name", "description", "seed", "start", "days", "mode", "population", "movement",
     "cameras", "camera_groups", "quality", "variation", "watchlist", "thresholds",
-    "retention", "policy", "archive",
+    "retention", "policy", "archive", "detection",
 )
 _CAMERA_KEYS = ("id", "kind", "station", "fr", "resolution", "quality")
 _GROUP_KEYS = ("prefix", "count", "kind", "stations", "fr_fraction", "resolution", "quality")

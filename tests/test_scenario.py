@@ -15,6 +15,7 @@ from facelab.scenario import (
     BUILTIN_QUALITY,
     DEFAULT_PRESENCE,
     ArchiveSpec,
+    DetectionSpec,
     Scenario,
     load_scenario,
     parse_scenario,
@@ -372,3 +373,23 @@ def test_archive_table_errors_name_file_and_key():
     expect_error(variant(archive={"nprobe": 2.5}), "archive.nprobe", "positive integer")
     expect_error(variant(archive={"kinds": "flat"}), "archive.kinds", "did you mean 'kind'")
     expect_error(variant(archive="flat"), "archive: must be a table ([archive])")
+
+
+# ---------------------------------------------------------------- [detection]
+
+
+def test_detection_table_defaults_to_motion_regions_and_round_trips(tmp_path):
+    sc = load_scenario(write(tmp_path, MINIMAL, "mini.toml"))
+    assert sc.detection == DetectionSpec("motion")
+    assert "detection" not in sc.to_dict()  # fingerprints of earlier runs unchanged
+    full = load_scenario(write(tmp_path, MINIMAL + '\n[detection]\nregions = "full"\n'))
+    assert full.detection == DetectionSpec("full")
+    assert full.to_dict()["detection"] == {"regions": "full"}
+    assert parse_scenario(json.loads(json.dumps(full.to_dict())), "x.toml") == full
+
+
+def test_detection_table_errors_name_file_and_key():
+    expect_error(variant(detection={"regions": "tiles"}), "detection.regions",
+                 "unknown detection regions 'tiles' (choose from motion, full)")
+    expect_error(variant(detection={"region": "full"}), "detection.region", "did you mean 'regions'")
+    expect_error(variant(detection="full"), "detection: must be a table ([detection])")

@@ -11,7 +11,14 @@ detection (cosine of the two embeddings; 1.0 = the same face crop):
 * ``scale 0.75`` / ``scale 0.5``: YuNet on a downscaled frame, landmarks mapped back;
 * ``roi``: proposals from YuNet at half resolution (a low threshold), then YuNet on a crop of the
   full frame around each proposal, the crop's corners on YuNet's 32-pixel stride grid and
-  ``ROI_MARGIN`` pixels of context on each side, keeping the strongest face per crop.
+  ``ROI_MARGIN`` pixels of context on each side, keeping the strongest face per crop;
+* ``motion``: what facelab does since session 3 (``[detection] regions = "motion"``): YuNet on
+  the regions of each frame that changed against the other frames of its camera in the same
+  chunk of 16 frames (:mod:`facelab.motion`), the whole frame where that is not possible.
+
+Also prints the mean genuine score (cosine between two sightings of the same person, over the
+faces every way found) so that a way that shifts embeddings can be told from one that degrades
+them.
 """
 
 from __future__ import annotations
@@ -21,13 +28,14 @@ import time
 import cv2
 import numpy as np
 
-from facelab import camera, embed, synth
+from facelab import camera, embed, motion, synth
 from facelab.detect import FaceDetector, iou
 from facelab.embed import Embedder
 from facelab.scenario import PopulationSpec, load_scenario
 from facelab.world import build_world
 
 FRAMES = 200
+CHUNK = 16  # frames per pipeline chunk (pipeline.RENDER_BATCH)
 ROI_MARGIN = 96
 PROPOSAL_THRESHOLD = 0.3
 GRID = 32
@@ -41,11 +49,29 @@ def frames():
     return [f for s in range(0, len(truth), 16) for f in renderer.render(truth[s : s + 16])]
 
 
+def per_frame(run):
+    """A way that looks at one frame at a time, applied to a chunk."""
+    return lambda chunk: [run(f.image) for f in chunk]
+
+
 def detect_scaled(det: FaceDetector, scale: float):
     def run(img):
         small = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         d = det.detect(small)
         return d.boxes / scale, d.landmarks / scale
+
+    return per_frame(run)
+
+
+def detect_motion(det: FaceDetector):
+    def run(chunk):
+        regions = [None] * len(chunk)
+        for cam in {f.camera for f in chunk}:
+            idx = [i for i, f in enumerate(chunk) if f.camera == cam]
+            for i, r in zip(idx, motion.changed_regions([chunk[i].image for i in idx])):
+                regions[i] = r
+        found = [det.detect_regions(f.image, r) for f, r in zip(chunk, regions)]
+        return [(d.boxes, d.landmarks) for d in found]
 
     return run
 
@@ -66,7 +92,7 @@ def detect_roi(det: FaceDetector, proposer: FaceDetector):
                 marks.append(d.landmarks[0] + [x0, y0])
         return np.array(boxes).reshape(-1, 4), np.array(marks).reshape(-1, 5, 2)
 
-    return run
+    return per_frame(run)
 
 
 def main() -> None:
@@ -77,29 +103,43 @@ def main() -> None:
         "scale 0.75": detect_scaled(det, 0.75),
         "scale 0.5": detect_scaled(det, 0.5),
         "roi": detect_roi(det, FaceDetector(score_threshold=PROPOSAL_THRESHOLD)),
+        "motion": detect_motion(det),
     }
-    reference = None
+    person = {face.pid: face.person for f in fr for face in f.faces}
+    results = {}
     for name, run in ways.items():
-        found, crops, seconds = {}, {}, 0.0
-        for f in fr:
+        found, seconds = {}, 0.0
+        for s in range(0, len(fr), CHUNK):
+            chunk = fr[s : s + CHUNK]
             t = time.perf_counter()
-            boxes, marks = run(f.image)
+            out = run(chunk)
             seconds += time.perf_counter() - t
-            for face in f.faces:
-                ious = [iou(b, face.box) for b in boxes]
-                if ious and max(ious) >= 0.5:
-                    j = int(np.argmax(ious))
-                    found[face.pid] = embed.align(f.image, marks[j])
+            for f, (boxes, marks) in zip(chunk, out):
+                for face in f.faces:
+                    ious = [iou(b, face.box) for b in boxes]
+                    if ious and max(ious) >= 0.5:
+                        found[face.pid] = embed.align(f.image, marks[int(np.argmax(ious))])
         pids = sorted(found)
-        vecs = dict(zip(pids, emb.embed(np.stack([found[p] for p in pids]))))
-        if reference is None:
-            reference = vecs
-        cos = [float(vecs[p] @ reference[p]) for p in pids if p in reference]
-        n_faces = sum(len(f.faces) for f in fr)
+        results[name] = (seconds, dict(zip(pids, emb.embed(np.stack([found[p] for p in pids])))))
+    reference = results["full"][1]
+    common = set.intersection(*(set(v) for _, v in results.values()))
+    n_faces = sum(len(f.faces) for f in fr)
+    for name, (seconds, vecs) in results.items():
+        cos = [float(vecs[p] @ reference[p]) for p in vecs if p in reference]
         print(
-            f"{name:11s} {seconds / len(fr) * 1e3:6.2f} ms/frame  found {len(found)}/{n_faces}  "
-            f"cosine to full: median {np.median(cos):.3f}, 5th percentile {np.percentile(cos, 5):.3f}"
+            f"{name:11s} {seconds / len(fr) * 1e3:6.2f} ms/frame  found {len(vecs)}/{n_faces}  "
+            f"cosine to full: median {np.median(cos):.3f}, 5th percentile {np.percentile(cos, 5):.3f}  "
+            f"genuine mean {genuine_mean(vecs, common, person):.4f}"
         )
+
+
+def genuine_mean(vecs: dict, pids, person: dict) -> float:
+    """Mean cosine over pairs of sightings of the same person (among ``pids``)."""
+    by_person: dict[int, list] = {}
+    for p in sorted(pids):
+        by_person.setdefault(person[p], []).append(vecs[p])
+    scores = [float(a @ b) for xs in by_person.values() for i, a in enumerate(xs) for b in xs[i + 1 :]]
+    return float(np.mean(scores))
 
 
 if __name__ == "__main__":
