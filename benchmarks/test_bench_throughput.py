@@ -204,7 +204,7 @@ def _stage_costs(frames: dict, detector, tmp: Path) -> dict:
     dets = []
     for s in range(0, len(fr), pipeline.RENDER_BATCH):
         chunk = fr[s : s + pipeline.RENDER_BATCH]
-        regions = pipeline.ImageSource._regions(source, chunk)
+        regions = pipeline.ImageSource._regions(source, chunk)  # as the pipeline decides
         dets += [detector.detect_regions(f.image, r) for f, r in zip(chunk, regions)]
     detect_s = time.perf_counter() - t
     t = time.perf_counter()

@@ -115,3 +115,16 @@ def changed_regions(images: Sequence[np.ndarray], grid: int = 32) -> list[tuple[
         regions = _regions(mask, w, h, grid)
         out.append(tuple(regions) if sum(r.area for r in regions) <= MAX_AREA * w * h else None)
     return out
+
+
+def frame_regions(frames: Sequence, grid: int = 32) -> list[tuple[Region, ...] | None]:
+    """:func:`changed_regions` for a mixed list of frames (:class:`facelab.camera.Frame`, or
+    anything with ``camera`` and ``image``), each compared with the others of its camera."""
+    out: list[tuple[Region, ...] | None] = [None] * len(frames)
+    by_camera: dict[int, list[int]] = {}
+    for i, f in enumerate(frames):
+        by_camera.setdefault(f.camera, []).append(i)
+    for idx in by_camera.values():
+        for i, regions in zip(idx, changed_regions([frames[i].image for i in idx], grid)):
+            out[i] = regions
+    return out

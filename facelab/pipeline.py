@@ -240,17 +240,9 @@ class ImageSource:
     def _regions(self, rendered: list[camera.Frame]) -> list:
         """Where to detect in each frame: motion regions found among the chunk's frames of the
         same camera (``[detection] regions = "motion"``), or ``None`` (the whole frame)."""
-        out: list = [None] * len(rendered)
         if self.scenario.detection.regions != "motion":
-            return out
-        by_camera: dict[int, list[int]] = {}
-        for i, fr in enumerate(rendered):
-            by_camera.setdefault(fr.camera, []).append(i)
-        for idx in by_camera.values():
-            found = motion.changed_regions([rendered[i].image for i in idx], detect.STRIDE_MULTIPLE)
-            for i, regions in zip(idx, found):
-                out[i] = regions
-        return out
+            return [None] * len(rendered)
+        return motion.frame_regions(rendered, detect.STRIDE_MULTIPLE)
 
     def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
         """The day's frames in chunks, three stages at once: the next chunks are rendered,

@@ -93,11 +93,7 @@ def chunk():
 
 def test_detection_in_motion_regions_finds_the_whole_frame_faces(chunk):
     det = FaceDetector()
-    regions = [None] * len(chunk)
-    for cam in {f.camera for f in chunk}:
-        idx = [i for i, f in enumerate(chunk) if f.camera == cam]
-        for i, r in zip(idx, motion.changed_regions([chunk[i].image for i in idx], GRID)):
-            regions[i] = r
+    regions = motion.frame_regions(chunk, GRID)
     assert sum(r is not None for r in regions) >= 40  # most frames are searched in regions
     area = [sum(x.area for x in r) / (640 * 480) for r in regions if r is not None]
     assert np.mean(area) < 0.25

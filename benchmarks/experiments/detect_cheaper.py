@@ -65,12 +65,7 @@ def detect_scaled(det: FaceDetector, scale: float):
 
 def detect_motion(det: FaceDetector):
     def run(chunk):
-        regions = [None] * len(chunk)
-        for cam in {f.camera for f in chunk}:
-            idx = [i for i, f in enumerate(chunk) if f.camera == cam]
-            for i, r in zip(idx, motion.changed_regions([chunk[i].image for i in idx])):
-                regions[i] = r
-        found = [det.detect_regions(f.image, r) for f, r in zip(chunk, regions)]
+        found = [det.detect_regions(f.image, r) for f, r in zip(chunk, motion.frame_regions(chunk))]
         return [(d.boxes, d.landmarks) for d in found]
 
     return run
