@@ -12,39 +12,64 @@ of :data:`facelab.scenario.BUILTIN_QUALITY`) or ``photo`` (the watchlist's "pre-
 a portrait at the enrolment latent sigma 0.15). Kind 0 is the *hub* (``photo`` when calibrated
 with photos, else the reference quality). For person ``i`` and a face of kind ``k``::
 
-    identity  = ω_s · L[k, 0] A h_0(i)  +  L[k, k] A h_k(i)        h_j(i) ~ N(0, I) per person
-    d         = ω_a · identity  +  s_k B_k e                       e ~ N(0, I) per face
-    x         = normalize(m_k (1 + σ_k ζ(i))  +  R_k d / |d|)       ζ(i) ~ N(0, 1) per person
-    ω_a = exp(−τ_k z_1²),  ω_s = exp(−κ_k z_2²)                    z ~ N(0, 1) per face
+    identity  = π_k(i) (ω_s · L[k, 0] A h_0(i)  +  L[k, k] A h_k(i))   h_j(i): skewed, per person
+    d         = ω_a · identity  +  s_k B_k e                          e ~ N(0, I) per face
+    x         = normalize(m_k (1 + σ_k ζ(i))  +  R_k d / |d|)          ζ(i) ~ N(0, 1) per person
+    ω_a = exp(−τ_k z_1²),  ω_s = exp(−κ_k z_2²)                       z ~ N(0, 1) per face
+    π_k(i) = exp(ν_k ξ(i) − ν_k²)                                     ξ(i) ~ N(0, 1) per person
+    h_j = (exp(β_j g) − e^{β_j²/2}) / √(e^{2β_j²} − e^{β_j²})          g ~ N(0, I) per person
 
 - ``m_k``: the kind's mean embedding. Degraded faces share a *quality direction* (image mode:
   good-vs-poor impostor pairs score 0.12 on average, good-vs-good and poor-vs-poor pairs 0.21
   and 0.23), so every kind has its own mean.
-- ``A``: square root of the between-person covariance (measured on the hub), its spectrum
-  raised to a power ``γ`` (γ < 1 shrinks towards isotropy, γ > 1 sharpens) so that it is well
-  conditioned from a few hundred people; ``B_k``: the same for the kind's within-person
-  (residual) covariance, of unit trace.
+- ``A = V diag(√w)``: a square root of the between-person covariance (measured on the
+  reference quality) along its principal axes, its spectrum raised to a power ``γ`` (γ < 1
+  shrinks towards isotropy, γ > 1 sharpens) so that it is well conditioned from a few hundred
+  people; ``B_k``: the same for the kind's within-person (residual) covariance, of unit trace.
 - ``L``: factor 0 is shared by all kinds (the person "as on the photo"); ``L[k, k]`` is a
   person-specific part that only faces of kind ``k`` share (two poor sightings of one person
   agree on features a good sighting does not show).
+- ``h_j``: the identity factors are standardised log-normal, not Gaussian (``β_j`` = 0 is
+  Gaussian). Image-mode impostor scores, once the component along the mean face is taken out,
+  are skewed to the right (skewness ≈ +0.15 in every kind; the person-level part carries it,
+  the within-person residuals do not): two people agree strongly on a few features more often
+  than they disagree. With Gaussian factors the twin's impostor scores were skewed to the left
+  (−0.08 to −0.14, from the normalisation) and FMR at 50 % was half of image mode's.
+- ``π``: identity strength, one normal ``ξ(i)`` per person shared by all kinds (image mode:
+  people's mean genuine scores correlate 0.6–0.9 between good, fair and photo-vs-good): some
+  people are seen consistently ("sheep"), others much less ("goats"); it spreads genuine
+  scores per person without widening each person's own.
 - ``ω``: how much identity a face keeps, ≤ 1, mostly near 1, sometimes much less (blur, a
   small face, occlusion): image-mode genuine scores have a ceiling and a long lower tail
   (skewness ≈ −0.7 to −1).
 - ``R_k``: the deviation from the mean has a fixed length, so the impostor distribution keeps
-  image mode's symmetric, near-Gaussian shape; ``σ_k`` spreads people's mean impostor score
-  (some people resemble everyone more, "Doddington's zoo").
+  image mode's near-Gaussian shape; ``σ_k`` spreads people's mean impostor score (some people
+  resemble everyone more, "Doddington's zoo").
 
 Fitting (:func:`fit_twin`) estimates the means and covariances from moments, then tunes by
 bisection, on simulations with common random numbers, one parameter per image-mode statistic:
 the norm (impostor mean), ``L[k, 0]`` (genuine mean against the hub), ``L[k, k]`` (within-kind
 genuine mean), ``κ_k`` (genuine sd against the hub), ``τ_k`` (within-kind genuine sd), ``γ``
-(impostor sd) and ``σ_k`` (spread of people's mean impostor score), in a few sweeps.
+(impostor sd), ``β_0`` (the hub's impostor skewness), ``β_k`` (kind k's impostor skewness;
+both only from ≥ :data:`MIN_SKEW_PEOPLE` people, else β = 0),
+``σ_k`` (spread of people's mean impostor score) and ``ν_k`` (spread of people's expected
+genuine score, estimated without within-person noise from pairs of genuine pairs that share no
+face: within a kind with ≥ 4 faces per person, else against the hub), in at least two sweeps.
 :func:`compare` checks the result with two-sample KS statistics and FMR / FNMR at 50–80 %.
 
-Known limits (measured, see ``facelab calibrate``): camera-vs-camera pairs of *different*
-qualities (e.g. good vs fair) are not fitted and come out ≈ 0.08 lower in genuine mean than in
-image mode; the far impostor tail is a little light (FMR at 50 % about 0.5–0.7 × image mode);
-photo-vs-poor genuine scores are narrower than in image mode.
+Known limits (measured on 150 fresh people, ``facelab calibrate --check 150``; see
+benchmarks/README.md): 45 of 48 FMR / FNMR rates at 50–80 % inside image mode's intervals.
+The impostor skewness of the camera kinds is not reached: their own factors' ``β`` sits at its
+bound :data:`MAX_IDENTITY_SKEW` and good, fair and poor keep a slightly left-skewed impostor
+distribution (twin −0.06, −0.05 and −0.15 against image mode's −0.02, −0.01 and 0.00: their
+deviations are mostly within-person noise, which image mode shows unskewed). Good's far tail is
+carried by the shared factor, but FMR at 50–60 % in fair and poor is about 0.3–0.6 × image
+mode's (fair at 50 %, poor at 50 and 60 % fall just below the interval). ``ν`` comes out 0 for
+fair and poor (the twin already has image mode's goat spread there) and for a photo hub with
+< 4 photos per person (not fitted). Camera-vs-camera pairs of *different*
+qualities (e.g. good vs fair) are not fitted; photo-vs-poor genuine scores are narrower than in
+image mode (sd 0.12 vs 0.13, KS ≈ 0.13), and poor-vs-poor genuine scores a little low (mean 0.39
+vs 0.42 on the fresh people; 0.39 in the fitted sample, a sample difference at ~100 people).
 
 Random numbers at scale
 -----------------------
@@ -87,7 +112,7 @@ DIM = 128
 PHOTO = "photo"
 REFERENCE = "good"
 TWIN_FILE = "twin.npz"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Percent thresholds of the comparison table (the "usually 50–80 %" band, DESIGN §5).
 DEFAULT_PERCENTS: tuple[float, ...] = (50.0, 60.0, 70.0, 80.0)
@@ -384,6 +409,31 @@ def _retention(z: np.ndarray, c) -> np.ndarray:
     return np.exp(-c * z * z)
 
 
+def _skewed(h: np.ndarray, beta: float) -> np.ndarray:
+    """Skewed identity variables from standard normals, elementwise and in place: the
+    standardised log-normal ``(exp(β h) − e^{β²/2}) / √(e^{2β²} − e^{β²})`` — mean 0,
+    variance 1, skewness ``(e^{β²} + 2) √(e^{β²} − 1)`` (β = 0: ``h`` itself). Two people's
+    identities then agree strongly on a few features more often than they disagree, so
+    impostor scores get image mode's heavier upper tail."""
+    if beta == 0:
+        return h
+    b2 = beta * beta
+    h *= np.float32(beta)
+    np.exp(h, out=h)
+    h -= np.float32(math.exp(b2 / 2))
+    h *= np.float32(1.0 / math.sqrt(math.exp(2 * b2) - math.exp(b2)))
+    return h
+
+
+def _strength(xi: np.ndarray, nu) -> np.ndarray:
+    """Per-person identity strength ``exp(ν ξ − ν²)`` (mean square 1): some people are seen
+    consistently (high genuine scores, every sighting alike), others much less."""
+    nu = np.float32(nu)
+    if nu == 0:
+        return np.ones(len(xi), np.float32)
+    return np.exp(nu * xi - nu * nu)
+
+
 def _retention_sq_mean(c: float) -> float:
     """``E[exp(−c z²)²] = (1 + 4c)^(−1/2)`` for ``z ~ N(0, 1)``."""
     return 1.0 / math.sqrt(1.0 + 4.0 * c)
@@ -418,11 +468,18 @@ class TwinModel:
     latent_sigma : float64 (K,) latent sigma the kind was calibrated at.
     typicality : float64 (K,) ``σ_k``: a person's mean component is ``m_k (1 + σ_k ζ_i)``,
         ``ζ_i ~ N(0, 1)`` per person: some people resemble everyone more than others do.
-    image_stats, twin_stats : float64 (K, K, 5) image-mode targets and the fitted twin's
-        values for faces of kind ``k`` against kind ``l``: genuine mean, sd, impostor mean, sd,
-        and (on the diagonal) the sd over people of their mean impostor score ("zoo" spread);
-        ``k == l``: pairs within a kind; NaN where not measurable (e.g. between two kinds with
-        one face per person).
+    identity_skew : float64 (K,) ``β_j``: identity factor ``j`` (0: shared, k: kind k's own) is
+        ``(exp(β_j g) − e^{β_j²/2}) / √(e^{2β_j²} − e^{β_j²})``, ``g ~ N(0, 1)`` per person and
+        axis (a standardised log-normal; β = 0: Gaussian).
+    identity_spread : float64 (K,) ``ν_k``: a person's identity part is scaled by
+        ``exp(ν_k ξ_i − ν_k²)``, ``ξ_i ~ N(0, 1)`` per person and shared by all kinds (goats
+        and sheep).
+    image_stats, twin_stats : float64 (K, K, 7) image-mode targets and the fitted twin's
+        values for faces of kind ``k`` against kind ``l`` (:data:`STAT_NAMES`): genuine mean,
+        sd, impostor mean, sd, (on the diagonal) the sd over people of their mean impostor score
+        ("zoo" spread), impostor skewness, and the sd over people of their expected genuine
+        score ("goat" spread, :func:`_goat_sd`); ``k == l``: pairs within a kind; NaN where not
+        measurable (e.g. between two kinds with one face per person).
     identity_power, noise_power : spectral exponents γ (float; float64 (K,)) of the identity
         and noise covariances: eigenvalues ``w^γ`` rescaled to the fitted trace (γ = 1: the
         sample covariance, γ < 1 shrinks towards isotropy, γ > 1 sharpens the spectrum).
@@ -442,6 +499,8 @@ class TwinModel:
     link_retention: np.ndarray
     deviation_norm: np.ndarray
     typicality: np.ndarray
+    identity_skew: np.ndarray
+    identity_spread: np.ndarray
     noise_power: np.ndarray
     detect_rate: np.ndarray
     latent_sigma: np.ndarray
@@ -458,9 +517,11 @@ class TwinModel:
         k = len(self.kinds)
         shapes = {
             "identity_basis": (DIM, DIM), "identity_mix": (k, k), "means": (k, DIM),
-            "noise_basis": (k, DIM, DIM), "noise_scale": (k,), "retention": (k,), "link_retention": (k,), "deviation_norm": (k,), "typicality": (k,), "noise_power": (k,),
-            "detect_rate": (k,), "latent_sigma": (k,), "image_stats": (k, k, 5),
-            "twin_stats": (k, k, 5),
+            "noise_basis": (k, DIM, DIM), "noise_scale": (k,), "retention": (k,),
+            "link_retention": (k,), "deviation_norm": (k,), "typicality": (k,),
+            "identity_skew": (k,), "identity_spread": (k,), "noise_power": (k,),
+            "detect_rate": (k,), "latent_sigma": (k,), "image_stats": (k, k, N_STATS),
+            "twin_stats": (k, k, N_STATS),
         }  # fmt: skip
         if not self.kinds or self.kinds[0] != self.reference:
             raise DataError(f"twin: the reference kind {self.reference!r} must come first")
@@ -492,8 +553,9 @@ class TwinModel:
 
     _ARRAYS = (
         "identity_basis", "identity_mix", "means", "noise_basis", "noise_scale",
-        "retention", "link_retention", "deviation_norm", "typicality", "noise_power", "detect_rate", "latent_sigma",
-        "image_stats", "twin_stats",
+        "retention", "link_retention", "deviation_norm", "typicality", "identity_skew",
+        "identity_spread", "noise_power", "detect_rate", "latent_sigma", "image_stats",
+        "twin_stats",
     )  # fmt: skip
 
     def metadata(self) -> dict:
@@ -519,6 +581,8 @@ class TwinModel:
                     "link_retention": float(self.link_retention[i]),
                     "deviation_norm": float(self.deviation_norm[i]),
                     "typicality": float(self.typicality[i]),
+                    "identity_skew": float(self.identity_skew[i]),
+                    "identity_spread": float(self.identity_spread[i]),
                     "noise_power": float(self.noise_power[i]),
                     "detect_rate": float(self.detect_rate[i]),
                     "latent_sigma": float(self.latent_sigma[i]),
@@ -566,16 +630,17 @@ class TwinModel:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"][()]))
+                # the format first: an older file lacks arrays, and is not corrupt
+                if not isinstance(meta, dict) or meta.get("format") != "facelab-twin":
+                    raise ModelError(f"{path} is not a facelab twin model")
+                if meta.get("format_version") != FORMAT_VERSION:
+                    raise ModelError(
+                        f"{path}: twin format version {meta.get('format_version')} is not "
+                        f"{FORMAT_VERSION} (an older facelab); run `facelab calibrate`"
+                    )
                 arrays = {n: z[n] for n in cls._ARRAYS}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ModelError(f"corrupt twin model {path}: {exc}; run `facelab calibrate`") from None
-        if not isinstance(meta, dict) or meta.get("format") != "facelab-twin":
-            raise ModelError(f"{path} is not a facelab twin model")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ModelError(
-                f"{path}: twin format version {meta.get('format_version')} is not "
-                f"{FORMAT_VERSION}; run `facelab calibrate`"
-            )
         try:
             src = meta["source"]
             model = cls(
@@ -705,14 +770,21 @@ class TwinSampler:
     # ---------------------------------------------------------------- components
 
     def _factor(self, j: int, ids: np.ndarray) -> np.ndarray:
-        """float32 (n, 128) standard normals ``h_j`` of identity factor ``j``."""
+        """float32 (n, 128) unit-variance variables ``h_j`` of identity factor ``j``: skewed
+        standard normals (:func:`_skewed`, skew ``β_j``)."""
         stream = _H_IDENTITY if j == 0 else _H_SPECIFIC + 16 * j
-        return _normals(_row_keys(self.seed, stream, ids))
+        return _skewed(_normals(_row_keys(self.seed, stream, ids)), self.model.identity_skew[j])
+
+    def _person(self, uniq: np.ndarray) -> np.ndarray:
+        """float32 (n, 2): per-person normals (ζ_i, ξ_i): typicality and identity strength."""
+        return _normals(_row_keys(self.seed, _H_TYPICAL, uniq), 2)
 
     def _draw(self, k: int, ids: np.ndarray, keys: np.ndarray, sigma_scale=1.0) -> np.ndarray:
         """Rows of kind ``k`` for identities ``ids`` with per-row noise keys (one block)."""
         m = self.model
         uniq, inv = np.unique(ids, return_inverse=True)
+        person = self._person(uniq)
+        strength = _strength(person[:, 1], m.identity_spread[k])[:, None]
         z = _normals(keys, DIM + 2)
         y = np.zeros((len(ids), DIM), np.float32)
         shared = None  # the links to the factors of kinds before k (the hub's) ...
@@ -722,22 +794,22 @@ class TwinSampler:
                 term = self._factor(j, uniq) * w
                 shared = term if shared is None else shared + term
         if shared is not None:
-            y += (shared @ self._a)[inv] * _retention(z[:, DIM + 1], m.link_retention[k])[:, None]
+            shared = (shared @ self._a) * strength
+            y += shared[inv] * _retention(z[:, DIM + 1], m.link_retention[k])[:, None]
         own = np.float32(m.identity_mix[k, k])  # ... plus the kind's own identity factor
         if own != 0:
-            y += ((self._factor(k, uniq) * own) @ self._a)[inv]
+            y += (((self._factor(k, uniq) * own) @ self._a) * strength)[inv]
         if m.retention[k] > 0:
             y *= _retention(z[:, DIM], m.retention[k])[:, None]
         scale = np.float32(m.noise_scale[k]) * np.asarray(sigma_scale, np.float32)
         y += (z[:, :DIM] @ self._b[k]) * scale  # ... plus the noise
         y *= (np.float32(m.deviation_norm[k]) / np.sqrt(np.einsum("ij,ij->i", y, y)))[:, None]
-        y += self._mean_part(k, uniq)[inv]
+        y += self._mean_part(k, person[:, 0])[inv]
         return _normalize_rows(y)
 
-    def _mean_part(self, k: int, uniq: np.ndarray) -> np.ndarray:
+    def _mean_part(self, k: int, zeta: np.ndarray) -> np.ndarray:
         """float32 (n, 128): each person's mean component ``m_k (1 + σ_k ζ_i)``."""
         sigma = np.float32(self.model.typicality[k])
-        zeta = _normals(_row_keys(self.seed, _H_TYPICAL, uniq), 2)[:, 0]
         return (np.float32(1.0) + sigma * zeta)[:, None] * self.model.means[k][None, :]
 
     def _blocks(self, n: int):
@@ -762,8 +834,10 @@ class TwinSampler:
         ids = np.atleast_1d(np.asarray(identity_ids, np.int64))
         out = np.empty((len(ids), DIM), np.float32)
         for sl in self._blocks(len(ids)):
+            person = self._person(ids[sl])
             y = (self._factor(0, ids[sl]) * np.float32(self.model.identity_mix[0, 0])) @ self._a
-            y += self._mean_part(0, ids[sl])
+            y *= _strength(person[:, 1], self.model.identity_spread[0])[:, None]
+            y += self._mean_part(0, person[:, 0])
             out[sl] = _normalize_rows(y)
         return out
 
@@ -932,6 +1006,10 @@ def ks_critical(n: int, m: int, alpha: float = 0.05) -> float:
 
 # --------------------------------------------------------------------------- fitting
 
+#: Statistics of a pair of kinds (last axis of ``image_stats`` / ``twin_stats``).
+STAT_NAMES = ("genuine mean", "genuine sd", "impostor mean", "impostor sd", "zoo sd",
+              "impostor skewness", "goat sd")  # fmt: skip
+N_STATS = len(STAT_NAMES)
 #: Identities, faces per identity and impostor pairs of the fit's internal simulations.
 FIT_SIM_IDENTITIES = 800
 FIT_SIM_PER_IDENTITY = 4
@@ -941,6 +1019,13 @@ FIT_BISECT_STEPS = 14
 #: Largest retention coefficient c of exp(−c z²) the fit may use.
 MAX_RETENTION = 0.3
 MAX_LINK_RETENTION = 0.6
+#: Largest identity skew β and per-person identity-strength spread ν the fit may use.
+MAX_IDENTITY_SKEW = 1.0
+MAX_SPREAD = 0.8
+#: Fewest people of a kind whose impostor skewness is fitted (at 30 people it is noise: +0.13
+#: where 150 people give −0.03, and β at its bound then inflates the far impostor tail).
+MIN_SKEW_PEOPLE = 50
+FIT_MIN_SWEEPS = 2  # the hub's goat spread is fitted against kind 1, tuned after it
 MAX_IMPOSTOR = 200_000
 
 
@@ -1006,6 +1091,7 @@ class _Kind:
     tau: float = 0.0
     kappa: float = 0.0
     typical: float = 0.0
+    spread: float = 0.0  # ν: per-person identity strength exp(ν ξ − ν²)
     detect_rate: float = 1.0
     latent_sigma: float = math.nan
     within: bool = True  # ≥ 2 faces for several identities: within-kind statistics exist
@@ -1054,18 +1140,77 @@ class _Kind:
 
 
 def _pair_stats(a: _Kind, b: _Kind, seed: int) -> np.ndarray:
-    """Image-mode genuine mean, sd, impostor mean, sd of kind a against kind b (a may be b)."""
+    """Image-mode statistics of kind a against kind b (a may be b): genuine mean, sd,
+    impostor mean, sd, zoo sd, impostor skewness, goat sd (see :data:`STAT_NAMES`)."""
     if a is b:
         if not a.within:
-            return np.full(5, np.nan)
+            return np.full(N_STATS, np.nan)
         gi, gj, ii, ij = within_pairs(a.labels, MAX_IMPOSTOR, seed)
         zoo = _zoo_sd(a.emb, a.labels)
+        goat = _goat_sd(a.emb, a.labels)
     else:
         gi, gj, ii, ij = cross_pairs(a.labels, b.labels, MAX_IMPOSTOR, seed)
         zoo = math.nan
+        goat = _goat_sd(a.emb, a.labels, b.emb, b.labels)
+    imp = _dots(a.emb, b.emb, ii, ij)
     return np.array([
-        *_moments(_dots(a.emb, b.emb, gi, gj)), *_moments(_dots(a.emb, b.emb, ii, ij)), zoo,
+        *_moments(_dots(a.emb, b.emb, gi, gj)), *_moments(imp), zoo, _skewness(imp), goat,
     ])  # fmt: skip
+
+
+def _skewness(x: np.ndarray) -> float:
+    if len(x) < 3:
+        return math.nan
+    x = np.asarray(x, np.float64)
+    d = x - x.mean()
+    sd = math.sqrt(float(d @ d) / len(d))
+    return float((d**3).mean() / sd**3) if sd > 0 else math.nan
+
+
+#: People with enough faces (4 of one kind, or 2 + 2 of two kinds) for a goat estimate.
+MIN_GOAT_PEOPLE = 20
+
+
+def _disjoint_products(c: np.ndarray, within: bool) -> tuple[float, int]:
+    """Sum and count of ``c[i, p] · c[j, q]`` over ordered pairs of genuine pairs that share
+    no face: ``i ≠ j, p ≠ q`` between two kinds; all four faces distinct within one kind
+    (``c`` symmetric, pairs ``i < p``)."""
+    if not within:
+        na, nb = c.shape
+        total = c.sum() ** 2 - (c.sum(1) ** 2).sum() - (c.sum(0) ** 2).sum() + (c * c).sum()
+        return float(total), na * (na - 1) * nb * (nb - 1)
+    n = len(c)
+    iu = np.triu_indices(n, 1)
+    v = c[iu]
+    share = (iu[0][:, None] == iu[0][None, :]) | (iu[0][:, None] == iu[1][None, :]) | (
+        iu[1][:, None] == iu[0][None, :]) | (iu[1][:, None] == iu[1][None, :])  # fmt: skip
+    return float(v @ (~share).astype(np.float64) @ v), int((~share).sum())
+
+
+def _goat_sd(emb, labels, emb_b=None, labels_b=None) -> float:
+    """sd over people of their expected genuine score ("goats" score low, "sheep" high):
+    ``√(E_p[E(s₁ s₂ | p)] − E_p[E(s | p)]²)`` from products of two genuine scores of the same
+    person that share no face (independent given the person, so the within-person noise
+    cancels). Within one kind (``emb_b`` None) people need ≥ 4 faces; between two kinds ≥ 2
+    of each. NaN with fewer than :data:`MIN_GOAT_PEOPLE` such people."""
+    emb = np.asarray(emb, np.float64)
+    within = emb_b is None
+    emb_b = emb if within else np.asarray(emb_b, np.float64)
+    labels_b = labels if within else labels_b
+    need = 4 if within else 2
+    ids_a, ca = np.unique(labels, return_counts=True)
+    ids_b, cb = np.unique(labels_b, return_counts=True)
+    ok = np.intersect1d(ids_a[ca >= need], ids_b[cb >= need])
+    if len(ok) < MIN_GOAT_PEOPLE:
+        return math.nan
+    prods, means = [], []
+    for p in ok:
+        c = emb[labels == p] @ emb_b[labels_b == p].T
+        total, count = _disjoint_products(c, within)
+        prods.append(total / count)
+        means.append(c[np.triu_indices(len(c), 1)].mean() if within else c.mean())
+    var = float(np.mean(prods)) - float(np.mean(means)) ** 2
+    return math.sqrt(max(var, 0.0))
 
 
 def _zoo_sd(emb: np.ndarray, labels: np.ndarray) -> float:
@@ -1093,6 +1238,9 @@ class _Sim:
         self.z = rng.standard_normal((nk, n * k)).astype(np.float32)
         self.z2 = rng.standard_normal((nk, n * k)).astype(np.float32)
         self.zeta = rng.standard_normal(n).astype(np.float32)
+        self.xi = rng.standard_normal(n).astype(np.float32)
+        self.skews = np.zeros(nk)  # β_j of each identity factor
+        self._power = 1.0
         self.labels = np.repeat(np.arange(n), k)
         self.tri = np.triu_indices(k, 1)
         w, v = np.linalg.eigh((sb + sb.T) / 2)
@@ -1102,16 +1250,23 @@ class _Sim:
         self.faces: dict[int, np.ndarray] = {}  # last draw of each kind
 
     def identity_basis(self, power: float) -> np.ndarray:
-        """``A(γ)``: square root of ``Σ_b`` with its spectrum raised to ``γ`` (same trace)."""
-        return (self._v * np.sqrt(_powered(self._w, power))) @ self._v.T
+        """``A(γ) = V diag(√w^γ)``: a square root of ``Σ_b`` (``A Aᵀ``, its spectrum raised to
+        ``γ``, same trace) whose columns are the principal axes, so that each skewed identity
+        variable drives one axis."""
+        return self._v * np.sqrt(_powered(self._w, power))
 
     def set_identity_power(self, power: float, hub_only: bool = False) -> None:
         """Identity components under spectral exponent ``γ`` (only the hub's if ``hub_only``)."""
         at = self.identity_basis(power).T.astype(np.float32)
-        if hub_only:
-            self.u[0] = self.h[0] @ at
-        else:
-            self.u = self.h @ at  # (K, n, 128)
+        self._power = power
+        for j in range(1 if hub_only else len(self.h)):
+            self.u[j] = _skewed(self.h[j].copy(), self.skews[j]) @ at
+
+    def set_identity_skew(self, j: int, beta: float) -> None:
+        """Identity factor ``j`` with skew ``β`` (under the current ``γ``)."""
+        self.skews[j] = beta
+        at = self.identity_basis(self._power).T.astype(np.float32)
+        self.u[j] = _skewed(self.h[j].copy(), beta) @ at
 
     def draw(self, i: int, kind: _Kind) -> np.ndarray:
         """(n·k, 128) normalised faces of kind ``i`` (single-face kinds use every k-th row)."""
@@ -1121,10 +1276,11 @@ class _Sim:
                 term = np.float32(kind.mix[j]) * self.u[j]
                 shared = term if shared is None else shared + term
         y = np.zeros((self.n * self.k, DIM), np.float32)
+        strength = _strength(self.xi, kind.spread)[:, None]
         if shared is not None:
-            y += shared[self.labels] * _retention(self.z2[i], kind.kappa)[:, None]
+            y += (shared * strength)[self.labels] * _retention(self.z2[i], kind.kappa)[:, None]
         if kind.mix[i] != 0:
-            y += (np.float32(kind.mix[i]) * self.u[i])[self.labels]
+            y += (np.float32(kind.mix[i]) * self.u[i] * strength)[self.labels]
         if kind.tau > 0:
             y *= _retention(self.z[i], kind.tau)[:, None]
         if self._noise_power[i] != kind.power:
@@ -1139,21 +1295,43 @@ class _Sim:
         return x
 
     @staticmethod
-    def _offdiag(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-        """Mean and sd of the scores of rows of ``a`` against rows of ``b`` of *other*
-        identities (both (n, 128), row r = identity r): the off-diagonal of ``a @ b.T``."""
+    def _offdiag(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+        """Mean, sd and skewness of the scores of rows of ``a`` against rows of ``b`` of
+        *other* identities (both (n, 128), row r = identity r): the off-diagonal of ``a @ b.T``."""
         s = (a @ b.T).astype(np.float64)
         d = np.einsum("ij,ij->i", a, b).astype(np.float64)
         m = s.size - len(d)
-        mean = (s.sum() - d.sum()) / m
-        var = (np.einsum("ij,ij->", s, s) - d @ d) / m - mean * mean
-        return float(mean), float(math.sqrt(max(var, 0.0)))
+        s2 = s * s
+        p1, p2 = (s.sum() - d.sum()) / m, (s2.sum() - d @ d) / m
+        p3 = (np.einsum("ij,ij->", s2, s) - (d * d) @ d) / m
+        var = max(p2 - p1 * p1, 0.0)
+        third = p3 - 3 * p1 * p2 + 2 * p1**3
+        skew = third / var**1.5 if var > 0 else math.nan
+        return float(p1), math.sqrt(var), float(skew)
+
+    @staticmethod
+    def _goat(c: np.ndarray, within: bool) -> float:
+        """Goat sd (see :func:`_goat_sd`) from per-person score blocks ``c`` (n, k, l)."""
+        if within:  # the three ways to split four faces into two pairs
+            prod = (c[:, 0, 1] * c[:, 2, 3] + c[:, 0, 2] * c[:, 1, 3] + c[:, 0, 3] * c[:, 1, 2]) / 3
+            tri = np.triu_indices(c.shape[1], 1)
+            mean = c[:, tri[0], tri[1]].mean(axis=1)
+        else:
+            na, nb = c.shape[1:]
+            total = (c.sum((1, 2)) ** 2 - (c.sum(2) ** 2).sum(1) - (c.sum(1) ** 2).sum(1)
+                     + (c * c).sum((1, 2)))  # fmt: skip
+            prod = total / (na * (na - 1) * nb * (nb - 1))
+            mean = c.mean(axis=(1, 2))
+        var = float(prod.astype(np.float64).mean()) - float(mean.astype(np.float64).mean()) ** 2
+        return math.sqrt(max(var, 0.0))
 
     def within(self, x: np.ndarray) -> np.ndarray:
-        """Within-kind genuine mean, sd, impostor mean, sd, zoo sd."""
+        """Within-kind statistics (:data:`STAT_NAMES`)."""
         xs = x.reshape(self.n, self.k, DIM)
-        gen = np.einsum("nkd,nld->nkl", xs, xs)[:, self.tri[0], self.tri[1]].ravel()
-        return np.array([*_moments(gen), *self._offdiag(xs[:, 0], xs[:, 1]), self.zoo(xs)])
+        c = np.einsum("nkd,nld->nkl", xs, xs)
+        gen = c[:, self.tri[0], self.tri[1]].ravel()
+        mean, sd, skew = self._offdiag(xs[:, 0], xs[:, 1])
+        return np.array([*_moments(gen), mean, sd, self.zoo(xs), skew, self._goat(c, True)])
 
     def zoo(self, xs: np.ndarray) -> float:
         means = xs.mean(axis=1).astype(np.float64)
@@ -1168,14 +1346,18 @@ class _Sim:
         xs = x.reshape(self.n, self.k, DIM)
         if single:
             gen = np.einsum("nd,nld->nl", xs[:, 0], rs).ravel()
+            goat = math.nan
         else:
-            gen = np.einsum("nkd,nld->nkl", xs, rs).ravel()
-        return np.array([*_moments(gen), *self._offdiag(xs[:, 0], rs[:, 1]), math.nan])
+            c = np.einsum("nkd,nld->nkl", xs, rs)
+            gen = c.ravel()
+            goat = self._goat(c, False)
+        mean, sd, skew = self._offdiag(xs[:, 0], rs[:, 1])
+        return np.array([*_moments(gen), mean, sd, math.nan, skew, goat])
 
     def all_stats(self, kinds: list[_Kind]) -> np.ndarray:
         """(K, K, 5) statistics of the current draws (NaN between two single-face kinds)."""
         nk = len(kinds)
-        out = np.full((nk, nk, 5), np.nan)
+        out = np.full((nk, nk, N_STATS), np.nan)
         for i, a in enumerate(kinds):
             if not a.single:
                 out[i, i] = self.within(self.faces[i])
@@ -1346,7 +1528,7 @@ def _fit_twin(emb, labels, quality, seed, *, others, detect_rates, latent_sigmas
         else:
             k.noise_eig = ref.noise_eig
         k.norm = 1.0  # the data are unit vectors; the bisections below set everything else
-    target = np.full((nk, nk, 5), np.nan)
+    target = np.full((nk, nk, N_STATS), np.nan)
     for i in range(nk):
         for j in range(i + 1):
             if not (kinds[i].single and kinds[j].single):
@@ -1384,6 +1566,11 @@ def _fit_twin(emb, labels, quality, seed, *, others, detect_rates, latent_sigmas
             tuned[i, 0, 2] = k.single
     gamma = 1.0
     sim.set_identity_power(gamma)
+
+    def skew_target(i: int) -> float:
+        """Impostor skewness of kind i; NaN (β stays 0) from too few people to trust."""
+        people = len(np.unique(kinds[i].labels))
+        return float(target[i, i, 5]) if people >= MIN_SKEW_PEOPLE else math.nan
     for _sweep in range(FIT_SWEEPS):
         # the hub (its identity part is the template): norm ↔ impostor mean, L[0, 0] ↔ genuine
         # mean, τ ↔ genuine sd, shrinkage of the identity covariance ↔ impostor sd
@@ -1399,10 +1586,15 @@ def _fit_twin(emb, labels, quality, seed, *, others, detect_rates, latent_sigmas
 
         gamma = _bisect(ref_impostor_sd, float(target[0, 0, 3]), 0.0, 3.0, increasing=True)
         sim.set_identity_power(gamma)
+        # skew of the shared identity factor ↔ the hub's impostor skewness
+        tune(0, lambda x: sim.set_identity_skew(0, x), lambda x: sim.within(x)[5],
+             skew_target(0), 0.0, MAX_IDENTITY_SKEW, True)  # fmt: skip
         tune(0, set_attr(ref, "typical"), lambda x: sim.within(x)[4], target[0, 0, 4],
              0.0, 0.5, True)  # fmt: skip
         for i in range(nk):
             sim.draw(i, kinds[i])
+        tune(0, set_attr(ref, "spread"), lambda x: sim.within(x)[6], target[0, 0, 6],
+             0.0, MAX_SPREAD, True)  # fmt: skip
         for i, k in enumerate(kinds[1:], start=1):
             one = k.single
             # norm ↔ impostor mean (within the kind; a single-face kind against the hub)
@@ -1431,12 +1623,24 @@ def _fit_twin(emb, labels, quality, seed, *, others, detect_rates, latent_sigmas
                 # typicality ↔ spread of people's mean impostor scores
                 tune(i, set_attr(k, "typical"), lambda x: sim.within(x)[4], target[i, i, 4],
                      0.0, 0.5, True)  # fmt: skip
+            # skew of the kind's own identity factor ↔ within-kind impostor skewness
+            if not one and k.mix[i] > 0:
+                tune(i, lambda x, i=i: sim.set_identity_skew(i, x), lambda x: sim.within(x)[5],
+                     skew_target(i), 0.0, MAX_IDENTITY_SKEW, True)  # fmt: skip
+            # identity strength spread ↔ goat sd (within the kind, else against the hub)
+            if math.isfinite(target[i, i, 6]):
+                tune(i, set_attr(k, "spread"), lambda x: sim.within(x)[6], target[i, i, 6],
+                     0.0, MAX_SPREAD, True)  # fmt: skip
+            else:
+                tune(i, set_attr(k, "spread"),
+                     lambda x, one=one: sim.cross(x, one, sim.faces[0])[6],
+                     target[i, 0, 6], 0.0, MAX_SPREAD, True)  # fmt: skip
         for i in range(nk):
             sim.draw(i, kinds[i])
         twin_stats = sim.all_stats(kinds)
         miss = float(np.nanmax(np.abs(twin_stats - target)[tuned]))
         log.debug("twin fit sweep %d: largest miss on a fitted statistic %.4f", _sweep + 1, miss)
-        if miss < FIT_TOLERANCE:
+        if miss < FIT_TOLERANCE and _sweep + 1 >= FIT_MIN_SWEEPS:
             break
     if embedder_sha256 is None:
         from facelab import models
@@ -1455,6 +1659,8 @@ def _fit_twin(emb, labels, quality, seed, *, others, detect_rates, latent_sigmas
         link_retention=np.array([k.kappa for k in kinds]),
         deviation_norm=np.array([k.deviation() for k in kinds]),
         typicality=np.array([k.typical for k in kinds]),
+        identity_skew=sim.skews.copy(),
+        identity_spread=np.array([k.spread for k in kinds]),
         noise_power=np.array([k.power for k in kinds]),
         detect_rate=np.array([k.detect_rate for k in kinds]),
         latent_sigma=np.array([k.latent_sigma for k in kinds]),

@@ -114,6 +114,87 @@ def test_fit_reaches_its_targets(model):
     assert fitted[1, 0, 0] < 0.01  # good vs photo, genuine mean
 
 
+def test_fit_reaches_its_shape_targets(model):
+    """Impostor skewness (identity skew β) and goat spread (identity strength ν) are fitted."""
+    fitted = np.abs(model.twin_stats - model.image_stats)
+    skew, goat = twin.STAT_NAMES.index("impostor skewness"), twin.STAT_NAMES.index("goat sd")
+    assert fitted[0, 0, skew] < 0.01  # photo vs photo (β_0)
+    assert fitted[1, 1, goat] < 0.01  # good vs good (ν_good)
+    assert 0 < model.identity_skew[0] < twin.MAX_IDENTITY_SKEW
+    assert 0 < model.identity_spread[1] < twin.MAX_SPREAD
+
+
+def _with(model, **changes):
+    import dataclasses
+
+    return dataclasses.replace(model, **changes)
+
+
+def test_sampler_applies_identity_skew_and_spread(model):
+    """β makes impostor scores right-skewed; ν spreads people's expected genuine score."""
+    n = 400
+    ids = np.arange(n, dtype=np.int64)
+
+    def impostor_skew(m):
+        p = twin.TwinSampler(m, 7).photos(np.r_[ids, ids], np.r_[ids * 0, ids * 0 + 1])
+        s = (p[:n] @ p[n:].T)[~np.eye(n, dtype=bool)]
+        return twin._skewness(s)
+
+    flat = _with(model, identity_skew=np.zeros(len(model.kinds)))
+    strong = _with(model, identity_skew=np.full(len(model.kinds), 0.8))
+    assert impostor_skew(flat) < impostor_skew(model) < impostor_skew(strong)
+
+    labels, passes = np.repeat(ids, 4), np.tile(np.arange(4, dtype=np.int64), n)
+
+    def goat(m):
+        e = twin.TwinSampler(m, 7).sightings(labels, passes, "good")
+        return twin._goat_sd(e, labels)
+
+    spread = np.array(model.identity_spread)
+    none = _with(model, identity_spread=spread * 0)
+    more = _with(model, identity_spread=spread + 0.3)
+    assert goat(none) < goat(more) - 0.02
+
+
+def test_goat_estimate_agrees_with_the_fit_simulation_and_a_brute_force_count():
+    rng = np.random.default_rng(3)
+    n = 40
+    centre = rng.normal(size=(n, 1, 128)) * rng.uniform(0.2, 1.5, size=(n, 1, 1))
+    faces = centre + rng.normal(size=(n, 4, 128))
+    faces /= np.linalg.norm(faces, axis=2, keepdims=True)
+    emb, labels = faces.reshape(-1, 128).astype(np.float32), np.repeat(np.arange(n), 4)
+    c = np.einsum("nkd,nld->nkl", faces, faces)
+    assert twin._goat_sd(emb, labels) == pytest.approx(twin._Sim._goat(c, True), rel=1e-5)
+    other = faces[:, :2] + 0.1 * rng.normal(size=(n, 2, 128))
+    c2 = np.einsum("nkd,nld->nkl", faces, other)
+    got = twin._goat_sd(emb, labels, other.reshape(-1, 128), np.repeat(np.arange(n), 2))
+    assert got == pytest.approx(twin._Sim._goat(c2, False), rel=1e-5)
+    assert got > 0.1  # the people differ a lot in how alike their faces are
+    # the disjoint-pair sums, against counting every pair of pairs
+    m = c2[0]
+    brute = [m[i, p] * m[j, q] for i in range(4) for j in range(4) for p in range(2)
+             for q in range(2) if i != j and p != q]  # fmt: skip
+    total, count = twin._disjoint_products(m, False)
+    assert count == len(brute) and total == pytest.approx(sum(brute))
+    w = c[0]
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    brute = [w[a] * w[b] for a in pairs for b in pairs if not set(a) & set(b)]
+    total, count = twin._disjoint_products(w, True)
+    assert count == len(brute) and total == pytest.approx(sum(brute))
+    few = np.repeat(np.arange(n), 4)[: 4 * (twin.MIN_GOAT_PEOPLE - 1)]
+    assert np.isnan(twin._goat_sd(emb[: len(few)], few))
+
+
+def test_skewed_identity_variables_are_standardised():
+    g = np.random.default_rng(2).standard_normal(400_000).astype(np.float32)
+    assert twin._skewed(g.copy(), 0.0) == pytest.approx(g)
+    beta = 0.5
+    h = twin._skewed(g.copy(), beta).astype(np.float64)
+    e = np.exp(beta**2)
+    assert abs(h.mean()) < 0.01 and h.std() == pytest.approx(1.0, abs=0.01)
+    assert twin._skewness(h) == pytest.approx((e + 2) * np.sqrt(e - 1), rel=0.05)
+
+
 def test_model_records_its_source(model, samples):
     from facelab import __version__, models
 
@@ -247,6 +328,16 @@ def test_missing_or_corrupt_file_is_a_model_error_naming_it(model, tmp_path):
     np.savez(altered, **arrays)
     with pytest.raises(ModelError, match="altered.npz.*hash"):
         twin.TwinModel.load(altered)
+    # a file of the previous format (before the skew and spread parameters)
+    older = tmp_path / "older.npz"
+    with np.load(good) as z:
+        arrays = {k: z[k] for k in z.files if k not in ("identity_skew", "identity_spread")}
+    meta = json.loads(str(arrays["meta"][()]))
+    meta["format_version"] = 1
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(older, **arrays)
+    with pytest.raises(ModelError, match=r"older.npz: twin format version 1 .*facelab calibrate"):
+        twin.TwinModel.load(older)
     # not a twin at all
     other = tmp_path / "other.npz"
     np.savez(other, meta=np.array(json.dumps({"format": "something-else"})))
