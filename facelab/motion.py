@@ -4,7 +4,7 @@ A fixed camera sees the same scene in every frame; the people passing are what c
 management systems use this to run face detection only where something moved, and so does
 facelab's pipeline (``[detection] regions = "motion"``, the default): for the frames of one
 camera in a chunk, each frame is compared with the per-pixel median of the others (with one
-other frame: that frame), at a quarter of the resolution, in gray, after dividing out the
+other frame: that frame), at an eighth of the resolution, in gray, after dividing out the
 frame's overall brightness (exposure varies frame to frame). Pixels that differ by more than
 :data:`THRESHOLD` form connected blobs; each blob's box, widened by :data:`MARGIN` pixels and
 snapped outwards to the detector's stride grid, is a region to detect in, and overlapping
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-SCALE = 4  # frames are compared at 1/SCALE of their resolution
+SCALE = 8  # frames are compared at 1/SCALE of their resolution
 THRESHOLD = 15.0  # gray levels (frame brightness normalised to a median of 128)
 MARGIN = 32  # pixels of context added around a changed blob, on each side
 MAX_AREA = 0.5  # regions covering more of the frame than this: detect in the whole frame
@@ -58,7 +58,7 @@ class Region:
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
-    """Quarter-resolution gray image, brightness normalised (float32)."""
+    """Gray image at 1/:data:`SCALE` of the resolution, brightness normalised (float32)."""
     h, w = image.shape[:2]
     g = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (w // SCALE, h // SCALE),
                    interpolation=cv2.INTER_AREA).astype(np.float32)  # fmt: skip
