@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import cProfile
 import io
+import os
 import pstats
 import time
 from pathlib import Path
@@ -348,20 +349,28 @@ def test_pipeline_prerendered(benchmark, context, tools, frames, aligned, detect
     assert faces > 0
 
 
-def _embedder_session(threads: int | None = None, spinning: bool = False):
-    """Give the pipeline's embedder an onnxruntime session with other thread settings."""
+def _chunk_embedders(sessions: int, threads: int | None = None, spinning: bool = False):
+    """Embed the pipeline's chunks with ``sessions`` onnxruntime sessions of other thread
+    settings (facelab: ``pipeline.EMBED_WORKERS`` sessions sharing the cores, not spinning)."""
+    import queue
+
     import onnxruntime as ort
 
     def tweak(runner):
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads is not None:
-            opts.intra_op_num_threads = threads
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-        runner.source.embedder._session = ort.InferenceSession(
-            str(models.model_path("embedder")), sess_options=opts,
-            providers=["CPUExecutionProvider"],
-        )  # fmt: skip
+        embedders = queue.SimpleQueue()
+        for _ in range(sessions):
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3
+            if threads is not None:
+                opts.intra_op_num_threads = threads
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+            emb = Embedder()
+            emb._session = ort.InferenceSession(
+                str(models.model_path("embedder")), sess_options=opts,
+                providers=["CPUExecutionProvider"],
+            )  # fmt: skip
+            embedders.put(emb)
+        runner.source._embedders = embedders
 
     return tweak
 
@@ -380,8 +389,11 @@ def _no_frames(runner):
 
 VARIANTS = {
     "detection-whole-frame": _whole_frame_detection,
-    "ort-intra-op-1-thread": _embedder_session(threads=1),
-    "ort-spinning": _embedder_session(spinning=True),  # onnxruntime's default, facelab's before
+    # the pipeline before session 3: one session on every core, each layer waiting for the worker
+    "one-embedder-all-cores": _chunk_embedders(1),
+    "ort-spinning": _chunk_embedders(
+        pipeline.EMBED_WORKERS, max(1, len(os.sched_getaffinity(0)) // pipeline.EMBED_WORKERS), spinning=True
+    ),
     "no-frame-files": _no_frames,
 }
 

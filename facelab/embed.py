@@ -72,19 +72,21 @@ class Embedder:
     ----------
     device : "cpu", "cuda" or "auto".
     batch_size : faces per onnxruntime call.
+    threads : onnxruntime intra-op threads (default: one per core).
     """
 
-    def __init__(self, device: str = "cpu", batch_size: int = DEFAULT_BATCH):
+    def __init__(self, device: str = "cpu", batch_size: int = DEFAULT_BATCH, threads: int | None = None):
         self.device = device
         self.batch_size = batch_size
+        self.threads = threads
         self._open()
 
     def _open(self) -> None:
-        self._session = models.open_session("embedder", self.device)
+        self._session = models.open_session("embedder", self.device, threads=self.threads)
         self.providers = tuple(self._session.get_providers())
 
     def __getstate__(self):
-        return {"device": self.device, "batch_size": self.batch_size}
+        return {"device": self.device, "batch_size": self.batch_size, "threads": self.threads}
 
     def __setstate__(self, state):
         self.__dict__.update(state)

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import signal
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from facelab import __version__, camera, detect, embed, motion, percent, provenance, synth
+from facelab import device as dev
 from facelab.errors import ConfigError, RunError
 from facelab.fileio import write_atomic
 from facelab.probe import FaceModels
@@ -47,6 +49,11 @@ ALERT_ID_FACTOR = 8  # alert id = sighting id * 8 + rank
 MATCH_IOU = 0.5  # a detection is the ground-truth face it overlaps by at least this
 RENDER_BATCH = 16  # frames per chunk: chunk i+1 renders while chunk i embeds
 PREPARE_WORKERS = max(1, len(os.sched_getaffinity(0)) // 2)
+#: Chunks embedded at once on the CPU, each by its own SFace session with an equal share of the
+#: cores. One session with all the cores runs each layer on every core, and every layer waits
+#: for its slowest thread: whenever the render/detect worker holds a core, the whole session
+#: stalls. Sessions that share no threads only slow down by the share taken.
+EMBED_WORKERS = 2
 """Render/detect worker threads in image mode: half the usable cores (the embedder's onnxruntime
 threads take the rest); one on a 2-core machine."""
 FRAME_SUFFIX = ".jpg"  # archived frames: signed JPEG (provenance.FRAME_JPEG_QUALITY)
@@ -180,6 +187,7 @@ class ImageSource:
         self.models = FaceModels(device)
         self.detector = self.models.detector
         self.embedder = self.models.embedder
+        self._embedders: queue.SimpleQueue | None = None
         self.renderer = camera.CameraRenderer(scenario, world, self.generator)
 
     def enrol_watchlist(self, watch_index) -> None:
@@ -245,42 +253,77 @@ class ImageSource:
             return [None] * len(rendered)
         return motion.frame_regions(rendered, detect.STRIDE_MULTIPLE)
 
+    def _chunk_embedders(self) -> queue.SimpleQueue:
+        """The sessions chunks are embedded by (:data:`EMBED_WORKERS` on the CPU, each with an
+        equal share of the cores; the one embedder on a GPU), made once per run."""
+        if self._embedders is None:
+            self._embedders = queue.SimpleQueue()
+            if dev.resolve_device(self.models.device) == "cpu":
+                threads = max(1, len(os.sched_getaffinity(0)) // EMBED_WORKERS)
+                for _ in range(EMBED_WORKERS):
+                    self._embedders.put(embed.Embedder(self.models.device, threads=threads))
+            else:
+                self._embedders.put(self.embedder)
+        return self._embedders
+
+    @staticmethod
+    def _embed(embedders: queue.SimpleQueue, faces: np.ndarray) -> np.ndarray:
+        embedder = embedders.get()
+        try:
+            return embedder.embed(faces)
+        finally:
+            embedders.put(embedder)
+
     def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
-        """The day's frames in chunks, three stages at once: the next chunks are rendered,
-        encoded and detected by :data:`PREPARE_WORKERS` worker threads while the current one is
-        embedded (OpenCV and onnxruntime release the GIL), and a writer thread stores the signed
-        frames (atomic write and fsync: I/O waits off the CPU path). Chunks are consumed in
-        order, so the result does not depend on the number of workers. Every frame file is on
-        disk before the day's rows are committed."""
+        """The day's frames in chunks, four stages at once: the next chunks are rendered,
+        encoded and detected by :data:`PREPARE_WORKERS` worker threads while the previous ones
+        are embedded (by :data:`EMBED_WORKERS` sessions; OpenCV and onnxruntime release the
+        GIL), and a writer thread stores the signed frames (atomic write and fsync: I/O waits
+        off the CPU path). Chunks are collected in order, so the result does not depend on the
+        number of workers. Every frame file is on disk before the day's rows are committed."""
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         batch = DayBatch(day)
         truth_frames = list(self.world.fr_frames(day))
         chunks = [truth_frames[s : s + RENDER_BATCH] for s in range(0, len(truth_frames), RENDER_BATCH)]
+        embedders = self._chunk_embedders()
+        in_flight = embedders.qsize()
         done = 0
+
+        def collect(part: DayBatch, n_frames: int, embedded) -> None:
+            nonlocal done
+            if embedded is not None:
+                batch.embeddings.append(embedded.result())
+            first = len(batch.sightings)
+            ids = sighting_ids(day, first + len(part.sightings))[first:].tolist()
+            batch.sightings += [(ids[r[0]], *r[1:]) for r in part.sightings]
+            batch.truth += [(ids[r[0]], *r[1:]) for r in part.truth]
+            batch.frames += part.frames
+            batch.passes += part.passes
+            done += n_frames
+            progress(done, len(truth_frames))
+
         with ThreadPoolExecutor(1, thread_name_prefix="facelab-write") as writer, \
-                ThreadPoolExecutor(PREPARE_WORKERS, thread_name_prefix="facelab-render") as pool:  # fmt: skip
+                ThreadPoolExecutor(PREPARE_WORKERS, thread_name_prefix="facelab-render") as pool, \
+                ThreadPoolExecutor(in_flight, thread_name_prefix="facelab-embed") as embed_pool:  # fmt: skip
             writes = []
 
             def write(files: list[tuple[Path, bytes]]) -> None:
                 writes.append(writer.submit(_write_files, files))
 
             pending = deque(pool.submit(self._prepare, c, day, write) for c in chunks[:PREPARE_WORKERS])
+            embedding: deque = deque()  # (chunk rows, frames, future embeddings or None), in order
             for i in range(len(chunks)):
                 part, aligned = pending.popleft().result()
                 if i + PREPARE_WORKERS < len(chunks):
                     pending.append(pool.submit(self._prepare, chunks[i + PREPARE_WORKERS], day, write))
-                if aligned:
-                    batch.embeddings.append(self.embedder.embed(np.stack(aligned)))
-                first = len(batch.sightings)
-                ids = sighting_ids(day, first + len(part.sightings))[first:].tolist()
-                batch.sightings += [(ids[r[0]], *r[1:]) for r in part.sightings]
-                batch.truth += [(ids[r[0]], *r[1:]) for r in part.truth]
-                batch.frames += part.frames
-                batch.passes += part.passes
-                done += len(chunks[i])
-                progress(done, len(truth_frames))
+                faces = embed_pool.submit(self._embed, embedders, np.stack(aligned)) if aligned else None
+                embedding.append((part, len(chunks[i]), faces))
+                if len(embedding) >= in_flight:
+                    collect(*embedding.popleft())
+            while embedding:
+                collect(*embedding.popleft())
             for w in writes:
                 w.result()  # a failed write (disk full…) fails the day before anything is committed
         return batch

@@ -32,6 +32,7 @@ def test_workers_do_not_change_the_run(scenario, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "RENDER_BATCH", 4)  # several chunks in flight at once
     one = pipeline.run_scenario(scenario, tmp_path / "one")
     monkeypatch.setattr(pipeline, "PREPARE_WORKERS", 3)
+    monkeypatch.setattr(pipeline, "EMBED_WORKERS", 3)  # chunks embedded out of order, collected in order
     three = pipeline.run_scenario(scenario, tmp_path / "three")
     assert one.total("sightings") == three.total("sightings") > 5
     assert _rows(tmp_path / "one") == _rows(tmp_path / "three")
@@ -39,5 +40,9 @@ def test_workers_do_not_change_the_run(scenario, tmp_path, monkeypatch):
     assert frames and all(f.suffix == pipeline.FRAME_SUFFIX for f in frames)
     for f in frames:
         assert (tmp_path / "three" / f.relative_to(tmp_path / "one")).read_bytes() == f.read_bytes()
+    shards = sorted((tmp_path / "one").rglob("*.faiss"))
+    assert shards and all(
+        (tmp_path / "three" / f.relative_to(tmp_path / "one")).read_bytes() == f.read_bytes() for f in shards
+    )  # the same embeddings in the same order
     verified = provenance.load_verified(frames[0])
     assert verified.record["kind"] == "frame" and verified.image.shape == (480, 640, 3)
