@@ -52,7 +52,8 @@ PREPARE_WORKERS = max(1, len(os.sched_getaffinity(0)) // 2)
 #: Chunks embedded at once on the CPU, each by its own SFace session with an equal share of the
 #: cores. One session with all the cores runs each layer on every core, and every layer waits
 #: for its slowest thread: whenever the render/detect worker holds a core, the whole session
-#: stalls. Sessions that share no threads only slow down by the share taken.
+#: stalls. Sessions that share no threads only slow down by the share taken. (Measured on two
+#: cores: within the machine's noise of one session, ``benchmarks/experiments/embed_sessions.py``.)
 EMBED_WORKERS = 2
 """Render/detect worker threads in image mode: half the usable cores (the embedder's onnxruntime
 threads take the rest); one on a 2-core machine."""
