@@ -1746,6 +1746,16 @@ class TwinReport:
         """Every twin FMR and FNMR lies inside its clustering-aware image-mode interval."""
         return all(self.fmr_inside_clustered) and all(self.fnmr_inside_clustered)
 
+    def inside(self, fmr: Sequence[metrics.Rate], fnmr: Sequence[metrics.Rate]):
+        """Whether other rates at :attr:`percents` (e.g. a second image sample's, from
+        :func:`image_rates`) lie in this report's clustering-aware image-mode intervals:
+        ``(fmr_inside, fnmr_inside)``, tuples of bool. The yardstick for the twin: two image
+        samples of other people disagree too."""
+        return (
+            tuple(bool(lo <= r.value <= hi) for r, (lo, hi) in zip(fmr, self.image_fmr_ci, strict=True)),
+            tuple(bool(lo <= r.value <= hi) for r, (lo, hi) in zip(fnmr, self.image_fnmr_ci, strict=True)),
+        )  # fmt: skip
+
 
 def _inside(twin_rate: metrics.Rate, image_rate: metrics.Rate) -> bool:
     return bool(image_rate.lo <= twin_rate.value <= image_rate.hi)
@@ -1753,6 +1763,42 @@ def _inside(twin_rate: metrics.Rate, image_rate: metrics.Rate) -> bool:
 
 #: Identity-bootstrap replicates of the clustering-aware intervals.
 BOOTSTRAP = 400
+
+
+def image_rates(
+    image_emb: np.ndarray,
+    image_labels: np.ndarray,
+    seed: int,
+    *,
+    photo_emb: np.ndarray | None = None,
+    photo_labels: np.ndarray | None = None,
+    percents: Sequence[float] = DEFAULT_PERCENTS,
+    max_impostor: int = MAX_IMPOSTOR,
+) -> tuple[tuple[metrics.Rate, ...], tuple[metrics.Rate, ...]]:
+    """FMR and FNMR of an image sample at ``percents`` (linear mapping), scored the way
+    :func:`compare` scores image mode (sighting vs sighting, or photo vs sighting).
+
+    Returns
+    -------
+    (fmr, fnmr) : one :class:`facelab.metrics.Rate` per percent each.
+    """
+    g, i, _, _ = _image_scores(image_emb, image_labels, photo_emb, photo_labels, max_impostor, seed)
+    rates = metrics.fmr_fnmr(g, i, np.array(_thresholds(percents), np.float64))
+    return tuple(r[0] for r in rates), tuple(r[1] for r in rates)
+
+
+def _thresholds(percents: Sequence[float]) -> list[float]:
+    mapping = percent.get_mapping("linear")
+    return [mapping.to_cosine(p) for p in percents]
+
+
+def _image_scores(image_emb, image_labels, photo_emb, photo_labels, max_impostor, seed):
+    image_emb = np.asarray(image_emb, np.float32)
+    image_labels = np.asarray(image_labels, np.int64)
+    if photo_emb is None:
+        return _scores(image_emb, image_labels, max_impostor=max_impostor, seed=seed)
+    return _scores(np.asarray(photo_emb, np.float32), np.asarray(photo_labels, np.int64),
+                   image_emb, image_labels, max_impostor, seed)  # fmt: skip
 
 
 def _scores(a, la, b=None, lb=None, max_impostor: int = MAX_IMPOSTOR, seed: int = 0):
@@ -1858,23 +1904,20 @@ def compare(
         t_emb = sampler.photos(t_labels, t_keys)
     else:
         t_emb = sampler.sightings(t_labels, t_keys, quality)
+    img_g, img_i, who_g, who_i = _image_scores(
+        image_emb, image_labels, photo_emb, photo_labels, max_impostor, seed
+    )
     if photo_emb is None:
-        img_g, img_i, who_g, who_i = _scores(image_emb, image_labels,
-                                             max_impostor=max_impostor, seed=seed)  # fmt: skip
         tw_g, tw_i, _, _ = _scores(t_emb, t_labels, max_impostor=max_impostor, seed=seed)
         pairs = f"{quality} vs {quality}"
     else:
-        photo_labels = np.asarray(photo_labels, np.int64)
-        img_g, img_i, who_g, who_i = _scores(np.asarray(photo_emb, np.float32), photo_labels,
-                                             image_emb, image_labels, max_impostor, seed)  # fmt: skip
         t_ids = np.arange(n_twin, dtype=np.int64)
         t_photo = sampler.photos(t_ids, np.zeros(n_twin, np.int64))
         tw_g, tw_i, _, _ = _scores(t_photo, t_ids, t_emb, t_labels, max_impostor, seed)
         pairs = f"{PHOTO} vs {quality}"
     if min(len(img_g), len(img_i), len(tw_g), len(tw_i)) == 0:
         raise DataError(f"compare {pairs}: no genuine or no impostor pairs in a sample")
-    mapping = percent.get_mapping("linear")
-    thresholds = [mapping.to_cosine(p) for p in percents]
+    thresholds = _thresholds(percents)
     t_arr = np.array(thresholds, np.float64)
     img_rates = metrics.fmr_fnmr(img_g, img_i, t_arr)
     tw_rates = metrics.fmr_fnmr(tw_g, tw_i, t_arr)

@@ -15,7 +15,9 @@ pairs here).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -107,6 +109,24 @@ def test_twin_matches_image_mode_on_fresh_people(model, samples, with_photo):
     assert r.all_inside_clustered
 
 
+def test_yardstick_places_image_rates_in_the_report_intervals(model, samples):
+    """A sample's own rates lie in its intervals; another sample's are scored the same way."""
+    g, p = samples["check_good"], samples["check_photo"]
+    r = twin.compare(model, g.embeddings, g.labels, SAMPLER_SEED, "good",
+                     photo_emb=p.embeddings, photo_labels=p.labels)  # fmt: skip
+    fmr, fnmr = twin.image_rates(g.embeddings, g.labels, SAMPLER_SEED,
+                                 photo_emb=p.embeddings, photo_labels=p.labels)  # fmt: skip
+    assert [x.value for x in fmr] == [x.value for x in r.image_fmr]
+    assert [x.value for x in fnmr] == [x.value for x in r.image_fnmr]
+    assert r.inside(fmr, fnmr) == ((True,) * 4, (True,) * 4)
+    shifted = [dataclasses.replace(x, value=min(1.0, x.value + 0.2)) for x in fnmr]
+    assert r.inside(fmr, shifted)[1] != (True,) * 4
+    other = samples["fit_good"]  # other people: scored like the check sample, mostly inside
+    ofmr, ofnmr = twin.image_rates(other.embeddings, other.labels, SAMPLER_SEED)
+    assert all(0.0 <= x.value <= 1.0 for x in (*ofmr, *ofnmr))
+    assert ofnmr[0].value <= ofnmr[-1].value
+
+
 def test_fit_reaches_its_targets(model):
     fitted = np.abs(model.twin_stats - model.image_stats)
     assert np.nanmax(fitted[0, 0, [0, 2]]) < 0.01  # photo vs photo: genuine and impostor mean
@@ -125,8 +145,6 @@ def test_fit_reaches_its_shape_targets(model):
 
 
 def _with(model, **changes):
-    import dataclasses
-
     return dataclasses.replace(model, **changes)
 
 
@@ -360,13 +378,15 @@ def test_calibrate_cli_writes_a_twin_and_prints_the_comparison(tmp_path):
 
     out = tmp_path / "twin.npz"
     args = ["calibrate", "--identities", "12", "--sightings", "3", "--qualities", "good",
-            "--seed", "4", "--out", str(out)]  # fmt: skip
+            "--seed", "4", "--out", str(out), "--check", "8"]  # fmt: skip
     result = CliRunner().invoke(app, args, env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     model = twin.TwinModel.load(out)
     assert model.kinds == (twin.PHOTO, "good") and model.seed == 4 and model.n_identities == 12
-    for text in ("KS", "FMR", "FNMR", "photo vs good", "good vs good", "seed 4", str(out)):
+    for text in ("KS", "FMR", "FNMR", "photo vs good", "good vs good", "seed 4", str(out),
+                 "fresh people, seed 5", "yardstick: the twin puts"):  # fmt: skip
         assert text in result.output, text
+    assert re.search(r"fitted image sample \(other people, same cameras\) puts \d+ of 16", result.output)
 
 
 def test_calibrate_cli_rejects_unknown_quality(tmp_path):
