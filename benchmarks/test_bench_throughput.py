@@ -56,19 +56,25 @@ def _scenario():
     return load_scenario("classroom").with_overrides(population=PopulationSpec(PEOPLE), days=DAYS)
 
 
-@pytest.fixture(scope="module")
-def frames(generator):
-    """Every FR-camera frame of the scenario, rendered once (``camera.Frame`` by frame id)."""
+def render_frames(generator) -> dict:
+    """Every FR-camera frame of the scenario (``camera.Frame`` by frame id), in pipeline chunks."""
     sc = _scenario()
     world = build_world(sc)
     renderer = camera.CameraRenderer(sc, world, generator)
     out = {}
-    t = time.perf_counter()
     for day in range(sc.days):
         truth = list(world.fr_frames(day))
         for s in range(0, len(truth), pipeline.RENDER_BATCH):
             for fr in renderer.render(truth[s : s + pipeline.RENDER_BATCH]):
                 out[fr.frame_id] = fr
+    return out
+
+
+@pytest.fixture(scope="module")
+def frames(generator):
+    """Every FR-camera frame of the scenario, rendered once."""
+    t = time.perf_counter()
+    out = render_frames(generator)
     out_seconds = time.perf_counter() - t
     return {"frames": out, "render_seconds": out_seconds, "generator_sha256": generator.model_sha256}
 

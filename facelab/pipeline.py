@@ -90,6 +90,17 @@ class DayBatch:
     def emb(self) -> np.ndarray:
         return np.concatenate(self.embeddings) if self.embeddings else np.zeros((0, 128), np.float32)
 
+    def extend(self, part: DayBatch, embeddings: np.ndarray | None) -> None:
+        """Append a chunk whose sighting ids are chunk-local (0, 1, …), numbered day-wide here."""
+        if embeddings is not None:
+            self.embeddings.append(embeddings)
+        first = len(self.sightings)
+        ids = sighting_ids(self.day, first + len(part.sightings))[first:].tolist()
+        self.sightings += [(ids[r[0]], *r[1:]) for r in part.sightings]
+        self.truth += [(ids[r[0]], *r[1:]) for r in part.truth]
+        self.frames += part.frames
+        self.passes += part.passes
+
 
 @dataclass(frozen=True)
 class DayResult:
@@ -294,14 +305,7 @@ class ImageSource:
 
         def collect(part: DayBatch, n_frames: int, embedded) -> None:
             nonlocal done
-            if embedded is not None:
-                batch.embeddings.append(embedded.result())
-            first = len(batch.sightings)
-            ids = sighting_ids(day, first + len(part.sightings))[first:].tolist()
-            batch.sightings += [(ids[r[0]], *r[1:]) for r in part.sightings]
-            batch.truth += [(ids[r[0]], *r[1:]) for r in part.truth]
-            batch.frames += part.frames
-            batch.passes += part.passes
+            batch.extend(part, None if embedded is None else embedded.result())
             done += n_frames
             progress(done, len(truth_frames))
 

@@ -22,26 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import test_bench_throughput as tb  # noqa: E402
 
-from facelab import camera, pipeline, synth  # noqa: E402
-from facelab.world import build_world  # noqa: E402
+from facelab import pipeline, synth  # noqa: E402
 
 
-def main(pairs: int) -> None:
-    sc = tb._scenario()
-    world = build_world(sc)
-    renderer = camera.CameraRenderer(sc, world, synth.FaceGenerator())
-    frames = {}
-    for day in range(sc.days):
-        truth = list(world.fr_frames(day))
-        for s in range(0, len(truth), pipeline.RENDER_BATCH):
-            for fr in renderer.render(truth[s : s + pipeline.RENDER_BATCH]):
-                frames[fr.frame_id] = fr
-    ways = {f"{pipeline.EMBED_WORKERS} sessions": None, "1 session": tb._chunk_embedders(1)}
+def alternate(ways: dict, pairs: int) -> None:
+    """Run the pre-rendered pipeline once per way (``name -> tweak(runner)`` or None: as
+    shipped), ``pairs`` times in turn; print faces/s of each run and the medians."""
+    frames = tb.render_frames(synth.FaceGenerator())
     rates: dict[str, list[float]] = {name: [] for name in ways}
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(pairs):
-            for name, tweak in ways.items():
-                runner = tb._runner(Path(tmp) / f"{k}-{len(rates[name])}-{name[0]}", frames)
+            for n, (name, tweak) in enumerate(ways.items()):
+                runner = tb._runner(Path(tmp) / f"{k}-{n}", frames)
                 if tweak is not None:
                     tweak(runner)
                 t = time.perf_counter()
@@ -50,6 +42,10 @@ def main(pairs: int) -> None:
                 runner.close()
             print("  ".join(f"{n}: {v[-1]:.1f} faces/s" for n, v in rates.items()), flush=True)
     print("median  " + "  ".join(f"{n}: {np.median(v):.1f}" for n, v in rates.items()))
+
+
+def main(pairs: int) -> None:
+    alternate({f"{pipeline.EMBED_WORKERS} sessions": None, "1 session": tb._chunk_embedders(1)}, pairs)
 
 
 if __name__ == "__main__":
