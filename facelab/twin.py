@@ -58,7 +58,11 @@ face: within a kind with ≥ 4 faces per person, else against the hub), in at le
 :func:`compare` checks the result with two-sample KS statistics and FMR / FNMR at 50–80 %.
 
 Known limits (measured on 150 fresh people, ``facelab calibrate --check 150``; see
-benchmarks/README.md): 45 of 48 FMR / FNMR rates at 50–80 % inside image mode's intervals.
+benchmarks/README.md): 45 of 48 FMR / FNMR rates at 50–80 % inside image mode's intervals,
+where the fitted image sample itself (other people, same cameras) puts 43 — two image samples
+of 150 people put 35–47 of 48 inside each other's intervals
+(``benchmarks/experiments/twin_seeds.py``), and a twin carries the sampling error of the sample
+it was fitted on.
 The impostor skewness of the camera kinds is not reached: their own factors' ``β`` sits at its
 bound :data:`MAX_IDENTITY_SKEW` and good, fair and poor keep a slightly left-skewed impostor
 distribution (twin −0.06, −0.05 and −0.15 against image mode's −0.02, −0.01 and 0.00: their
