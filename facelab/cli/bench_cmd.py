@@ -80,7 +80,7 @@ def print_reports(reports, console: Console, title: str) -> None:
     )
 
 
-def print_yardstick(reports, samples, quals, seed: int, console: Console) -> None:
+def print_yardstick(reports, samples, console: Console) -> None:
     """How many rates the twin puts inside the fresh sample's intervals, beside how many the
     fitted image sample (other people, same cameras) puts there: image mode against itself."""
     from facelab import twin
@@ -88,17 +88,17 @@ def print_yardstick(reports, samples, quals, seed: int, console: Console) -> Non
     twin_in = sum(sum(r.fmr_inside_clustered) + sum(r.fnmr_inside_clustered) for r in reports)
     image_in, total, outside = 0, 0, []
     for r in reports:
-        q = r.pairs.split(" vs ")[1]
-        photo = r.pairs.startswith(twin.PHOTO)
-        s, p = samples[q], samples[twin.PHOTO]
+        sightings, photos = samples[r.pairs.split(" vs ")[1]], samples[twin.PHOTO]
+        with_photo = r.pairs.startswith(twin.PHOTO)
         fmr, fnmr = twin.image_rates(
-            s.embeddings, s.labels, r.seed, photo_emb=p.embeddings if photo else None,
-            photo_labels=p.labels if photo else None, percents=r.percents,
+            sightings.embeddings, sightings.labels, r.seed, percents=r.percents,
+            photo_emb=photos.embeddings if with_photo else None,
+            photo_labels=photos.labels if with_photo else None,
         )  # fmt: skip
         for name, flags in zip(("FMR", "FNMR"), r.inside(fmr, fnmr)):
             total += len(flags)
             image_in += sum(flags)
-            outside += [f"{r.pairs} {name} at {p:g} %" for p, ok in zip(r.percents, flags) if not ok]
+            outside += [f"{r.pairs} {name} at {pc:g} %" for pc, ok in zip(r.percents, flags) if not ok]
     console.print(
         f"yardstick: the twin puts {twin_in} of {total} rates inside the fresh sample's "
         f"intervals; the fitted image sample (other people, same cameras) puts {image_in} of "
@@ -194,5 +194,5 @@ def calibrate(
             ))  # fmt: skip
         print_reports(reports, console, f"twin vs image mode, {name} ({tag})")
         if src is checks:
-            print_yardstick(reports, samples, quals, seed, console)
+            print_yardstick(reports, samples, console)
     console.print(f"total {time.perf_counter() - started:.0f} s", highlight=False)
