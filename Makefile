@@ -21,7 +21,7 @@ test: models
 	$(BIN)/python -m pytest -q
 
 bench: models
-	test -f models/twin.npz || $(BIN)/facelab calibrate
+	$(BIN)/python -c 'from facelab import twin; twin.load_default()' 2>/dev/null || $(BIN)/facelab calibrate
 	$(BIN)/python -m pytest benchmarks -q --benchmark-json=benchmarks/results.json
 
 # GPU twins replace the CPU packages in a separate environment (both provide the same modules).

@@ -42,9 +42,14 @@ def test_aclu_some_innocent_probes_match_at_80_and_far_fewer_at_95(twin_models, 
 
 def test_npl_fpir_grows_with_watchlist_size(twin_models, tmp_path):
     res = cases.run_case("npl-lfr", tmp_path, run=_run)
-    fpir = [float(re.search(r"= ([\d.]+)%", ln).group(1)) for ln in res.lines if ln.startswith("watchlist")]
+    rows = [re.search(r"= ([\d.]+)% \(95 % CI ([\d.]+)%–([\d.]+)%\)", ln) for ln in res.lines
+            if ln.startswith("watchlist")]  # fmt: skip
+    fpir, hi = [float(m.group(1)) for m in rows], [float(m.group(3)) for m in rows]
     assert len(fpir) == 2 and fpir[0] > 0
-    assert 3 <= fpir[1] / fpir[0] <= 15  # roughly proportional to the 10x watchlist
+    # roughly proportional to the 10x watchlist: at least 3x, and at most 15x what the small
+    # watchlist's FPIR may be (its upper 95 % bound: on the tests' small twin it counts few)
+    assert fpir[1] >= 3 * fpir[0]
+    assert fpir[1] <= 15 * hi[0]
     assert "1 in 6,000" in res.text()
 
 

@@ -176,6 +176,45 @@ def test_fit_reaches_its_shape_targets(model):
     assert 0 < model.identity_spread[1] < twin.MAX_SPREAD
 
 
+def test_fit_reaches_the_camera_kinds_impostor_skewness(camera_kinds, samples):
+    """β of a camera kind's own factor reaches its bound first; the noise skew η carries the
+    rest, so a camera kind's within-kind impostor skewness is the image sample's, or η sits at
+    its bound (skews are fitted from ≥ MIN_SKEW_PEOPLE people: poor keeps too few here)."""
+    extra, model = camera_kinds
+    labels = {"good": samples["fit_good"].labels, **{q: extra[f"fit_{q}"].labels for q in NOISY}}
+    skew = twin.STAT_NAMES.index("impostor skewness")
+    fitted = [q for q, lab in labels.items() if len(np.unique(lab)) >= twin.MIN_SKEW_PEOPLE]
+    assert "good" in fitted
+    for q in fitted:
+        k = model.index(q)
+        miss = abs(model.twin_stats[k, k, skew] - model.image_stats[k, k, skew])
+        at_bound = model.noise_skew[k] == pytest.approx(twin.MAX_NOISE_SKEW, abs=1e-3)
+        assert miss < 0.01 or at_bound, q
+    assert model.noise_skew[0] == 0  # the hub's skew is its shared factor's
+    assert (model.noise_skew[1:] > 0).any()
+    assert (model.noise_skew <= twin.MAX_NOISE_SKEW).all()
+
+
+def test_sampler_applies_noise_skew(camera_kinds):
+    """η makes impostor scores of a camera kind right-skewed, and leaves genuine pairs' mean."""
+    _, model = camera_kinds
+    n = 300
+    ids = np.repeat(np.arange(n, dtype=np.int64), 2)
+    passes = np.tile(np.arange(2, dtype=np.int64), n)
+
+    def scores(m):
+        e = twin.TwinSampler(m, 5).sightings(ids, passes, "poor")
+        a, b = e[0::2], e[1::2]
+        s = a @ b.T
+        return twin._skewness(s[~np.eye(n, dtype=bool)]), float(np.diagonal(s).mean())
+
+    eta = np.array(model.noise_skew)
+    (flat, gen_flat), (strong, gen_strong) = (
+        scores(_with(model, noise_skew=eta * 0)), scores(_with(model, noise_skew=eta * 0 + 0.6)))
+    assert flat < strong - 0.03
+    assert abs(gen_flat - gen_strong) < 0.02
+
+
 def _with(model, **changes):
     return dataclasses.replace(model, **changes)
 
@@ -378,15 +417,15 @@ def test_missing_or_corrupt_file_is_a_model_error_naming_it(model, tmp_path):
     np.savez(altered, **arrays)
     with pytest.raises(ModelError, match="altered.npz.*hash"):
         twin.TwinModel.load(altered)
-    # a file of the previous format (before the skew and spread parameters)
+    # a file of the previous format (before the noise skew)
     older = tmp_path / "older.npz"
     with np.load(good) as z:
-        arrays = {k: z[k] for k in z.files if k not in ("identity_skew", "identity_spread")}
+        arrays = {k: z[k] for k in z.files if k != "noise_skew"}
     meta = json.loads(str(arrays["meta"][()]))
-    meta["format_version"] = 1
+    meta["format_version"] = twin.FORMAT_VERSION - 1
     arrays["meta"] = np.array(json.dumps(meta))
     np.savez(older, **arrays)
-    with pytest.raises(ModelError, match=r"older.npz: twin format version 1 .*facelab calibrate"):
+    with pytest.raises(ModelError, match=r"older.npz: twin format version 2 is not 3 .*facelab calibrate"):
         twin.TwinModel.load(older)
     # not a twin at all
     other = tmp_path / "other.npz"

@@ -8,12 +8,15 @@ thresholds × 2 = 48) that the twin puts inside the clustering-aware intervals o
 sample. This script asks the same of image mode itself: image samples of PEOPLE people drawn
 with seeds 0–3 (4 camera faces per quality, 2 photos; the comparison uses each person's first
 photo, as ``--check`` does), each sample's rates checked against every other sample's
-intervals; then twins fitted on seed 0, on seed 1 and on both, each checked against the seeds
-it was not fitted on. Prints one line per pair.
+intervals; then twins fitted on each seed and on seeds 0 + 1, each checked against the seeds it
+was not fitted on: rates inside, and how far off the twin's FMR at 50 and 60 % is (geometric
+mean of twin / image over the kinds and seeds where both are > 0) and its FNMR. Prints one line
+per pair.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from itertools import permutations
 
@@ -77,14 +80,22 @@ def main(people: int) -> None:
                  for r, (q, photo) in zip(reports[b], [(q, p) for q in QUALITIES for p in (False, True)])]  # fmt: skip
         print(f"  seed {a}'s rates inside seed {b}'s intervals: {_count(flags)} of 48")
     print("the twin, fitted on some seeds, against the others:")
-    for fitted in ((0,), (1,), (0, 1)):
+    for fitted in (*((s,) for s in SEEDS), (0, 1)):
         model = _fit([samples[s] for s in fitted])
+        log_ratio, fnmr_gap = [], []
         for seed in SEEDS:
             if seed in fitted:
                 continue
             rs = _reports(model, samples[seed])
             inside = _count([(r.fmr_inside_clustered, r.fnmr_inside_clustered) for r in rs])
             print(f"  fitted on seed {'+'.join(map(str, fitted))}: {inside} of 48 inside seed {seed}'s intervals")
+            for r in rs:
+                log_ratio += [math.log(t.value / i.value) for t, i in zip(r.twin_fmr[:2], r.image_fmr[:2])
+                              if t.value > 0 and i.value > 0]  # fmt: skip
+                fnmr_gap += [abs(t.value - i.value) for t, i in zip(r.twin_fnmr, r.image_fnmr)]
+        bias = float(np.mean(log_ratio))
+        print(f"    FMR at 50 and 60 %, twin / image: geometric mean {math.exp(bias):.2f} "
+              f"(mean |log ratio| {np.mean(np.abs(log_ratio)):.2f}); mean |FNMR gap| {np.mean(fnmr_gap):.4f}")
 
 
 if __name__ == "__main__":
