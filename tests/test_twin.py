@@ -177,9 +177,9 @@ def test_fit_reaches_its_shape_targets(model):
 
 
 def test_fit_reaches_the_camera_kinds_impostor_skewness(camera_kinds, samples):
-    """β of a camera kind's own factor reaches its bound first; the noise skew η carries the
-    rest, so a camera kind's within-kind impostor skewness is the image sample's, or η sits at
-    its bound (skews are fitted from ≥ MIN_SKEW_PEOPLE people: poor keeps too few here)."""
+    """The noise skew η carries a camera kind's impostor skewness (its own identity factor is
+    too small a part of its faces), so the twin's within-kind skewness is the image sample's, or
+    η sits at its bound (skews are fitted from ≥ MIN_SKEW_PEOPLE people: poor keeps too few here)."""
     extra, model = camera_kinds
     labels = {"good": samples["fit_good"].labels, **{q: extra[f"fit_{q}"].labels for q in NOISY}}
     skew = twin.STAT_NAMES.index("impostor skewness")
