@@ -26,21 +26,21 @@ cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 @pytest.fixture(scope="session")
 def generator():
-    from facelab.synth import FaceGenerator
+    from facelab.world.synth import FaceGenerator
 
     return FaceGenerator()
 
 
 @pytest.fixture(scope="session")
 def detector():
-    from facelab.detect import FaceDetector
+    from facelab.vision.detect import FaceDetector
 
     return FaceDetector()
 
 
 @pytest.fixture(scope="session")
 def embedder():
-    from facelab.embed import Embedder
+    from facelab.vision.embed import Embedder
 
     return Embedder()
 
@@ -134,7 +134,7 @@ def machine() -> dict:
     import onnxruntime
     from threadpoolctl import threadpool_info
 
-    from facelab import device
+    from facelab.vision import device
 
     blas = [
         {
@@ -231,8 +231,8 @@ METRO_RUN = {  # population, days of the embedding-mode metro run shared by purg
 def metro_run(tmp_path_factory, twin_model) -> dict:
     """An embedding-mode run of the ``metro`` preset (seed 2020), population and days scaled
     by ``$FACELAB_BENCH_SCALE``; built once per session in a temporary folder."""
-    from facelab.pipeline import run_scenario
-    from facelab.scenario import PopulationSpec, load_scenario
+    from facelab.run.pipeline import run_scenario
+    from facelab.config.scenario import PopulationSpec, load_scenario
 
     people, days = METRO_RUN[bench_scale()]
     sc = load_scenario("metro").with_overrides(population=PopulationSpec(people), days=days)

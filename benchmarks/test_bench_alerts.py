@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import facelab
-from facelab.index import ALERT_CHUNK, WatchlistIndex, ivf_nlist
+from facelab.search.index import ALERT_CHUNK, WatchlistIndex, ivf_nlist
 
 SEED = 2020  # sampler seed (the metro preset's)
 POPULATION = 1_000_000  # people sighted; the watchlist is persons 0 .. size-1 (photo 0 each)
@@ -177,7 +177,7 @@ import json, sys, time
 import numpy as np
 from threadpoolctl import threadpool_info
 from facelab import twin
-from facelab.index import WatchlistIndex
+from facelab.search.index import WatchlistIndex
 size, q, seed, thr = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 s = twin.TwinSampler(twin.load_default(), seed)
 ids = np.arange(size)

@@ -32,9 +32,9 @@ import time
 import numpy as np
 import pytest
 
-from facelab import archive
-from facelab.archive import DayShardArchive, bytes_per_vector, default_nprobe
-from facelab.index import ivf_nlist
+from facelab.search import archive
+from facelab.search.archive import DayShardArchive, bytes_per_vector, default_nprobe
+from facelab.search.index import ivf_nlist
 
 SEED = 31
 DAYS = 30
@@ -139,7 +139,7 @@ def _time_queries(search, q) -> tuple[list[float], np.ndarray]:
 _RSS_CHILD = r"""
 import json, sys
 import numpy as np
-from facelab.archive import DayShardArchive
+from facelab.search.archive import DayShardArchive
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):

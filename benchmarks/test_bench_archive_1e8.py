@@ -24,8 +24,8 @@ import time
 import numpy as np
 import pytest
 
-from facelab.archive import DayShardArchive, default_nprobe
-from facelab.index import ivf_nlist
+from facelab.search.archive import DayShardArchive, default_nprobe
+from facelab.search.index import ivf_nlist
 
 ENV = "FACELAB_BENCH_1E8"
 SEED = 31
@@ -41,7 +41,7 @@ TARGET_LATENCY_S, TARGET_RECALL, TARGET_RAM_GB = 1.0, 0.95, 20.0
 _SEARCH_CHILD = r"""
 import json, sys, time
 import numpy as np
-from facelab.archive import DayShardArchive
+from facelab.search.archive import DayShardArchive
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key + ":"):

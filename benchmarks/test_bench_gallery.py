@@ -7,7 +7,7 @@ with ``nlist`` = :data:`NLIST` lists, trained on its first :data:`TRAIN` entries
 in chunks of a million. Probes are camera sightings (metro quality mix): ``PROBES`` mated (of
 gallery identities) and ``PROBES`` non-mated (identities N, N+1, ...). Every probe is also
 searched exactly, by numpy sgemm against each gallery chunk as it is generated, so the
-figures show what the IVF index itself loses. Rates come from ``facelab.metrics``
+figures show what the IVF index itself loses. Rates come from ``facelab.lab.metrics``
 (FPIR: non-mated searches with a top candidate >= T; FNIR: mated searches whose mate is not
 the rank-1 candidate with score >= T; Wilson intervals).
 
@@ -25,8 +25,8 @@ import time
 import numpy as np
 import pytest
 
-from facelab import metrics
-from facelab.index import WatchlistIndex
+from facelab.lab import metrics
+from facelab.search.index import WatchlistIndex
 
 SEED = 12
 NLIST = 1024  # fixed: the 4 sqrt(N) rule would train 13,856 lists at 12 M (hours on 2 cores)

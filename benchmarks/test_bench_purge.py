@@ -22,8 +22,8 @@ import time
 import numpy as np
 import pytest
 
-from facelab import retention
-from facelab.archive import DayShardArchive
+from facelab.governance import retention
+from facelab.search.archive import DayShardArchive
 
 TARGET_S = 1.0  # issue 6: purging one day's shard in under 1 s
 SHARDS = {  # name -> (kind, vectors): a day of a 10^6 and of a 10^8, 30-day archive
@@ -88,7 +88,7 @@ def test_drop_day(benchmark, context, tools, tmp_path, shard):
 @pytest.mark.parametrize("proof", [False, True], ids=["no-proof", "with-proof"])
 def test_retention_purge_one_day(benchmark, context, metro_run, tmp_path, proof):
     """``retention.purge`` expiring day 0 of the metro run, on a fresh copy each round."""
-    from facelab.store import RunStore
+    from facelab.run.store import RunStore
 
     src = metro_run["path"]
     with RunStore(src) as store:

@@ -17,8 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from facelab import report, scores, sweep
-from facelab.metrics import SearchScores
+from facelab.lab import report, scores, sweep
+from facelab.lab.metrics import SearchScores
 
 SEED = 3
 K = 10
@@ -88,7 +88,7 @@ def test_sweep_scored_comparisons(benchmark, context, tools, n):
 @pytest.mark.benchmark(group="sweep: load a run's scores")
 def test_load_scores_run(benchmark, context, metro_run):
     """``scores.load_scores`` on the metro run, then ``report.sweep_run`` at 50:80:1."""
-    from facelab.store import RunStore
+    from facelab.run.store import RunStore
 
     with RunStore(metro_run["path"]) as store:
         rs = benchmark.pedantic(scores.load_scores, args=(store,), rounds=2, iterations=1)

@@ -7,7 +7,7 @@ frames, and the full simulation (rendering included); the pipeline / embedder ra
 * ``test_pipeline_prerendered``: ``pipeline.Runner`` in image mode on the same frames, served
   from memory instead of being rendered: detect → align → embed → watchlist search → write
   the day's frames (signed JPEG), archive shard and rows; faces are detected in the frames'
-  motion regions (the default, :mod:`facelab.motion`). Three rounds, the embedder measured at
+  motion regions (the default, :mod:`facelab.world.motion`). Three rounds, the embedder measured at
   batch 8 and 32 just before each and after the last (this machine's speed drifts within
   minutes, so each round is compared with its neighbours only): faces/s, the median per-round
   ratio to the embedder at batch 32 (the pipeline's setting) and at its best batch (the
@@ -32,10 +32,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from facelab import camera, embed, models, pipeline, provenance
-from facelab.embed import Embedder
-from facelab.scenario import DetectionSpec, PopulationSpec, load_scenario
-from facelab.world import build_world
+from facelab.world import camera
+from facelab.vision import embed, models
+from facelab.run import pipeline
+from facelab.governance import provenance
+from facelab.vision.embed import Embedder
+from facelab.config.scenario import DetectionSpec, PopulationSpec, load_scenario
+from facelab.world.world import build_world
 
 PEOPLE = 200  # classroom preset (seed 7) with 200 people and 2 days: 677 frames, 1 face each
 DAYS = 2

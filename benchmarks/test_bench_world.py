@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelab import calibration, camera
-from facelab.detect import iou
-from facelab.embed import Embedder
-from facelab.scenario import PopulationSpec, load_scenario
-from facelab.world import build_world
+from facelab.lab import calibration
+from facelab.world import camera
+from facelab.vision.detect import iou
+from facelab.vision.embed import Embedder
+from facelab.config.scenario import PopulationSpec, load_scenario
+from facelab.world.world import build_world
 
 RECALL_PEOPLE = 200
 RECALL_DAYS = 2
@@ -141,7 +142,7 @@ _ALIGNED: list[np.ndarray] = []
 
 def _aligned_faces(generator, detector) -> np.ndarray:
     if not _ALIGNED:
-        from facelab.embed import align
+        from facelab.vision.embed import align
 
         images, _, _ = calibration.sighting_portraits(
             generator, THROUGHPUT_SEED, range(THROUGHPUT_FACES), 1

@@ -14,8 +14,8 @@ Example::
     lab.review(queue[0].id, "rejected", reason="not the same person")
 
 Each method opens the run directory, does one thing and closes it again, so a notebook and the
-command line can work on the same run. The work is done by :mod:`facelab.watchlist`,
-:mod:`facelab.search`, :mod:`facelab.review` and :mod:`facelab.pipeline`; this module only
+command line can work on the same run. The work is done by :mod:`facelab.run.watchlist`,
+:mod:`facelab.run.retrospective`, :mod:`facelab.run.review` and :mod:`facelab.run.pipeline`; this module only
 delegates (plus the pre-flight checks shared with the CLI, so that a refused command writes
 nothing).
 """
@@ -25,9 +25,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from facelab import audit
-from facelab.probe import FaceModels
-from facelab.store import RunStore
+from facelab.governance import audit
+from facelab.vision.probe import FaceModels
+from facelab.run.store import RunStore
 
 __all__ = ["Run", "open_run", "run"]
 
@@ -35,11 +35,11 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
         seed: int | None = None, days: int | None = None, on_progress=None):  # fmt: skip
     """Run (or resume) a scenario into ``out``, as ``facelab run``; returns the RunSummary.
 
-    ``scenario`` is a preset name, a TOML path or a :class:`facelab.scenario.Scenario`.
+    ``scenario`` is a preset name, a TOML path or a :class:`facelab.config.scenario.Scenario`.
     """
-    from facelab import retention
-    from facelab.pipeline import run_scenario
-    from facelab.scenario import Scenario, load_scenario
+    from facelab.governance import retention
+    from facelab.run.pipeline import run_scenario
+    from facelab.config.scenario import Scenario, load_scenario
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     overrides = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
@@ -63,7 +63,7 @@ class Run:
     ----------
     path : str or Path
     actor : str, optional
-        Who acts, for the audit log; default :func:`facelab.audit.default_actor`.
+        Who acts, for the audit log; default :func:`facelab.governance.audit.default_actor`.
     device : str
         Where the embedder runs (``cpu``, ``cuda``, ``auto``).
 
@@ -85,7 +85,7 @@ class Run:
 
     @contextmanager
     def store(self):
-        """``with run.store() as s:`` — the open :class:`~facelab.store.RunStore`."""
+        """``with run.store() as s:`` — the open :class:`~facelab.run.store.RunStore`."""
         s = RunStore(self.path)
         try:
             yield s
@@ -97,7 +97,7 @@ class Run:
     def enroll(self, photo, *, label: str, reason: str | None = None, case: str | None = None,
                largest: bool = False):  # fmt: skip
         """Enrol a pre-loaded frame (``facelab enroll``); returns the WatchlistEntry."""
-        from facelab import watchlist
+        from facelab.run import watchlist
 
         with self.store() as s:
             return watchlist.enrol_photo(
@@ -107,14 +107,14 @@ class Run:
 
     def watchlist(self, include_removed: bool = False):
         """Watchlist entries (``facelab watchlist``)."""
-        from facelab import watchlist
+        from facelab.run import watchlist
 
         with self.store() as s:
             return watchlist.entries(s, include_removed=include_removed)
 
     def remove(self, label: str, *, reason: str | None = None):
         """Remove an entry (``facelab watchlist --remove``); returns the removed entry."""
-        from facelab import watchlist
+        from facelab.run import watchlist
 
         with self.store() as s:
             return watchlist.remove(s, label, reason=reason, actor=self.actor)
@@ -129,7 +129,7 @@ class Run:
 
         With ``sheet``, also draws the probe beside its hits into that PNG.
         """
-        from facelab import search
+        from facelab.run import retrospective as search
 
         with self.store() as s:
             result = search.search_photo(
@@ -143,7 +143,7 @@ class Run:
 
     def sheet(self, result, photo, path: str | Path) -> Path:
         """Draw a search's probe beside its hits (``facelab search --sheet``)."""
-        from facelab import search
+        from facelab.run import retrospective as search
 
         with self.store() as s:
             return search.draw_sheet(s, result, photo, path)
@@ -153,7 +153,7 @@ class Run:
     def alerts(self, min_percent: float | None = None, status: str | None = None,
                camera: str | None = None, limit: int | None = None):  # fmt: skip
         """The manual review queue (``facelab alerts``); a list of Alert."""
-        from facelab import review
+        from facelab.run import review
 
         with self.store() as s:
             return review.list_alerts(s, min_percent, status, camera, limit)
@@ -161,7 +161,7 @@ class Run:
     def review(self, alert_id: int, decision: str, *, reason: str | None = None,
                case: str | None = None, note: str | None = None):  # fmt: skip
         """Confirm or reject an alert (``facelab review``); returns the updated Alert."""
-        from facelab import review
+        from facelab.run import review
 
         with self.store() as s:
             return review.review_alert(

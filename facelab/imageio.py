@@ -1,7 +1,7 @@
 """Safe reading of every image a user hands to facelab.
 
 One gate for all image input: :func:`read_image` for files and :func:`decode_image` for bytes
-(which :mod:`facelab.provenance` uses too, so the checks live in one place). Every refusal is an
+(which :mod:`facelab.governance.provenance` uses too, so the checks live in one place). Every refusal is an
 :class:`~facelab.errors.ImageError` whose message is one line naming the file.
 
 What is refused, and why:

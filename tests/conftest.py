@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from facelab import api, provenance
+from facelab import api
+from facelab.governance import provenance
 
 
 @pytest.fixture(scope="session", autouse=True)

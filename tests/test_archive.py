@@ -1,4 +1,4 @@
-"""facelab.archive: the day-sharded archive against brute force over the union of days."""
+"""facelab.search.archive: the day-sharded archive against brute force over the union of days."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import faiss
 import numpy as np
 import pytest
 
-from facelab import archive
-from facelab.archive import (
+from facelab.search import archive
+from facelab.search.archive import (
     ArchiveResult,
     DayShardArchive,
     ShardInfo,
@@ -505,7 +505,7 @@ def test_ivf_sq8_small_day_is_stored_sq8_and_purgeable(tmp_path, data):
 
 def _ivf_codes(ivf) -> dict[int, bytes]:
     """id -> the code bytes an IVF index stores for it (8-bit residual codes for ivf-sq8)."""
-    from facelab.retention import _ivf_codes as list_codes
+    from facelab.governance.retention import _ivf_codes as list_codes
 
     ids, codes = list_codes(ivf)
     return {i: c.tobytes() for i, c in zip(ids.tolist(), codes)}
@@ -524,8 +524,8 @@ def test_ivf_sq8_removed_sightings_leave_no_byte(tmp_path, ivf_sq8_twin):
     ids, vecs = arch.vectors(1)
     assert not np.isin(ids, gone).any() and vecs.shape == (len(ids), D)
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=0.02)
-    # retention's own helpers (facelab.retention) read and trim an ivf-sq8 shard too
-    from facelab import retention
+    # retention's own helpers (facelab.governance.retention) read and trim an ivf-sq8 shard too
+    from facelab.governance import retention
 
     shard = faiss.read_index(str(arch.path(1)))
     kept = retention._index_ids(shard)
@@ -653,7 +653,7 @@ def test_parallel_search_propagates_a_bad_shard(tmp_path, data):
 
 
 def test_default_cache_covers_the_retention_window(tmp_path, data, monkeypatch):
-    from facelab.scenario import DEFAULT_RETENTION_DAYS
+    from facelab.config.scenario import DEFAULT_RETENTION_DAYS
 
     assert archive.DEFAULT_CACHE_SHARDS >= DEFAULT_RETENTION_DAYS
     x, ids, _, q = data
@@ -674,6 +674,6 @@ def test_default_cache_covers_the_retention_window(tmp_path, data, monkeypatch):
 
 
 def test_archive_kinds_are_the_scenario_kinds():
-    from facelab import scenario
+    from facelab.config import scenario
 
     assert archive.ARCHIVE_KINDS is scenario.ARCHIVE_KINDS and "ivf-sq8" in archive.ARCHIVE_KINDS

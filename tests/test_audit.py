@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab.audit import ZERO_HASH, AuditLog, AuditReport, default_actor, require_reason
+from facelab.governance.audit import ZERO_HASH, AuditLog, AuditReport, default_actor, require_reason
 from facelab.cli import app
 from facelab.errors import AuditError, RunError
 

@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab import provenance, synth
+from facelab.governance import provenance
+from facelab.world import synth
 from facelab.cli import app
 from facelab.errors import (
     AuditError,

@@ -11,12 +11,13 @@ import cv2
 import pytest
 from typer.testing import CliRunner
 
-from facelab import camera, provenance, synth
+from facelab.world import camera, synth
+from facelab.governance import provenance
 from facelab.cli import app
-from facelab.detect import FaceDetector, iou
+from facelab.vision.detect import FaceDetector, iou
 from facelab.errors import ConfigError
-from facelab.scenario import load_scenario, parse_scenario
-from facelab.world import build_world
+from facelab.config.scenario import load_scenario, parse_scenario
+from facelab.world.world import build_world
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab import cases
+from facelab.lab import cases
 from facelab.cli import app
 from facelab.errors import ConfigError
-from facelab.pipeline import run_scenario
-from facelab.scenario import load_scenario
+from facelab.run.pipeline import run_scenario
+from facelab.config.scenario import load_scenario
 
 runner = CliRunner()
 

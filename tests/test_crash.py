@@ -1,5 +1,5 @@
 """Crash safety: `facelab run` SIGKILLed at named points (FACELAB_CRASH_AT, see
-:func:`facelab.pipeline.crashpoint`) and started again with the same command ends with exactly
+:func:`facelab.run.pipeline.crashpoint`) and started again with the same command ends with exactly
 the rows, frames and index contents of an uninterrupted run, nothing lost, nothing doubled.
 
 One run directory is killed at each point in turn: each restart resumes the previous crash and
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from facelab import provenance, retention
-from facelab.index import read_index
+from facelab.governance import provenance, retention
+from facelab.search.index import read_index
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from facelab import camera, models, synth
-from facelab.detect import FaceDetector
-from facelab.scenario import PopulationSpec, load_scenario
-from facelab.world import build_world
+from facelab.world import camera, synth
+from facelab.vision import models
+from facelab.vision.detect import FaceDetector
+from facelab.config.scenario import PopulationSpec, load_scenario
+from facelab.world.world import build_world
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""facelab.device: cpu / cuda / auto selection and the onnxruntime silent-fallback check."""
+"""facelab.vision.device: cpu / cuda / auto selection and the onnxruntime silent-fallback check."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 import faiss
 
-from facelab import device
-from facelab.device import (
+from facelab.vision import device
+from facelab.vision.device import (
     check_session_providers,
     cuda_problems,
     faiss_gpu_available,
@@ -78,13 +78,13 @@ def test_cuda_reason_names_only_what_is_missing(monkeypatch, fake_gpu):
 
 
 def test_auto_falls_back_to_cpu_and_logs(no_gpu, caplog):
-    with caplog.at_level(logging.INFO, logger="facelab.device"):
+    with caplog.at_level(logging.INFO, logger="facelab.vision.device"):
         assert resolve_device("auto") == "cpu"
     assert "using cpu" in caplog.text and "no GPU is visible" in caplog.text
 
 
 def test_auto_picks_cuda_when_usable(fake_gpu, caplog):
-    with caplog.at_level(logging.INFO, logger="facelab.device"):
+    with caplog.at_level(logging.INFO, logger="facelab.vision.device"):
         assert resolve_device("auto") == "cuda"
         assert resolve_device("cuda") == "cuda"
     assert "using cuda" in caplog.text
@@ -176,7 +176,7 @@ def test_index_to_cuda_searches_like_cpu():  # pragma: no cover - GPU machines o
 
 def test_watchlist_use_device_cpu_is_a_no_op_and_cuda_fails_loudly():
     from facelab.errors import DeviceError
-    from facelab.index import WatchlistIndex
+    from facelab.search.index import WatchlistIndex
 
     rng = np.random.default_rng(4)
     g = rng.standard_normal((50, 128)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""facelab.index: validation helpers, atomic files and the watchlist, against numpy references."""
+"""facelab.search.index: validation helpers, atomic files and the watchlist, against numpy references."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import facelab
-from facelab import index
+from facelab.search import index
 from facelab.errors import ConfigError, DataError, RunError
-from facelab.index import (
+from facelab.search.index import (
     AlertCandidates,
     SearchResult,
     WatchlistIndex,

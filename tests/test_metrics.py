@@ -1,4 +1,4 @@
-"""Tests for facelab.metrics: definitions, ties, intervals, and the sklearn cross-check."""
+"""Tests for facelab.lab.metrics: definitions, ties, intervals, and the sklearn cross-check."""
 
 import re
 
@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_curve
 
 from facelab.errors import ConfigError, DataError
-from facelab.metrics import (
+from facelab.lab.metrics import (
     SECONDS_PER_CANDIDATE,
     Rate,
     SearchScores,

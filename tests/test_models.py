@@ -20,10 +20,14 @@ import onnxruntime as ort
 import pytest
 from typer.testing import CliRunner
 
-from facelab import calibration, models, paths, provenance, synth
+from facelab.lab import calibration
+from facelab.vision import models
+from facelab import paths
+from facelab.governance import provenance
+from facelab.world import synth
 from facelab.cli import app
-from facelab.detect import FaceDetector
-from facelab.embed import align
+from facelab.vision.detect import FaceDetector
+from facelab.vision.embed import align
 from facelab.errors import ModelError
 
 REAL_MODELS = paths.model_dir()

@@ -1,14 +1,14 @@
-"""Motion regions (facelab.motion) and detection in regions, against whole-frame detection."""
+"""Motion regions (facelab.world.motion) and detection in regions, against whole-frame detection."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from facelab import camera, motion, synth
-from facelab.detect import FaceDetector, iou
-from facelab.scenario import PopulationSpec, load_scenario
-from facelab.world import build_world
+from facelab.world import camera, motion, synth
+from facelab.vision.detect import FaceDetector, iou
+from facelab.config.scenario import PopulationSpec, load_scenario
+from facelab.world.world import build_world
 
 W, H, GRID = 320, 240, 32
 PATCHES = [(20, 30), (150, 120), (240, 40), (60, 160)]  # top-left corners of 40x40 "people"
@@ -126,8 +126,8 @@ def test_whole_frame_regions_equal_whole_frame_detection(chunk):
 def test_pipeline_detects_in_motion_regions_unless_the_scenario_says_full(chunk):
     from types import SimpleNamespace
 
-    from facelab.pipeline import ImageSource
-    from facelab.scenario import DetectionSpec
+    from facelab.run.pipeline import ImageSource
+    from facelab.config.scenario import DetectionSpec
 
     sc = load_scenario("classroom")
     motion_regions = ImageSource._regions(SimpleNamespace(scenario=sc), chunk[:16])

@@ -1,4 +1,4 @@
-"""Tests for facelab.percent: mappings, exact threshold inversion, threshold specs."""
+"""Tests for facelab.search.percent: mappings, exact threshold inversion, threshold specs."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facelab.errors import ConfigError, DataError
-from facelab.percent import (
+from facelab.search.percent import (
     DEFAULT_MAPPING,
     MAPPINGS,
     SIGMOID_CENTER,

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from facelab import pipeline, provenance
-from facelab.scenario import PopulationSpec, load_scenario
+from facelab.run import pipeline
+from facelab.governance import provenance
+from facelab.config.scenario import PopulationSpec, load_scenario
 
 
 def _rows(run: Path) -> dict:

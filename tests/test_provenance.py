@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facelab import provenance
+from facelab.governance import provenance
 from facelab.errors import ImageError, ProvenanceError
 from facelab.imageio import png_chunk, png_chunks
 

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from facelab.cli import app
 from facelab.errors import RunError
-from facelab.metrics import Rate, SearchScores, fpir
-from facelab.report import (
+from facelab.lab.metrics import Rate, SearchScores, fpir
+from facelab.lab.report import (
     SHEET_PAIRS,
     extrapolated_fpir,
     face_crop,
@@ -31,8 +31,8 @@ from facelab.report import (
     watchlist_sizes,
     write_report,
 )
-from facelab.scores import load_scores
-from facelab.store import RunStore
+from facelab.lab.scores import load_scores
+from facelab.run.store import RunStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 

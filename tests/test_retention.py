@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab import provenance, retention
+from facelab.governance import provenance, retention
 from facelab.cli import app
 from facelab.errors import RetentionError
-from facelab.index import read_index
-from facelab.pipeline import run_scenario
-from facelab.scenario import parse_scenario
-from facelab.store import RunStore
-from facelab.world import build_world
+from facelab.search.index import read_index
+from facelab.run.pipeline import run_scenario
+from facelab.config.scenario import parse_scenario
+from facelab.run.store import RunStore
+from facelab.world.world import build_world
 
 pytestmark = pytest.mark.slow
 
@@ -386,7 +386,7 @@ def test_ivf_sq8_archive_is_built_by_the_pipeline_and_purged(tmp_path, monkeypat
     """A run whose scenario says ``[archive] kind = "ivf-sq8"`` builds IVF-SQ8 day shards (no
     pipeline change), and the purge drops expired days and trims unmatched sightings from the
     shards inside the window: their ids and their 8-bit codes leave every file of the run."""
-    from facelab import archive
+    from facelab.search import archive
 
     monkeypatch.setattr(archive, "IVF_MIN_TRAIN", 1)  # tiny days: train IVF all the same
     monkeypatch.setattr(archive, "ivf_nlist", lambda n: max(1, min(4, n // 2)))

@@ -1,4 +1,4 @@
-"""Alerts and the manual review queue (facelab.review, `facelab alerts`, `facelab review`).
+"""Alerts and the manual review queue (facelab.run.review, `facelab alerts`, `facelab review`).
 
 Uses the session's shared classroom run (see test_search) on a module copy. Ground truth is
 joined here, in the test (alerts → sighting_truth, watchlist → watch_truth), never by the
@@ -13,10 +13,11 @@ import pytest
 from groundtruth import truth_tables
 from typer.testing import CliRunner
 
-from facelab import api, review
+from facelab import api
+from facelab.run import review
 from facelab.cli import app
 from facelab.errors import AuditError, ConfigError, DataError
-from facelab.store import RunStore
+from facelab.run.store import RunStore
 
 # --------------------------------------------------------------------------- shared run
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from facelab.errors import ConfigError
-from facelab.scenario import (
+from facelab.config.scenario import (
     ARCHIVE_KINDS,
     BUILTIN_QUALITY,
     DEFAULT_PRESENCE,

@@ -1,4 +1,4 @@
-"""Retrospective search (facelab.search, `facelab search`), watchlist commands and the API.
+"""Retrospective search (facelab.run.retrospective, `facelab search`), watchlist commands and the API.
 
 One classroom run (image mode, ~30 s) is made once per test session and shared by
 test_search, test_review and test_bad_inputs; each module works on its own copy. Ground truth is
@@ -17,10 +17,13 @@ import pytest
 from groundtruth import truth_tables
 from typer.testing import CliRunner
 
-from facelab import api, provenance, search, synth
+from facelab import api
+from facelab.governance import provenance
+from facelab.run import retrospective as search
+from facelab.world import synth
 from facelab.cli import app
 from facelab.errors import AuditError, ConfigError, ImageError
-from facelab.store import RunStore
+from facelab.run.store import RunStore
 
 # --------------------------------------------------------------------------- shared run
 
@@ -217,7 +220,7 @@ def test_range_search_equals_brute_force_over_the_archive(run_dir, lab, generato
         ids.append(faiss.vector_to_array(index.id_map))
         vecs.append(index.index.reconstruct_n(0, index.ntotal))
     ids, vecs = np.concatenate(ids), np.concatenate(vecs)
-    from facelab.probe import face_embedding
+    from facelab.vision.probe import face_embedding
 
     probe = search.load_probe(photo)
     q = face_embedding(probe.image, lab.models, name="p").embedding
@@ -301,8 +304,8 @@ def test_api_and_cli_enrol_list_remove(run_dir, generator, tmp_path):
 
 def test_api_searches_reuse_one_loaded_archive(run_dir, lab, generator, monkeypatch):
     """facelab.api opens a store per call; the run's archive (and its loaded shards) is kept."""
-    from facelab import store as store_mod
-    from facelab.archive import DayShardArchive
+    from facelab.run import store as store_mod
+    from facelab.search.archive import DayShardArchive
 
     store_mod.release_archives()
     photo = portrait_png(generator, scenario(run_dir), 3, 21 * 10**6)
@@ -324,8 +327,8 @@ def test_api_searches_reuse_one_loaded_archive(run_dir, lab, generator, monkeypa
 
 
 def test_run_store_opens_the_archive_kind_of_its_scenario(tmp_path):
-    from facelab import store as store_mod
-    from facelab.archive import DEFAULT_CACHE_SHARDS
+    from facelab.run import store as store_mod
+    from facelab.search.archive import DEFAULT_CACHE_SHARDS
 
     sc = {"archive": {"kind": "ivf-sq8", "nprobe": 40}, "retention": {"days": 45}}
     with RunStore.create(tmp_path / "new", {"scenario": sc}) as s:

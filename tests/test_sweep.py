@@ -1,4 +1,4 @@
-"""Tests for facelab.sweep: percent thresholds over stored scores, deterministic output."""
+"""Tests for facelab.lab.sweep: percent thresholds over stored scores, deterministic output."""
 
 import csv
 import io
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from facelab.errors import ConfigError, DataError
-from facelab.metrics import SearchScores, fmr_fnmr, fnir, fpir
-from facelab.percent import get_mapping
-from facelab.sweep import SweepTable, sweep
+from facelab.lab.metrics import SearchScores, fmr_fnmr, fnir, fpir
+from facelab.search.percent import get_mapping
+from facelab.lab.sweep import SweepTable, sweep
 
 
 def _inputs(rng, n_gen=2000, n_imp=20000, n_search=3000, k=3):

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab import calibration, camera, provenance, synth
+from facelab.lab import calibration
+from facelab.world import camera, synth
+from facelab.governance import provenance
 from facelab.cli import app
-from facelab.detect import FaceDetector
-from facelab.embed import Embedder
-from facelab.scenario import load_scenario
-from facelab.world import build_world
+from facelab.vision.detect import FaceDetector
+from facelab.vision.embed import Embedder
+from facelab.config.scenario import load_scenario
+from facelab.world.world import build_world
 
 
 @pytest.fixture(autouse=True)

@@ -41,7 +41,8 @@ ROW_ATOL = 1e-6
 
 @pytest.fixture(scope="module")
 def opened():
-    from facelab import detect, embed, synth
+    from facelab.vision import detect, embed
+    from facelab.world import synth
 
     return synth.FaceGenerator(), detect.FaceDetector(), embed.Embedder()
 
@@ -285,7 +286,8 @@ def test_skewed_identity_variables_are_standardised():
 
 
 def test_model_records_its_source(model, samples):
-    from facelab import __version__, models
+    from facelab import __version__
+    from facelab.vision import models
 
     assert model.kinds == (twin.PHOTO, "good") and model.reference == twin.PHOTO
     assert model.seed == FIT_SEED and model.n_identities == N_FIT and model.n_per_identity == 4

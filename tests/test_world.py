@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from facelab.errors import ConfigError
-from facelab.scenario import load_scenario, parse_scenario
-from facelab.world import PASS_DTYPE, SECONDS_PER_DAY, FrameTruth, build_world
+from facelab.config.scenario import load_scenario, parse_scenario
+from facelab.world.world import PASS_DTYPE, SECONDS_PER_DAY, FrameTruth, build_world
 
 CITY = {
     "seed": 11,

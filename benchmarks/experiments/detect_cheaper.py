@@ -16,7 +16,7 @@ detection (cosine of the two embeddings; 1.0 = the same face crop):
   ``ROI_MARGIN`` pixels of context on each side, keeping the strongest face per crop;
 * ``motion``: what facelab does since session 3 (``[detection] regions = "motion"``): YuNet on
   the regions of each frame that changed against the other frames of its camera in the same
-  chunk of 16 frames (:mod:`facelab.motion`), the whole frame where that is not possible.
+  chunk of 16 frames (:mod:`facelab.world.motion`), the whole frame where that is not possible.
 
 Also prints the mean genuine score (cosine between two sightings of the same person, over the
 faces both this way and the whole frame found, for each of the two) so that a way that shifts embeddings can be told from one that degrades
@@ -32,11 +32,12 @@ import time
 import cv2
 import numpy as np
 
-from facelab import camera, embed, motion, synth
-from facelab.detect import FaceDetector, iou
-from facelab.embed import Embedder
-from facelab.scenario import PopulationSpec, load_scenario
-from facelab.world import build_world
+from facelab.world import camera, motion, synth
+from facelab.vision import embed
+from facelab.vision.detect import FaceDetector, iou
+from facelab.vision.embed import Embedder
+from facelab.config.scenario import PopulationSpec, load_scenario
+from facelab.world.world import build_world
 
 FRAMES = 200
 CHUNK = 16  # frames per pipeline chunk (pipeline.RENDER_BATCH)

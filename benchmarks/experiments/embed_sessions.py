@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import test_bench_throughput as tb  # noqa: E402
 
-from facelab import pipeline, synth  # noqa: E402
+from facelab.run import pipeline  # noqa: E402
+from facelab.world import synth
 
 
 def alternate(ways: dict, pairs: int) -> None:

@@ -3,8 +3,8 @@
 
 Run: ``.venv/bin/python benchmarks/experiments/fused_workers.py [PAIRS]`` (about 30 s a pair).
 
-As shipped, image mode runs :data:`facelab.pipeline.PREPARE_WORKERS` render/detect workers
-beside :data:`facelab.pipeline.EMBED_WORKERS` one-thread SFace sessions: three busy threads on
+As shipped, image mode runs :data:`facelab.run.pipeline.PREPARE_WORKERS` render/detect workers
+beside :data:`facelab.run.pipeline.EMBED_WORKERS` one-thread SFace sessions: three busy threads on
 two cores. Fused, each of ``max(EMBED_WORKERS, PREPARE_WORKERS)`` workers prepares a chunk and
 then embeds it with a session of its own, so at most two threads compute at once and none
 waits on another stage. Same pre-rendered frames and alternation as ``embed_sessions.py``;
@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from embed_sessions import alternate
 
-from facelab import pipeline
+from facelab.run import pipeline
 
 
 def _fused_day(source, day: int, progress) -> pipeline.DayBatch:

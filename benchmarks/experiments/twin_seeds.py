@@ -22,7 +22,9 @@ from itertools import permutations
 
 import numpy as np
 
-from facelab import detect, embed, synth, twin
+from facelab.vision import detect, embed
+from facelab.world import synth
+from facelab import twin
 
 SEEDS = (0, 1, 2, 3)
 QUALITIES = ("good", "fair", "poor")

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from facelab.audit import AuditLog, AuditRecord
+from facelab.governance.audit import AuditLog, AuditRecord
 from facelab.cli._app import app
 from facelab.errors import AuditError
-from facelab.store import require_run
+from facelab.run.store import require_run
 
 AUDIT_FILE = "audit.jsonl"
 

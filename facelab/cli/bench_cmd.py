@@ -129,9 +129,11 @@ def calibrate(
     genuine and impostor scores compare with image mode: KS statistics and FMR / FNMR at
     50–80 %.
     """
-    from facelab import detect, embed, synth, twin
+    from facelab.vision import detect, embed
+    from facelab.world import synth
+    from facelab import twin
     from facelab.errors import ConfigError
-    from facelab.scenario import BUILTIN_QUALITY
+    from facelab.config.scenario import BUILTIN_QUALITY
 
     quals = [q.strip() for q in qualities.split(",") if q.strip()]
     unknown = [q for q in quals if q not in BUILTIN_QUALITY]

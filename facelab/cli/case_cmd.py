@@ -22,7 +22,7 @@ def case_cmd(
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
 ) -> None:
     """Re-run a published deployment on synthetic people; print its headline beside the published one."""
-    from facelab.cases import CASES, run_case
+    from facelab.lab.cases import CASES, run_case
     from facelab.cli.run_cmd import run_with_progress
 
     if name is None:

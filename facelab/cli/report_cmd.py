@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from facelab.cli._app import app
-from facelab.metrics import SECONDS_PER_CANDIDATE
-from facelab.percent import MAPPINGS
+from facelab.lab.metrics import SECONDS_PER_CANDIDATE
+from facelab.search.percent import MAPPINGS
 
 DEFAULT_THRESHOLDS = "50:80:5"
 
@@ -36,7 +36,7 @@ def report_cmd(
 
     Figures, tables with counts and 95 % intervals, and faces of false matches.
     """
-    from facelab.report import write_report
+    from facelab.lab.report import write_report
 
     path = write_report(
         run, out, thresholds=thresholds, mapping=mapping, rank=rank,

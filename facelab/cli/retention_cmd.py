@@ -3,7 +3,7 @@
 ``facelab purge RUN`` deletes what the run's retention policy says must go and prints the report;
 ``facelab retention verify RUN [--proof FILE]`` checks that it is gone; ``facelab retention
 window RUN`` prints the archive window a search looks at; ``facelab retention cases RUN`` and
-``facelab retention close-case RUN CASE`` manage the case holds. See :mod:`facelab.retention`.
+``facelab retention close-case RUN CASE`` manage the case holds. See :mod:`facelab.governance.retention`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Annotated
 
 import typer
 
-from facelab import retention
-from facelab.audit import default_actor
+from facelab.governance import retention
+from facelab.governance.audit import default_actor
 from facelab.cli._app import app
 from facelab.errors import RetentionError
-from facelab.store import RunStore, require_run
+from facelab.run.store import RunStore, require_run
 
 retention_app = typer.Typer(
     name="retention",

@@ -15,13 +15,13 @@ from rich.progress import (
 )
 
 from facelab.cli._app import app
-from facelab.pipeline import RunSummary, run_scenario
-from facelab.scenario import load_scenario
+from facelab.run.pipeline import RunSummary, run_scenario
+from facelab.config.scenario import load_scenario
 
 
 def run_with_progress(scenario, out: Path, mode: str | None, device: str, quiet: bool = False):
     """Run a scenario with one progress bar per simulated day; returns the summary."""
-    from facelab import retention
+    from facelab.governance import retention
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=quiet, transient=False) as bar:

@@ -258,7 +258,7 @@ def review_cmd(
         raise typer.BadParameter("give exactly one of --confirm or --reject")
     lab = _open(run, actor)
     decision = "confirmed" if confirm else "rejected"
-    from facelab.review import get_alert
+    from facelab.run.review import get_alert
 
     with lab.store() as s:
         was = get_alert(s, alert).status

@@ -3,7 +3,7 @@
 Reads the run's stored scores only (nothing is re-embedded), so it takes seconds even over
 millions of stored comparisons. ``--format table`` prints a short header about the run and
 compact blocks that fit a 100–120 column terminal; ``csv`` and ``json`` print the full
-:class:`~facelab.sweep.SweepTable` (every rate with its count, total and 95 % interval). The
+:class:`~facelab.lab.sweep.SweepTable` (every rate with its count, total and 95 % interval). The
 same run always gives the same bytes.
 """
 
@@ -19,9 +19,9 @@ import numpy as np
 import typer
 
 from facelab.cli._app import app
-from facelab.metrics import SECONDS_PER_CANDIDATE, Rate, targets_found
-from facelab.percent import MAPPINGS, PercentMapping
-from facelab.sweep import SweepTable
+from facelab.lab.metrics import SECONDS_PER_CANDIDATE, Rate, targets_found
+from facelab.search.percent import MAPPINGS, PercentMapping
+from facelab.lab.sweep import SweepTable
 
 DEFAULT_THRESHOLDS = "50:80:5"
 
@@ -41,7 +41,7 @@ class By(str, Enum):
 
 def _p(x: float) -> str:
     """A proportion as a short percent: 0.0374 → '3.74%', NaN → 'n/a'."""
-    from facelab.report import pct
+    from facelab.lab.report import pct
 
     return pct(x, sep="")
 
@@ -229,9 +229,9 @@ def sweep_output(
     by: str | None = None,
 ) -> str:
     """Everything ``facelab sweep`` prints, as one string (deterministic for a given run)."""
-    from facelab.report import run_facts, run_mapping, sweep_run
-    from facelab.scores import load_scores
-    from facelab.store import RunStore
+    from facelab.lab.report import run_facts, run_mapping, sweep_run
+    from facelab.lab.scores import load_scores
+    from facelab.run.store import RunStore
 
     with RunStore(run) as store:
         scores = load_scores(store)

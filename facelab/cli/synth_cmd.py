@@ -1,6 +1,6 @@
 """CLI commands: ``facelab synth faces``, ``facelab synth stats`` and ``facelab frames``.
 
-Every PNG written here carries a signed provenance record (:mod:`facelab.provenance`), so the
+Every PNG written here carries a signed provenance record (:mod:`facelab.governance.provenance`), so the
 images can be fed back into facelab and nothing else can.
 """
 
@@ -93,7 +93,9 @@ def faces_cmd(
     ] = None,
 ) -> None:
     """Draw synthetic faces (see ``_FACES_HELP``)."""
-    from facelab import calibration, provenance, synth
+    from facelab.lab import calibration
+    from facelab.governance import provenance
+    from facelab.world import synth
 
     gen = synth.FaceGenerator()
     side = cell or (SHEET_CELL_FACE if sightings is None else SHEET_CELL_PORTRAIT)
@@ -176,7 +178,7 @@ def stats_cmd(
     """SFace genuine-vs-impostor statistics (see ``_STATS_HELP``)."""
     import cv2
 
-    from facelab import calibration
+    from facelab.lab import calibration
 
     # OpenCV's DNN engine warns about targets on stderr when YuNet loads; keep stderr for errors.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -244,10 +246,11 @@ def frames_cmd(
     from rich.console import Console
     from rich.progress import Progress
 
-    from facelab import camera as cam_mod
-    from facelab import provenance, synth
-    from facelab.scenario import load_scenario
-    from facelab.world import build_world
+    from facelab.world import camera as cam_mod
+    from facelab.governance import provenance
+    from facelab.world import synth
+    from facelab.config.scenario import load_scenario
+    from facelab.world.world import build_world
 
     sc = load_scenario(scenario)
     if seed is not None:

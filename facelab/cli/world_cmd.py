@@ -56,8 +56,8 @@ def world(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Build a scenario's ground truth (people, cameras, schedule) and summarise it."""
-    from facelab.scenario import load_scenario
-    from facelab.world import build_world
+    from facelab.config.scenario import load_scenario
+    from facelab.world.world import build_world
 
     sc = load_scenario(scenario)
     overrides = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}

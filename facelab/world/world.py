@@ -1,6 +1,6 @@
 """Ground truth: who lives where, who is on the watchlist, who passes which camera when.
 
-:func:`build_world` turns a :class:`~facelab.scenario.Scenario` into a :class:`World`,
+:func:`build_world` turns a :class:`~facelab.config.scenario.Scenario` into a :class:`World`,
 deterministically from ``scenario.seed``. Each independent random stream gets its own generator
 seeded with ``np.random.SeedSequence([seed, STREAM_*, ...])``, so adding a stream (or a day)
 never shifts the others: the schedule of day ``d`` depends only on ``(seed, d)`` and the
@@ -17,7 +17,7 @@ Movement model (per day, fully vectorised with numpy):
 - a *wanderer* makes all passes at random stations at random times within the active hours;
 - at a station with several cameras one of them is picked uniformly.
 
-Identity latents are not drawn here: :mod:`facelab.synth` derives them from
+Identity latents are not drawn here: :mod:`facelab.world.synth` derives them from
 ``(World.seed, identity)``. Person ids are ``0 .. P-1``; watchlist identities that never appear
 in the city get ids ``P, P+1, ...``.
 """
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from facelab.scenario import Scenario
+from facelab.config.scenario import Scenario
 
 __all__ = [
     "PASS_DTYPE",
@@ -129,7 +129,7 @@ class World:
     ----------
     scenario : Scenario
     seed : int
-        ``scenario.seed``; :mod:`facelab.synth` derives identity latents from it.
+        ``scenario.seed``; :mod:`facelab.world.synth` derives identity latents from it.
     stations : tuple[str, ...]
         Station names; arrays below index into it.
     camera_station : ndarray, shape (C,), int32

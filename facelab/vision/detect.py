@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facelab import models
+from facelab.vision import models
 
 # Named detector settings (the operator-facing threshold lives in the scenario, not here).
 SCORE_THRESHOLD = 0.6
@@ -129,7 +129,7 @@ class FaceDetector:
         return Detections(boxes_a[order], marks_a[order], scores_a[order])
 
     def detect_regions(self, image: np.ndarray, regions) -> Detections:
-        """Detect faces in parts of an image only (:func:`facelab.motion.changed_regions`);
+        """Detect faces in parts of an image only (:func:`facelab.world.motion.changed_regions`);
         ``regions=None`` is the whole image. Boxes and landmarks are in image coordinates."""
         if regions is None:
             return self.detect(image)

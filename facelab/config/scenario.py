@@ -37,7 +37,7 @@ Schema (defaults in brackets)::
     [archive]     kind ["flat"] (flat | sq8 | ivf-flat | ivf-sq8 | ivf-pq), nprobe [a share of
                   each IVF day shard's lists]; the kind the pipeline builds the day shards as
     [detection]   regions ["motion"] (motion | full): detect faces where a fixed camera's frame
-                  changed (facelab.motion), or always in the whole frame
+                  changed (facelab.world.motion), or always in the whole frame
 """
 
 from __future__ import annotations
@@ -108,11 +108,11 @@ DEFAULT_DETECTION_REGIONS = "motion"
 #: Where the image pipeline runs the face detector (``[detection] regions``).
 DETECTION_REGIONS: tuple[str, ...] = ("motion", "full")
 
-#: Day-shard kinds :class:`facelab.archive.DayShardArchive` builds (``[archive] kind``); defined
-#: here, and imported by :mod:`facelab.archive`, so that parsing a scenario does not load faiss.
+#: Day-shard kinds :class:`facelab.search.archive.DayShardArchive` builds (``[archive] kind``); defined
+#: here, and imported by :mod:`facelab.search.archive`, so that parsing a scenario does not load faiss.
 ARCHIVE_KINDS: tuple[str, ...] = ("flat", "ivf-flat", "ivf-pq", "sq8", "ivf-sq8")
 
-#: Seed-stream constant for choosing which cameras of a group are FR (see :mod:`facelab.world`).
+#: Seed-stream constant for choosing which cameras of a group are FR (see :mod:`facelab.world.world`).
 STREAM_FR_CAMERAS = 0x46520001
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -312,7 +312,7 @@ class PolicySpec:
 
 @dataclass(frozen=True)
 class ArchiveSpec:
-    """How the day-sharded archive is built (:class:`facelab.archive.DayShardArchive`).
+    """How the day-sharded archive is built (:class:`facelab.search.archive.DayShardArchive`).
 
     Attributes
     ----------
@@ -336,7 +336,7 @@ class ArchiveSpec:
 @dataclass(frozen=True)
 class DetectionSpec:
     """Where the image pipeline looks for faces: ``regions`` is ``"motion"`` (the parts of a
-    frame that changed against the camera's other frames, :mod:`facelab.motion`) or ``"full"``
+    frame that changed against the camera's other frames, :mod:`facelab.world.motion`) or ``"full"``
     (the whole frame)."""
 
     regions: str = DEFAULT_DETECTION_REGIONS
@@ -438,7 +438,7 @@ class Scenario:
         Groups stay groups (FR flags are re-derived from the seed), so
         ``parse_scenario(s.to_dict(), s.source) == s``. The ``archive`` and ``detection`` tables
         are left out while they hold the defaults, so that runs made before they existed keep
-        their fingerprint (:func:`facelab.pipeline.scenario_fingerprint`) and can be resumed.
+        their fingerprint (:func:`facelab.run.pipeline.scenario_fingerprint`) and can be resumed.
         """
         out = {
             "name": self.name,

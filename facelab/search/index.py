@@ -75,7 +75,7 @@ IVF_POINTS_PER_LIST = 39
 DEFAULT_NPROBE = 16
 """The habitual fixed ``nprobe`` (kept for comparisons). facelab's IVF indexes default to a
 share of their lists instead (:data:`WATCHLIST_PROBE_FRACTION`,
-:data:`facelab.archive.ARCHIVE_PROBE_FRACTION`): 16 lists find too little at scale."""
+:data:`facelab.search.archive.ARCHIVE_PROBE_FRACTION`): 16 lists find too little at scale."""
 
 ALERT_TOP_K = 5
 """Candidates per query that :meth:`WatchlistIndex.alert_batch` keeps before thresholding."""
@@ -678,7 +678,7 @@ class WatchlistIndex:
         it cannot be had); adds, removals and saves keep working on the CPU index, and drop the
         GPU copy, so call this again after changing the watchlist.
         """
-        from facelab.device import index_to_device
+        from facelab.vision.device import index_to_device
 
         self._gpu = None
         if self._index is not None:

@@ -8,7 +8,7 @@ mode, so that millions of sightings take seconds while their genuine (same perso
 The model
 ---------
 Every embedding is of a *kind*: a camera quality (``good``, ``fair``, ``poor``: the profiles
-of :data:`facelab.scenario.BUILTIN_QUALITY`) or ``photo`` (the watchlist's "pre-loaded frame":
+of :data:`facelab.config.scenario.BUILTIN_QUALITY`) or ``photo`` (the watchlist's "pre-loaded frame":
 a portrait at the enrolment latent sigma 0.15). Kind 0 is the *hub* (``photo`` when calibrated
 with photos, else the reference quality). For person ``i`` and a face of kind ``k``::
 
@@ -116,7 +116,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facelab import __version__, metrics, paths, percent, synth
+from facelab import __version__, paths
+from facelab.lab import metrics
+from facelab.search import percent
+from facelab.world import synth
 from facelab.errors import ConfigError, DataError, ModelError
 from facelab.fileio import write_atomic
 
@@ -185,7 +188,7 @@ class ImageSample:
 
 
 def _profile(kind: str):
-    from facelab.scenario import BUILTIN_QUALITY
+    from facelab.config.scenario import BUILTIN_QUALITY
 
     if kind not in BUILTIN_QUALITY:
         valid = ", ".join([*BUILTIN_QUALITY, PHOTO])
@@ -194,7 +197,7 @@ def _profile(kind: str):
 
 
 def _camera_face(face, profile, rng, background) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """One face in a camera-like frame, the way :mod:`facelab.camera` composes a pass."""
+    """One face in a camera-like frame, the way :mod:`facelab.world.camera` composes a pass."""
     h, w = background.shape[:2]
     side = int(rng.integers(profile.face_px[0], profile.face_px[1] + 1))
     side = max(16, min(side, w - 4, h - 4))
@@ -228,11 +231,11 @@ def sample_image(
     """Render, detect, align and embed faces of identities ``0..n_identities-1``.
 
     A sighting (``kind`` = a quality profile) is a camera pass: the face (latent sigma
-    :data:`facelab.synth.DEFAULT_LATENT_SIGMA`) is pasted at a size drawn from the profile's
-    ``face_px`` into a 320×240 procedural scene (:func:`facelab.camera.background`), the face is
+    :data:`facelab.world.synth.DEFAULT_LATENT_SIGMA`) is pasted at a size drawn from the profile's
+    ``face_px`` into a 320×240 procedural scene (:func:`facelab.world.camera.background`), the face is
     occluded and the frame blurred, noised, re-lit and JPEG-compressed by
-    :func:`facelab.synth.sample_degradation` / :func:`facelab.synth.degrade`. A ``photo`` is
-    the watchlist's pre-loaded frame: :func:`facelab.synth.portrait` with its default
+    :func:`facelab.world.synth.sample_degradation` / :func:`facelab.world.synth.degrade`. A ``photo`` is
+    the watchlist's pre-loaded frame: :func:`facelab.world.synth.portrait` with its default
     degradation at the enrolment sigma (0.15), as the pipeline enrols it. YuNet runs on the
     whole image; the largest detection overlapping the true face box (IoU ≥ 0.5) is aligned
     and embedded; faces it misses are dropped and counted.
@@ -252,8 +255,9 @@ def sample_image(
     -------
     ImageSample
     """
-    from facelab import camera, detect, embed
-    from facelab.scenario import DEFAULT_ENROL_SIGMA
+    from facelab.world import camera
+    from facelab.vision import detect, embed
+    from facelab.config.scenario import DEFAULT_ENROL_SIGMA
 
     if n_identities < 1 or per_identity < 1:
         raise DataError("sample_image needs at least one identity and one face per identity")
@@ -726,8 +730,9 @@ def calibrate(
     ``models`` is ``(FaceGenerator, FaceDetector, Embedder)`` to reuse; ``progress(n)`` is called
     as faces are done. Returns the model (not yet saved) and the samples it was fitted on.
     """
-    from facelab import detect, embed, synth
-    from facelab import models as model_files
+    from facelab.vision import detect, embed
+    from facelab.world import synth
+    from facelab.vision import models as model_files
 
     models = models or (synth.FaceGenerator(device), detect.FaceDetector(device), embed.Embedder(device))
     quals = list(qualities)
@@ -763,7 +768,7 @@ def load_default() -> TwinModel:
         raise ModelError(f"no calibrated twin at {path}; run `facelab calibrate`")
     model = TwinModel.load(path)
     try:
-        from facelab import models
+        from facelab.vision import models
 
         current = models.read_manifest().get("embedder", {}).get("sha256")
     except Exception:  # noqa: BLE001 - the manifest is advisory here
@@ -1510,7 +1515,7 @@ def _single_blas_thread():
 
 def _fit_twin(emb, labels, quality, seed, *, others, detect_rates, latent_sigmas,
               n_identities, n_per_identity, embedder_sha256) -> TwinModel:  # fmt: skip
-    from facelab.scenario import DEFAULT_ENROL_SIGMA
+    from facelab.config.scenario import DEFAULT_ENROL_SIGMA
 
     others = dict(others or {})
     detect_rates = dict(detect_rates or {})
@@ -1706,7 +1711,7 @@ def _fit_twin(emb, labels, quality, seed, *, others, detect_rates, latent_sigmas
         if miss < FIT_TOLERANCE and _sweep + 1 >= FIT_MIN_SWEEPS:
             break
     if embedder_sha256 is None:
-        from facelab import models
+        from facelab.vision import models
 
         embedder_sha256 = models.model_sha256("embedder")
     counts = np.unique(np.asarray(labels), return_counts=True)[1]
@@ -1759,7 +1764,7 @@ class TwinReport:
         sharing a face are not independent, so these are a guide, not a test).
     image_genuine, twin_genuine, image_impostor, twin_impostor : (mean, sd) of the scores.
     percents, thresholds : percent thresholds and their cosines (linear mapping).
-    image_fmr, twin_fmr, image_fnmr, twin_fnmr : :class:`facelab.metrics.Rate` per threshold
+    image_fmr, twin_fmr, image_fnmr, twin_fnmr : :class:`facelab.lab.metrics.Rate` per threshold
         (with Wilson 95 % intervals).
     fmr_inside, fnmr_inside : whether the twin's rate lies in the image-mode Wilson interval.
     image_fmr_ci, image_fnmr_ci : (lo, hi) per threshold: the image-mode 95 % interval that
@@ -1844,7 +1849,7 @@ def image_rates(
 
     Returns
     -------
-    (fmr, fnmr) : one :class:`facelab.metrics.Rate` per percent each.
+    (fmr, fnmr) : one :class:`facelab.lab.metrics.Rate` per percent each.
     """
     g, i, _, _ = _image_scores(image_emb, image_labels, photo_emb, photo_labels, max_impostor, seed)
     rates = metrics.fmr_fnmr(g, i, np.array(_thresholds(percents), np.float64))
@@ -1944,7 +1949,7 @@ def compare(
     photo_emb, photo_labels : optional image-mode enrolment photos of the same people; then the
         comparison is photo vs sighting (what a watchlist search scores), else sighting vs
         sighting within ``quality``.
-    percents : percent thresholds (linear mapping, ``facelab.percent``).
+    percents : percent thresholds (linear mapping, ``facelab.search.percent``).
     twin_identities : people in the twin sample (default: 4 × the image sample, ≥ 400), each
         with as many faces as the image sample's people have at most.
     max_impostor : impostor scores kept per side (seeded uniform subsample beyond).

@@ -33,13 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
-from facelab import __version__, camera, detect, embed, motion, percent, provenance, synth
-from facelab import device as dev
+from facelab import __version__
+from facelab.world import camera, motion, synth
+from facelab.vision import detect, embed
+from facelab.search import percent
+from facelab.governance import provenance
+from facelab.vision import device as dev
 from facelab.errors import ConfigError, RunError
 from facelab.fileio import write_atomic
-from facelab.probe import FaceModels
-from facelab.store import RunStore, Transaction
-from facelab.world import World, build_world
+from facelab.vision.probe import FaceModels
+from facelab.run.store import RunStore, Transaction
+from facelab.world.world import World, build_world
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ def crashpoint(label: str, day: int | None = None) -> None:
 
     ``FACELAB_CRASH_AT`` holds ``label`` or ``label@day``. Points: ``after-enrol``,
     ``after-frames``, ``after-shard``, ``after-truth``, ``after-commit`` (here) and
-    ``purge-held``, ``purge-files``, ``purge-rows`` (:mod:`facelab.retention`). Without the
+    ``purge-held``, ``purge-files``, ``purge-rows`` (:mod:`facelab.governance.retention`). Without the
     variable this does nothing.
     """
     want = os.environ.get(CRASH_ENV)
@@ -203,7 +207,7 @@ class ImageSource:
         self.renderer = camera.CameraRenderer(scenario, world, self.generator)
 
     def enrol_watchlist(self, watch_index) -> None:
-        from facelab.watchlist import enrol_photo
+        from facelab.run.watchlist import enrol_photo
 
         s = self.scenario
         ids = [e.identity for e in self.world.watchlist]
@@ -346,7 +350,7 @@ TWIN_DETECT_STREAM = 0x54574401  # which twin sightings the detector would have 
 def twin_quality(profile, kinds) -> str:
     """The calibrated twin kind for a camera quality profile: itself if calibrated, else the
     built-in profile with the closest blur (custom profiles are variations of a built-in)."""
-    from facelab.scenario import BUILTIN_QUALITY
+    from facelab.config.scenario import BUILTIN_QUALITY
 
     if profile.name in kinds:
         return profile.name
@@ -388,7 +392,7 @@ class TwinSource:
         )
 
     def enrol_watchlist(self, watch_index) -> None:
-        from facelab.watchlist import enrol_batch
+        from facelab.run.watchlist import enrol_batch
 
         ids = np.array([e.identity for e in self.world.watchlist], np.int64)
         enrol_batch(
@@ -453,7 +457,7 @@ class Runner:
 
     def _enrol(self) -> None:
         """Enrol the scenario's watchlist once; an interrupted enrolment is redone from scratch."""
-        from facelab.index import WatchlistIndex
+        from facelab.search.index import WatchlistIndex
 
         if self.store.get("watchlist_enrolled") == "1":
             return
@@ -485,7 +489,7 @@ class Runner:
             if day in done:
                 continue
             if watch is None:
-                from facelab.watchlist import load_active
+                from facelab.run.watchlist import load_active
 
                 watch = load_active(self.store)
                 if self.device != "cpu":

@@ -123,7 +123,7 @@ def changed_regions(images: Sequence[np.ndarray], grid: int = 32) -> list[tuple[
 
 
 def frame_regions(frames: Sequence, grid: int = 32) -> list[tuple[Region, ...] | None]:
-    """:func:`changed_regions` for a mixed list of frames (:class:`facelab.camera.Frame`, or
+    """:func:`changed_regions` for a mixed list of frames (:class:`facelab.world.camera.Frame`, or
     anything with ``camera`` and ``image``), each compared with the others of its camera."""
     out: list[tuple[Region, ...] | None] = [None] * len(frames)
     by_camera: dict[int, list[int]] = {}

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from facelab import detect, embed, imageio, provenance
+from facelab.vision import detect, embed
+from facelab import imageio
+from facelab.governance import provenance
 from facelab.errors import FacelabError, ImageError
 
 log = logging.getLogger(__name__)

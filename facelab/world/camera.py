@@ -1,6 +1,6 @@
 """Camera frames: the faces passing a camera, blended into a procedural scene.
 
-For each frame of the ground-truth schedule (:meth:`facelab.world.World.frames`), every person
+For each frame of the ground-truth schedule (:meth:`facelab.world.world.World.frames`), every person
 passing is drawn as a sighting of their identity (latent variation keyed by the pass id), placed
 at a size from the camera's quality profile, softly blended into the camera's background, and
 the whole frame is degraded by the profile (blur, noise, brightness, occlusion, JPEG). The
@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facelab import synth
+from facelab.world import synth
 from facelab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,9 @@ class CameraRenderer:
 
     Parameters
     ----------
-    scenario : :class:`facelab.scenario.Scenario`
-    world : :class:`facelab.world.World`
-    generator : :class:`facelab.synth.FaceGenerator`
+    scenario : :class:`facelab.config.scenario.Scenario`
+    world : :class:`facelab.world.world.World`
+    generator : :class:`facelab.world.synth.FaceGenerator`
     """
 
     def __init__(self, scenario, world, generator: synth.FaceGenerator):
@@ -98,7 +98,7 @@ class CameraRenderer:
         return self._backgrounds[camera]
 
     def render(self, frames) -> list[Frame]:
-        """Render a batch of :class:`facelab.world.FrameTruth` (faces generated in one batch)."""
+        """Render a batch of :class:`facelab.world.world.FrameTruth` (faces generated in one batch)."""
         frames = list(frames)
         pids = [p for f in frames for p in f.passes]
         persons = [p for f in frames for p in f.persons]
@@ -156,7 +156,7 @@ class CameraRenderer:
 
 def frame_record(frame: Frame, scenario, generator_sha256: str) -> dict:
     """The provenance record of a frame: what made it, from which seed, with which faces."""
-    from facelab.provenance import make_record
+    from facelab.governance.provenance import make_record
 
     return make_record(
         "frame", generator="dcgan-digiface", model_sha256=generator_sha256, seed=scenario.seed,

@@ -3,7 +3,7 @@
 :func:`sweep` takes the score arrays a run stored (1:1 genuine/impostor comparisons, 1:N
 candidate lists, watchlist alerts), a percent mapping and percent thresholds. Each percent is
 turned into the exactly equivalent cosine threshold with
-:meth:`~facelab.percent.PercentMapping.to_cosine`, and every rate is computed on the cosine
+:meth:`~facelab.search.percent.PercentMapping.to_cosine`, and every rate is computed on the cosine
 scores with ``score >= threshold`` as a match. The result, a :class:`SweepTable`, renders as
 deterministic CSV / JSON (floats rounded to 6 significant digits) or as an aligned text table.
 """
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from facelab.errors import ConfigError
-from facelab.metrics import (
+from facelab.lab.metrics import (
     SECONDS_PER_CANDIDATE,
     Rate,
     SearchScores,
@@ -33,7 +33,7 @@ from facelab.metrics import (
     operational_figures,
     rate_fields,
 )
-from facelab.percent import (
+from facelab.search.percent import (
     DEFAULT_MAPPING,
     PercentMapping,
     get_mapping,
@@ -58,7 +58,7 @@ class SweepRow:
     fmr, fnmr : Rate or None
         1:1 rates (need impostor / genuine scores).
     fpir, fnir : Rate or None
-        1:N rates (need :class:`~facelab.metrics.SearchScores`); FNIR at the table's rank.
+        1:N rates (need :class:`~facelab.lab.metrics.SearchScores`); FNIR at the table's rank.
     alerts, true_alerts, false_alerts : int or None
         Watchlist alerts raised at this threshold.
     false_alert_share : Rate or None
@@ -252,7 +252,7 @@ def sweep(
     ----------
     thresholds : array_like or str
         Percent thresholds, ``(m,)`` float, or a spec for
-        :func:`~facelab.percent.parse_thresholds` (``"50:80:5"``). Rows come out ascending and
+        :func:`~facelab.search.percent.parse_thresholds` (``"50:80:5"``). Rows come out ascending and
         without duplicates.
     mapping : PercentMapping or str
         The percent mapping, or its name; by name, ``"log-fmr"`` is calibrated on ``impostor``.
@@ -264,7 +264,7 @@ def sweep(
         Rank for FNIR.
     alert_true, alert_score : np.ndarray, optional
         ``(a,)`` bool / float watchlist alerts (see
-        :func:`~facelab.metrics.operational_figures`) → alert columns. Give both or neither.
+        :func:`~facelab.lab.metrics.operational_figures`) → alert columns. Give both or neither.
     n_searches : int, optional
         Searches behind the alerts; defaults to ``searches.n_searches`` when ``searches`` is
         given.

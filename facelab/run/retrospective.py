@@ -2,10 +2,10 @@
 
 A photo (a "pre-loaded frame" of a synthetic person) goes through the same gate as enrolment:
 the image checks of :mod:`facelab.imageio`, the synthetic-only guard
-(:func:`facelab.provenance.load_verified`), then one face is detected, aligned and embedded
-(:func:`facelab.probe.face_embedding`). Its embedding is searched in the day shards of the
-archive that lie inside the retention window (:class:`facelab.archive.DayShardArchive`, the
-one :meth:`facelab.store.RunStore.archive` keeps per run, so that a session's searches reuse
+(:func:`facelab.governance.provenance.load_verified`), then one face is detected, aligned and embedded
+(:func:`facelab.vision.probe.face_embedding`). Its embedding is searched in the day shards of the
+archive that lie inside the retention window (:class:`facelab.search.archive.DayShardArchive`, the
+one :meth:`facelab.run.store.RunStore.archive` keeps per run, so that a session's searches reuse
 loaded shards; a one-photo search is spread over the day shards by a thread pool):
 
 * without ``top``, a FAISS range search returns every archived sighting whose cosine is at or
@@ -30,10 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from facelab import audit, imageio, percent, provenance
+from facelab.governance import audit, provenance
+from facelab import imageio
+from facelab.search import percent
 from facelab.errors import ConfigError, FacelabError
-from facelab.probe import FaceModels, face_embedding, load_probe
-from facelab.store import RunStore
+from facelab.vision.probe import FaceModels, face_embedding, load_probe
+from facelab.run.store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -204,12 +206,12 @@ def iso_time(scenario, t: int) -> str:
 def archive_window(store: RunStore, scenario=None) -> tuple[int, int, str, str] | None:
     """``(first_day, last_day, first_date, last_date)`` of the archive, or ``None`` if empty.
 
-    Uses :func:`facelab.retention.archive_window` when that module provides it; otherwise a
+    Uses :func:`facelab.governance.retention.archive_window` when that module provides it; otherwise a
     fallback: "now" is the run's last completed day, and the window is the last
     ``scenario.retention.days`` days up to it (no earlier than the first completed day).
     """
     try:
-        from facelab.retention import archive_window as _retention_window
+        from facelab.governance.retention import archive_window as _retention_window
     except ImportError:
         _retention_window = None
     if _retention_window is not None:
@@ -327,7 +329,7 @@ def search_photo(
         Who searches (recorded in the audit log).
     mapping : str, optional
         Percent mapping; default the run scenario's (``linear`` or ``sigmoid``).
-    models : :class:`facelab.probe.FaceModels`, optional
+    models : :class:`facelab.vision.probe.FaceModels`, optional
         Detector and embedder to reuse (created on first use).
     largest : bool
         If the photo holds several faces, use the largest instead of refusing.
@@ -350,7 +352,7 @@ def search_photo(
 
     Nothing is written unless the search succeeds; then one audit record is appended.
     """
-    from facelab.watchlist import require_image_mode
+    from facelab.run.watchlist import require_image_mode
 
     reason = audit.require_reason(reason, store.requires_reason, "a search")
     require_image_mode(store, "search by photo")
@@ -447,7 +449,7 @@ def _check_params(store, scenario, min_percent, top, cameras, date_from, date_to
 def _search_days(
     store, archive, scenario, emb: np.ndarray, days: list[int], params: dict
 ) -> list[Hit]:
-    """Search ``archive`` (the run's :class:`~facelab.archive.DayShardArchive`) over ``days``
+    """Search ``archive`` (the run's :class:`~facelab.search.archive.DayShardArchive`) over ``days``
     for one embedding; hits joined with their rows and filtered, best first."""
     if not days:
         return []
@@ -573,7 +575,7 @@ def draw_sheet(
     -------
     Path
     """
-    from facelab import synth
+    from facelab.world import synth
 
     if isinstance(probe_image, np.ndarray):
         image = probe_image
@@ -598,7 +600,7 @@ def draw_sheet(
     cols = min(SHEET_COLS, len(tiles))
     sheet = synth.contact_sheet(tiles, cols=cols, cell=SHEET_TILE)
     try:
-        from facelab import models
+        from facelab.vision import models
 
         model_sha = models.model_sha256("generator")
     except FacelabError:

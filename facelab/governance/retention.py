@@ -38,14 +38,14 @@ journal (``RUN/.purge-journal.json``, counts only) for the report of the purge t
 In order: (1) ``BEGIN IMMEDIATE`` on ``facelab.sqlite`` (no other writer until the end) and the
 plan; (2) embeddings retained past the window are copied into ``held.faiss`` (written
 atomically) and released ones are removed from it; (3) day shards past
-the window are unlinked (:meth:`~facelab.archive.DayShardArchive.drop_day`), shards inside it
+the window are unlinked (:meth:`~facelab.search.archive.DayShardArchive.drop_day`), shards inside it
 that hold expired vectors are rewritten without them (atomically, so the old file is unlinked),
 frame and clip files are unlinked (stale ``*.tmp`` files beside them too) and emptied day folders
 removed; (4) the ground-truth rows are deleted; (5) the rows are deleted and the report
 recorded in table ``purges`` in the same transaction, which also sets a ``purge_pending``
 marker; (6) ``VACUUM`` of both databases, the audit record, the marker cleared and
 ``PRAGMA wal_checkpoint(TRUNCATE)``. ``secure_delete`` (on in every connection,
-:func:`facelab.store.connect`) zeroes deleted rows in their pages; ``VACUUM`` rewrites each
+:func:`facelab.run.store.connect`) zeroes deleted rows in their pages; ``VACUUM`` rewrites each
 database without free pages; the truncating checkpoint leaves no old page image in the WAL. A
 purge that finds the marker set (killed before step 6) finishes that step first.
 
@@ -116,7 +116,7 @@ import numpy as np
 
 from facelab.errors import RetentionError, RunError
 from facelab.fileio import fsync_dir, write_atomic
-from facelab.store import (
+from facelab.run.store import (
     ARCHIVE_DIR,
     AUDIT_LOG,
     FRAMES_DIR,
@@ -156,9 +156,9 @@ _HELD_TMP_RE = re.compile(r"^\.held\.faiss\..+\.tmp$")
 
 
 def _crashpoint(label: str, day: int) -> None:
-    """:func:`facelab.pipeline.crashpoint`, imported only when the test variable is set."""
+    """:func:`facelab.run.pipeline.crashpoint`, imported only when the test variable is set."""
     if os.environ.get("FACELAB_CRASH_AT"):
-        from facelab.pipeline import crashpoint
+        from facelab.run.pipeline import crashpoint
 
         crashpoint(label, day)
 
@@ -783,7 +783,7 @@ def _index_ids(index) -> np.ndarray:
 
     if isinstance(index, faiss.IndexIDMap2):
         return faiss.vector_to_array(index.id_map).astype(np.int64)
-    from facelab.index import _ivf_list_ids
+    from facelab.search.index import _ivf_list_ids
 
     return _ivf_list_ids(faiss.downcast_index(index)).astype(np.int64)
 
@@ -997,7 +997,7 @@ def purge(
     RetentionError
         Bad ``now``/``retention_days``, or a file that cannot be deleted.
     """
-    from facelab.audit import default_actor
+    from facelab.governance.audit import default_actor
 
     own = not isinstance(run, RunStore)
     store = RunStore(run) if own else run
@@ -1059,7 +1059,7 @@ def _purge(
     proof: DeletionProof | None,
     always_record: bool,
 ) -> PurgeReport:
-    from facelab.index import read_index, write_index_atomic
+    from facelab.search.index import read_index, write_index_atomic
 
     day_label = now_day - 1
     run = store.path
@@ -1521,8 +1521,8 @@ class _ROStore:
 
 def _structural(run: Path) -> tuple[list[Check], int, str]:
     """The structural checks, the now they were made at, and the window in words."""
-    from facelab.archive import DayShardArchive
-    from facelab.index import read_index
+    from facelab.search.archive import DayShardArchive
+    from facelab.search.index import read_index
 
     st = _ROStore(run)
     checks: list = []

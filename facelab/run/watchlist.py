@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facelab import audit, provenance
+from facelab.governance import audit, provenance
 from facelab.errors import DataError, RunError
-from facelab.probe import face_embedding, load_probe
-from facelab.store import RunStore, Transaction
+from facelab.vision.probe import face_embedding, load_probe
+from facelab.run.store import RunStore, Transaction
 
 log = logging.getLogger(__name__)
 

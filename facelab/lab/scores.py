@@ -1,4 +1,4 @@
-"""A run's stored scores joined with its ground truth, as arrays for :mod:`facelab.metrics`.
+"""A run's stored scores joined with its ground truth, as arrays for :mod:`facelab.lab.metrics`.
 
 This is the one place where the search side (``facelab.sqlite``) meets the truth
 (``truth.sqlite``); it is read by the sweep and the report, never by search or alerting.
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from facelab.errors import RunError
-from facelab.metrics import SearchScores
-from facelab.store import RunStore
+from facelab.lab.metrics import SearchScores
+from facelab.run.store import RunStore
 
 
 @dataclass(frozen=True)

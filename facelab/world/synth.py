@@ -7,7 +7,7 @@ degradations (blur, noise, brightness, JPEG, partial occlusion) whose strengths 
 parameters. The same (seed, identity, sighting, parameters) always gives the same pixels.
 
 Images are ``uint8`` arrays ``(H, W, 3)`` in BGR order. The generator is the DCGAN converted by
-:mod:`facelab.models`; its faces are 64×64, the people in them do not exist.
+:mod:`facelab.vision.models`; its faces are 64×64, the people in them do not exist.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from facelab import models, scenario
+from facelab.vision import models
+from facelab.config import scenario
 from facelab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class FaceGenerator:
 
     Parameters
     ----------
-    device : "cpu", "cuda" or "auto" (see :mod:`facelab.device`).
+    device : "cpu", "cuda" or "auto" (see :mod:`facelab.vision.device`).
     """
 
     def __init__(self, device: str = "cpu"):
@@ -174,7 +175,7 @@ def sample_degradation(profile, rng: np.random.Generator) -> Degradation:
     """Draw concrete degradations from a quality profile.
 
     ``profile`` has ``blur_sigma``, ``noise_sd``, ``jpeg_quality``, ``brightness`` (lo, hi) and
-    ``occlusion_prob`` (a :class:`facelab.scenario.QualityProfile`). Blur and noise vary by up to
+    ``occlusion_prob`` (a :class:`facelab.config.scenario.QualityProfile`). Blur and noise vary by up to
     ±50 % around the profile's value, so that one camera does not give identical faces.
     """
     lo, hi = profile.brightness

@@ -1,6 +1,6 @@
 """One run as a self-contained HTML report: figures, tables and plain-language captions.
 
-:func:`write_report` reads a run's stored scores (:func:`facelab.scores.load_scores`; nothing
+:func:`write_report` reads a run's stored scores (:func:`facelab.lab.scores.load_scores`; nothing
 is re-embedded), sweeps the percent thresholds, and writes one HTML file with every figure
 embedded as a base64 PNG ``data:`` URI, so that it can be mailed or opened offline: no script,
 no style sheet and no image is fetched from anywhere.
@@ -16,7 +16,7 @@ notebook or composed into other figures:
 - :func:`plot_review_queue` — alerts to review and review hours per threshold.
 
 The sweep helpers :func:`run_mapping` and :func:`sweep_run` (a run's scores → a
-:class:`~facelab.sweep.SweepTable`) and :func:`run_facts` are shared with ``facelab sweep`` and
+:class:`~facelab.lab.sweep.SweepTable`) and :func:`run_facts` are shared with ``facelab sweep`` and
 ``facelab demo``. matplotlib is imported only when a figure is drawn.
 """
 
@@ -40,7 +40,7 @@ import numpy as np
 from facelab import __version__
 from facelab.errors import FacelabError
 from facelab.fileio import write_atomic
-from facelab.metrics import (
+from facelab.lab.metrics import (
     SECONDS_PER_CANDIDATE,
     Rate,
     SearchScores,
@@ -53,10 +53,10 @@ from facelab.metrics import (
     operational_figures,
     targets_found,
 )
-from facelab.percent import MAPPINGS, PercentMapping, get_mapping, parse_thresholds
-from facelab.scores import RunScores, load_scores
-from facelab.store import RunStore
-from facelab.sweep import SweepTable, sweep
+from facelab.search.percent import MAPPINGS, PercentMapping, get_mapping, parse_thresholds
+from facelab.lab.scores import RunScores, load_scores
+from facelab.run.store import RunStore
+from facelab.lab.sweep import SweepTable, sweep
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def sweep_run(
     Parameters
     ----------
     scores : RunScores
-        From :func:`facelab.scores.load_scores`.
+        From :func:`facelab.lab.scores.load_scores`.
     thresholds : str or array_like
         Percent thresholds or a spec such as ``"50:80:5"``.
     mapping : str or PercentMapping
@@ -725,7 +725,7 @@ def false_matches(
     """Highest-scoring false matches with ``cos_lo <= score < cos_hi``, best first.
 
     A candidate is false when the watchlist entry is not the identity really in the sighting
-    (ground truth; the same rule as :func:`facelab.scores.load_scores`).
+    (ground truth; the same rule as :func:`facelab.lab.scores.load_scores`).
     """
     person = dict(zip(scores.sighting.tolist(), scores.person.tolist(), strict=True))
     identity = dict(store.truth.execute("SELECT watch, identity FROM watch_truth").fetchall())
@@ -759,7 +759,7 @@ def _load_own_image(path: Path | None, cache: dict) -> np.ndarray | None:
     if path is None:
         return None
     if path not in cache:
-        from facelab import provenance
+        from facelab.governance import provenance
 
         try:
             cache[path] = provenance.load_verified(path).image

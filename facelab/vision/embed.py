@@ -10,7 +10,7 @@ import logging
 import cv2
 import numpy as np
 
-from facelab import models
+from facelab.vision import models
 from facelab.errors import DataError
 
 log = logging.getLogger(__name__)

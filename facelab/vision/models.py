@@ -127,7 +127,7 @@ SPECS: dict[str, ModelSpec] = {
         licence="MIT (OpenCV Zoo YuNet)",
         inputs="input: float32 (1, 3, H, W), BGR 0-255, H and W multiples of 32",
         outputs="cls/obj (1, A, 1), bbox (1, A, 4), kps (1, A, 10) at strides 8, 16, 32",
-        preprocessing="zero padding to multiples of 32; decoding and NMS in facelab.detect",
+        preprocessing="zero padding to multiples of 32; decoding and NMS in facelab.vision.detect",
     ),
 }
 
@@ -266,12 +266,12 @@ def open_session(name: str, device: str = "cpu", *, threads: int | None = None):
 
     ``threads`` caps onnxruntime's intra-op threads (default: one per core).
 
-    onnxruntime falls back to the CPU silently; :func:`facelab.device.check_session_providers`
+    onnxruntime falls back to the CPU silently; :func:`facelab.vision.device.check_session_providers`
     turns that into a :class:`~facelab.errors.DeviceError` when ``device == "cuda"``.
     """
     import onnxruntime as ort
 
-    from facelab import device as dev
+    from facelab.vision import device as dev
 
     path = model_path(name)
     resolved = dev.resolve_device(device)
@@ -504,7 +504,7 @@ def convert_detector(data: bytes) -> onnx.ModelProto:
     """YuNet with its int8 weights folded to fp32 and a free input height and width.
 
     The batch stays 1 (the graph's Reshape nodes flatten the batch into the anchors); height
-    and width must be multiples of 32 (:mod:`facelab.detect` pads the frame).
+    and width must be multiples of 32 (:mod:`facelab.vision.detect` pads the frame).
     """
     model = onnx.load_from_string(data)
     _fold_dequantize(model)

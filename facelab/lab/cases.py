@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from facelab import metrics, percent
+from facelab.lab import metrics
+from facelab.search import percent
 from facelab.errors import ConfigError
-from facelab.scenario import Scenario, load_scenario
-from facelab.scores import load_scores
-from facelab.store import RunStore
+from facelab.config.scenario import Scenario, load_scenario
+from facelab.lab.scores import load_scores
+from facelab.run.store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _pct(k: int, n: int) -> str:
 
 def _all_scores(store: RunStore) -> np.ndarray:
     """Every probe against every watchlist entry: float32 (n_probes, n_watch), via FAISS."""
-    from facelab.watchlist import load_active
+    from facelab.run.watchlist import load_active
 
     archive = store.archive()
     probes = np.concatenate([archive.vectors(d)[1] for d in archive.days()])

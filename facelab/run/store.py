@@ -172,11 +172,11 @@ class RunStore:
     meta : dict, the contents of ``run.json``
     db : sqlite3.Connection, the search side
     truth : sqlite3.Connection, the ground truth (metrics only)
-    audit : :class:`facelab.audit.AuditLog`
+    audit : :class:`facelab.governance.audit.AuditLog`
     """
 
     def __init__(self, path: str | Path):
-        from facelab.audit import AuditLog
+        from facelab.governance.audit import AuditLog
 
         self.path = require_run(path)
         for name in (SEARCH_DB, TRUTH_DB):
@@ -250,7 +250,7 @@ class RunStore:
 
     def load_watchlist(self):
         """The watchlist index (an empty one before the first enrolment)."""
-        from facelab.index import WatchlistIndex
+        from facelab.search.index import WatchlistIndex
 
         if self.watchlist_path.exists():
             return WatchlistIndex.load(self.watchlist_path)
@@ -259,8 +259,8 @@ class RunStore:
     def archive_options(self) -> dict:
         """How this run's archive is opened: the kind and ``nprobe`` of the run's scenario
         (``[archive]``; ``flat`` for runs without it) and a shard cache covering its retention
-        window (at least :data:`facelab.archive.DEFAULT_CACHE_SHARDS`)."""
-        from facelab.archive import DEFAULT_CACHE_SHARDS
+        window (at least :data:`facelab.search.archive.DEFAULT_CACHE_SHARDS`)."""
+        from facelab.search.archive import DEFAULT_CACHE_SHARDS
 
         sc = self.scenario_dict()
         table = sc.get("archive") or {}
@@ -274,14 +274,14 @@ class RunStore:
     def archive(self, **kw):
         """The day-sharded archive of sighting embeddings (:meth:`archive_options`).
 
-        Without arguments, one :class:`~facelab.archive.DayShardArchive` per run directory is
+        Without arguments, one :class:`~facelab.search.archive.DayShardArchive` per run directory is
         shared in this process (for the last :data:`ARCHIVES_KEPT` runs opened), so repeated
         searches, through one store or through :mod:`facelab.api` (which opens a store per
         call), find their shards already loaded. It unloads shards whose file another process
         deleted at its next search; :func:`release_archives` unloads everything. Keyword
         arguments override the options and give a private archive.
         """
-        from facelab.archive import DayShardArchive
+        from facelab.search.archive import DayShardArchive
 
         opts = self.archive_options()
         if kw:
@@ -306,8 +306,8 @@ class RunStore:
         return self.meta.get("scenario", {})
 
     def scenario(self):
-        """The run's scenario as a validated :class:`facelab.scenario.Scenario`."""
-        from facelab.scenario import parse_scenario
+        """The run's scenario as a validated :class:`facelab.config.scenario.Scenario`."""
+        from facelab.config.scenario import parse_scenario
 
         data = self.scenario_dict()
         if not data:

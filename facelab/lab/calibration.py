@@ -3,7 +3,7 @@
 How far apart are two photos of one synthetic person, and how close are two different people?
 :func:`genuine_impostor_scores` answers it with the full image path the lab uses: each identity
 is drawn as ``K`` *sighting portraits* (latent variation ``sigma``, photo degradation, the
-"pre-loaded frame" of :func:`facelab.synth.portrait`), every portrait goes through YuNet
+"pre-loaded frame" of :func:`facelab.world.synth.portrait`), every portrait goes through YuNet
 (largest face), 5-point alignment and SFace, and every pair of embeddings is scored by cosine:
 
 - *genuine* pairs: two sightings of the same identity, all ``I · K(K-1)/2`` of them;
@@ -14,7 +14,7 @@ The result (:class:`GenuineImpostorScores`) keeps the score arrays, the embeddin
 identity labels, so the benchmark, the CLI (``facelab synth stats``) and the embedding twin can
 reuse one computation; :meth:`GenuineImpostorScores.operating_points` gives FMR / FNMR with
 counts and Wilson 95 % intervals at percent thresholds under a named mapping
-(:mod:`facelab.percent`, :mod:`facelab.metrics`).
+(:mod:`facelab.search.percent`, :mod:`facelab.lab.metrics`).
 
 Random streams: sighting ``k`` of identity ``i`` has the latent
 ``z_i + sigma · ε`` with ``ε`` from ``SeedSequence([seed, PORTRAIT_SIGHTING_STREAM,
@@ -32,13 +32,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facelab import embed, metrics, percent, synth
+from facelab.vision import embed
+from facelab.lab import metrics
+from facelab.search import percent
+from facelab.world import synth
 from facelab.errors import DataError
 
 log = logging.getLogger(__name__)
 
 #: Seed stream of the latent noise of portrait sightings (camera passes use
-#: :data:`facelab.synth.SIGHTING_STREAM` keyed by pass id; this keeps the two apart).
+#: :data:`facelab.world.synth.SIGHTING_STREAM` keyed by pass id; this keeps the two apart).
 PORTRAIT_SIGHTING_STREAM = 301
 #: Seed stream of the impostor-pair subsample.
 PAIR_STREAM = 302
@@ -107,8 +110,8 @@ def embed_images(images: np.ndarray, detector, embedder) -> tuple[np.ndarray, np
     Parameters
     ----------
     images : uint8 (n, H, W, 3) BGR, or a list of such images.
-    detector : :class:`facelab.detect.FaceDetector`
-    embedder : :class:`facelab.embed.Embedder` (batches internally).
+    detector : :class:`facelab.vision.detect.FaceDetector`
+    embedder : :class:`facelab.vision.embed.Embedder` (batches internally).
 
     Returns
     -------
@@ -320,8 +323,8 @@ def genuine_impostor_scores(
     identities : number of identities (ids ``0..identities-1``), >= 2.
     sightings : portraits per identity, >= 2.
     seed : world seed of the identities, sightings and the impostor subsample.
-    sigma : latent variation of each sighting (:data:`facelab.synth.DEFAULT_LATENT_SIGMA`).
-    degradation : photo degradation (:data:`facelab.synth.DEFAULT_PHOTO_DEGRADATION`).
+    sigma : latent variation of each sighting (:data:`facelab.world.synth.DEFAULT_LATENT_SIGMA`).
+    degradation : photo degradation (:data:`facelab.world.synth.DEFAULT_PHOTO_DEGRADATION`).
     max_impostor : impostor scores kept at most (see :func:`pair_scores`).
     generator, detector, embedder : reuse already opened models; opened on ``device`` if omitted.
     device : "cpu", "cuda" or "auto", for the models opened here.
@@ -334,7 +337,7 @@ def genuine_impostor_scores(
         raise DataError(f"need at least 2 identities for impostor pairs, got {identities}")
     if sightings < 2:
         raise DataError(f"need at least 2 sightings per identity (genuine pairs), got {sightings}")
-    from facelab.detect import FaceDetector  # noqa: PLC0415 (keeps cv2 DNN out of import time)
+    from facelab.vision.detect import FaceDetector  # noqa: PLC0415 (keeps cv2 DNN out of import time)
 
     generator = generator or synth.FaceGenerator(device)
     detector = detector or FaceDetector()

@@ -3,7 +3,7 @@
 ``root/day-0007.faiss`` holds every archived embedding of day 7, keyed by external (sighting)
 ids. Retention drops whole days: :meth:`DayShardArchive.drop_day` unlinks the file, so no byte
 of a purged embedding stays in the archive. Files are written atomically
-(:func:`facelab.index.write_index_atomic`); a stale temporary file left by a crash (it holds
+(:func:`facelab.search.index.write_index_atomic`); a stale temporary file left by a crash (it holds
 embeddings too) is removed when the archive is opened, which assumes a single writer.
 
 Shard kinds (all inner product on L2-normalised vectors, i.e. cosine):
@@ -74,7 +74,7 @@ import numpy as np
 
 from facelab.errors import ConfigError, DataError, RunError
 from facelab.fileio import fsync_dir
-from facelab.index import (
+from facelab.search.index import (
     EMBEDDING_DIM,
     IVF_MIN_TRAIN,
     PAD_ID,
@@ -93,7 +93,7 @@ from facelab.index import (
     threshold32,
     write_index_atomic,
 )
-from facelab.scenario import ARCHIVE_KINDS, DEFAULT_RETENTION_DAYS
+from facelab.config.scenario import ARCHIVE_KINDS, DEFAULT_RETENTION_DAYS
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ DEFAULT_CACHE_SHARDS = DEFAULT_RETENTION_DAYS
 
 At least the default retention window (30 days), so that searching the whole window does not
 cycle the cache (with 8, a 30-day search re-opened most shards every time: 2-20x slower at
-10^6 sightings). :meth:`facelab.store.RunStore.archive` raises it to a longer window. Memory:
+10^6 sightings). :meth:`facelab.run.store.RunStore.archive` raises it to a longer window. Memory:
 see the module docstring."""
 
 
@@ -713,7 +713,7 @@ class DayShardArchive:
         """Add vectors to ``day``'s flat or sq8 shard (building it if missing), atomically.
 
         The shard is read into memory (never through a mapping), extended, and rewritten with
-        :func:`~facelab.index.write_index_atomic`.
+        :func:`~facelab.search.index.write_index_atomic`.
 
         Parameters
         ----------
