@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test models bench gpu clean
+.PHONY: demo test lint browser models bench gpu clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,17 @@ models: $(BIN)/.installed
 demo: models
 	$(BIN)/facelab demo
 
-test: models
+# Debian's chromium for the real-browser tests (they are skipped without it); needs root.
+browser:
+	command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+# Lint (ruff), import contracts (import-linter, see pyproject.toml), then the tests.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check facelab tests benchmarks
+	$(BIN)/ruff format --check facelab tests benchmarks
+	$(BIN)/lint-imports
+
+test: models lint
 	$(BIN)/python -m pytest -q
 
 bench: models

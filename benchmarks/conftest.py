@@ -12,6 +12,10 @@ Run with ``.venv/bin/python -m pytest benchmarks/... --benchmark-json=...``; fig
 
 from __future__ import annotations
 
+from facelab.blas import tune_blas
+
+tune_blas()  # before faiss is first imported, as the facelab command does
+
 import os
 import platform
 import time
@@ -213,11 +217,11 @@ def achieved(flops: float, seconds: float, roofline: dict) -> dict:
 @pytest.fixture(scope="session")
 def twin_model():
     """The calibrated embedding twin (``models/twin.npz``); skips when it is missing."""
-    from facelab import twin
+    from facelab.twin.model import default_path, load_default
 
-    if not twin.default_path().exists():
-        pytest.skip(f"no calibrated twin at {twin.default_path()}: run `.venv/bin/facelab calibrate`")
-    return twin.load_default()
+    if not default_path().exists():
+        pytest.skip(f"no calibrated twin at {default_path()}: run `.venv/bin/facelab calibrate`")
+    return load_default()
 
 
 METRO_RUN = {  # population, days of the embedding-mode metro run shared by purge and sweep
@@ -232,7 +236,8 @@ def metro_run(tmp_path_factory, twin_model) -> dict:
     """An embedding-mode run of the ``metro`` preset (seed 2020), population and days scaled
     by ``$FACELAB_BENCH_SCALE``; built once per session in a temporary folder."""
     from facelab.run.pipeline import run_scenario
-    from facelab.config.scenario import PopulationSpec, load_scenario
+    from facelab.config.scenario import load_scenario
+    from facelab.config.sections import PopulationSpec
 
     people, days = METRO_RUN[bench_scale()]
     sc = load_scenario("metro").with_overrides(population=PopulationSpec(people), days=days)

@@ -5,11 +5,11 @@ Per (watchlist size, index kind) one benchmark streams the same seeded sightings
 sampler and the watchlist in chunks of ``ALERT_CHUNK`` and records, in ``extra_info``, events
 per minute for the search alone and for sampling + search, the achieved GFLOP/s of the exact
 (flat) search beside the session's sgemm roofline, and, for IVF (``nprobe``: facelab's
-default, ``index.WATCHLIST_PROBE_FRACTION`` of the lists), how many of the exact alerts IVF
-finds. ``test_alert_rate_blas_kernel`` re-measures the 10,000-entry flat case in two
-subprocesses, with faiss' bundled OpenBLAS as it detects this CPU (``FACELAB_NO_BLAS_TUNE=1``:
-facelab's own kernel hint switched off) and with the kernel facelab names in
-``OPENBLAS_CORETYPE`` (see benchmarks/README.md, "Alert events per minute").
+default, ``WATCHLIST_PROBE_FRACTION`` of the lists, :mod:`facelab.search`), how many of the
+exact alerts IVF finds. ``test_alert_rate_blas_kernel`` re-measures the 10,000-entry flat case
+in two subprocesses, with faiss' bundled OpenBLAS as it detects this CPU
+(``FACELAB_NO_BLAS_TUNE=1``: facelab's own kernel hint switched off) and with the kernel facelab
+names in ``OPENBLAS_CORETYPE`` (see benchmarks/README.md, "Alert events per minute").
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import facelab
-from facelab.search.index import ALERT_CHUNK, WatchlistIndex, ivf_nlist
+from facelab import blas
+from facelab.search.index import ivf_nlist
+from facelab.search.watchlist import ALERT_CHUNK, WatchlistIndex
 
 SEED = 2020  # sampler seed (the metro preset's)
 POPULATION = 1_000_000  # people sighted; the watchlist is persons 0 .. size-1 (photo 0 each)
 THRESHOLD = 0.60  # cosine (60 % under the linear mapping, the metro preset's alert threshold)
 QUALITY_SHARE = {"good": 100, "fair": 60, "poor": 30}  # metro's FR cameras per quality
-TARGET_EVENTS_PER_MIN = 1_000_000  # issue 6, against a 10,000-entry watchlist
+TARGET_EVENTS_PER_MIN = 1_000_000  # the target, against a 10,000-entry watchlist
 AGREEMENT_QUERIES = 8_192  # queries on which IVF alerts are compared with exact ones
 
 SIZES = {"small": (1_000, 10_000), "default": (1_000, 10_000, 100_000)}
@@ -88,7 +89,7 @@ def test_alert_events_per_minute(benchmark, context, tools, twin_model, size, ki
         pytest.skip(f"watchlist {size} not in scale {tools.scale!r}")
     import faiss
 
-    from facelab.twin import TwinSampler
+    from facelab.twin.sampler import TwinSampler
 
     sampler = TwinSampler(twin_model, SEED)
     wl, build_s = _watchlist(sampler, size, kind)
@@ -176,10 +177,11 @@ _CHILD = r"""
 import json, sys, time
 import numpy as np
 from threadpoolctl import threadpool_info
-from facelab import twin
-from facelab.search.index import WatchlistIndex
+from facelab.search.watchlist import WatchlistIndex
+from facelab.twin.model import load_default
+from facelab.twin.sampler import TwinSampler
 size, q, seed, thr = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-s = twin.TwinSampler(twin.load_default(), seed)
+s = TwinSampler(load_default(), seed)
 ids = np.arange(size)
 wl = WatchlistIndex.build(ids, s.photos(ids, ids), kind="flat")
 rng = np.random.default_rng(np.random.SeedSequence([seed, q]))
@@ -193,9 +195,9 @@ print(json.dumps({"seconds": best, "blas": arch}))
 
 
 def best_coretype() -> str | None:
-    """The OpenBLAS kernel family facelab names for this CPU (``facelab.blas_coretype``)."""
+    """The OpenBLAS kernel family facelab names for this CPU (``facelab.blas.blas_coretype``)."""
     try:
-        return facelab.blas_coretype(facelab.cpu_flags(Path(facelab.CPUINFO).read_text()))
+        return blas.blas_coretype(blas.cpu_flags(Path(blas.CPUINFO).read_text()))
     except OSError:
         return None
 
@@ -204,7 +206,7 @@ def best_coretype() -> str | None:
 def test_alert_rate_blas_kernel(benchmark, context, tools, twin_model, machine):
     """The 10,000-entry flat alert search in two subprocesses: faiss' bundled OpenBLAS as it
     detects this CPU (facelab's hint switched off), and with ``OPENBLAS_CORETYPE`` naming the
-    kernel facelab picks (what ``import facelab`` sets by default)."""
+    kernel facelab picks (what the ``facelab`` command sets by default)."""
     coretype = best_coretype()
     if coretype is None:
         pytest.skip("CPU without AVX2/FMA: no better OpenBLAS kernel to compare")
@@ -213,12 +215,12 @@ def test_alert_rate_blas_kernel(benchmark, context, tools, twin_model, machine):
 
     def child(env_value):
         env = dict(os.environ)
-        env.pop(facelab.BLAS_CORETYPE_ENV, None)
-        env.pop(facelab.NO_BLAS_TUNE_ENV, None)
+        env.pop(blas.BLAS_CORETYPE_ENV, None)
+        env.pop(blas.NO_BLAS_TUNE_ENV, None)
         if env_value:
-            env[facelab.BLAS_CORETYPE_ENV] = env_value
+            env[blas.BLAS_CORETYPE_ENV] = env_value
         else:
-            env[facelab.NO_BLAS_TUNE_ENV] = "1"  # OpenBLAS' own detection
+            env[blas.NO_BLAS_TUNE_ENV] = "1"  # OpenBLAS' own detection
         out = subprocess.run(
             [sys.executable, "-c", _CHILD, str(size), str(q), str(SEED), str(THRESHOLD)],
             env=env, capture_output=True, text=True, check=True,

@@ -9,12 +9,12 @@ refine. Queries are enrolment photos of people in the archive.
 
 Recorded per kind: build seconds; shard bytes on disk and RSS with every shard loaded;
 one-photo latency (k = 10, all 30 shards) with every shard in memory, searched as facelab
-does (the shards spread over a pool of ``archive.SEARCH_THREADS`` threads) and shard after
-shard (``threads=1``, the old way); as ``facelab search`` now opens the archive (the run's
+does (the shards spread over a pool of ``SEARCH_THREADS`` threads) and shard after
+shard (``threads=1``); as ``facelab search`` opens the archive (the run's
 archive kept between searches: default options, mmap, a cache of the retention window) and
 cold (a new ``DayShardArchive`` per search, every shard opened again); recall@10 against
 exact top-10 and recall of the exact top-10 entries scoring >= 0.5, at facelab's default
-``nprobe`` (``archive.default_nprobe``: a share of each shard's lists) and at fixed ``nprobe``
+``nprobe`` (``default_nprobe``: a share of each shard's lists) and at fixed ``nprobe``
 for IVF kinds. ``test_archive_day_shard_1e8`` builds one day of a 10^8 archive (3.33 M
 vectors) as ``flat``, ``sq8`` and ``ivf-sq8`` and times a one-photo search of it, alone and as
 ``SEARCH_THREADS`` copies searched by the pool (what 30 shards cost, per ``SEARCH_THREADS``).
@@ -32,8 +32,8 @@ import time
 import numpy as np
 import pytest
 
-from facelab.search import archive
 from facelab.search.archive import DayShardArchive, bytes_per_vector, default_nprobe
+from facelab.search.archive.archive import SEARCH_THREADS
 from facelab.search.index import ivf_nlist
 
 SEED = 31
@@ -75,7 +75,7 @@ def _data(twin_model, n: int) -> dict:
     """Days (ids, embeddings), query photos and exact top-10 for an archive of ``n``."""
     if _DATA.get("n") == n:
         return _DATA
-    from facelab.twin import TwinSampler
+    from facelab.twin.sampler import TwinSampler
 
     _DATA.clear()
     sampler = TwinSampler(twin_model, SEED)
@@ -201,7 +201,7 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
     serial_t, serial_ids = _time_queries(lambda x: serial_arch.search(x, K).ids, q)
     serial = {**_lat(serial_t), "threads": 1, "recall_at_10": round(_recall(serial_ids, data)[0], 4)}
     serial_arch.clear_cache()  # free its copy of the shards
-    # as facelab search opens it now: the run's archive, default options, kept between searches
+    # as facelab search opens it: the run's archive, default options, kept between searches
     kept = DayShardArchive(root, **spec)
     kept_t, _ = _time_queries(lambda x: kept.search(x, K).ids, q)
     kept.clear_cache()
@@ -301,7 +301,7 @@ def test_archive_day_shard_1e8(benchmark, context, tools, twin_model, tmp_path, 
     which is what 30 shards cost per that many (memory bandwidth shared, as it would be)."""
     if tools.scale == "small":
         pytest.skip("scale 'small'")
-    from facelab.twin import TwinSampler
+    from facelab.twin.sampler import TwinSampler
 
     sampler = TwinSampler(twin_model, SEED)
     rng = np.random.default_rng(np.random.SeedSequence([SEED, DAY_1E8]))
@@ -363,7 +363,7 @@ def test_archive_day_shard_1e8(benchmark, context, tools, twin_model, tmp_path, 
         recall_at_10_one_shard=_RESULTS[("day1e8", kind)]["recall_at_10"],
         projected_30_shard_latency_s_serial=round(30 * sec, 2),
         copies_searched_at_once=copies,
-        search_threads=archive.SEARCH_THREADS,
+        search_threads=SEARCH_THREADS,
         latency_copies_at_once=par_lat,
         projected_30_shard_latency_s=round(30 * per_shard_par, 2),
         **extra,
@@ -383,7 +383,7 @@ def test_archive_day_shard_1e8(benchmark, context, tools, twin_model, tmp_path, 
 
 @pytest.mark.benchmark(group="archive: projection to 10^8")
 def test_archive_projection_1e8(benchmark, context, tools):
-    """Project each kind to 10^8 sightings (30 days of 3.33 M) from this session's figures.
+    """Project each kind to 10^8 sightings (30 days of 3.33 M) from this pytest session's figures.
 
     RAM = (facelab's bytes/vector formula + the in-memory overhead per vector measured beyond
     the file bytes, >= 0) x 10^8 + per-shard constants at the 10^8 day size (IVF centroids

@@ -70,7 +70,7 @@ def test_archive_1e8_ivf_sq8(benchmark, context, twin_model, tmp_path):
     value = os.environ.get(ENV, "")
     if not value:
         pytest.skip(f"about an hour and 14 GB of disk: set {ENV}=1")
-    from facelab.twin import TwinSampler
+    from facelab.twin.sampler import TwinSampler
 
     N = TARGET_N if value == "1" else int(float(value))
     PER_DAY, PEOPLE = N // DAYS, N // 10

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from facelab.lab import metrics
-from facelab.search.index import WatchlistIndex
+from facelab.search.watchlist import WatchlistIndex
 
 SEED = 12
 NLIST = 1024  # fixed: the 4 sqrt(N) rule would train 13,856 lists at 12 M (hours on 2 cores)
@@ -80,7 +80,7 @@ def test_gallery_1_to_n(benchmark, context, tools, twin_model, n):
         pytest.skip(f"gallery {n} not selected (scale {tools.scale!r}, $FACELAB_BENCH_GALLERY)")
     import faiss
 
-    from facelab.twin import TwinSampler
+    from facelab.twin.sampler import TwinSampler
 
     sampler = TwinSampler(twin_model, SEED)
     q, persons, mated = _probes(sampler, n)

@@ -25,7 +25,7 @@ import pytest
 from facelab.governance import retention
 from facelab.search.archive import DayShardArchive
 
-TARGET_S = 1.0  # issue 6: purging one day's shard in under 1 s
+TARGET_S = 1.0  # the target: purging one day's shard in under 1 s
 SHARDS = {  # name -> (kind, vectors): a day of a 10^6 and of a 10^8, 30-day archive
     "1e6-archive-day-flat": ("flat", 1_000_000 // 30),
     "1e8-archive-day-sq8": ("sq8", 100_000_000 // 30),

@@ -1,5 +1,5 @@
 """Threshold sweep time: ``sweep.sweep`` over 10^6 and 10^7 scored comparisons, and
-``scores.load_scores`` + ``report.sweep_run`` on a big embedding-mode run (the metro preset).
+``scores.load_scores`` + ``sweep.sweep_run`` on a big embedding-mode run (the metro preset).
 
 ``test_sweep_scored_comparisons[N]``: N candidate scores as N / 10 searches x 10 candidates
 (seeded: impostor scores ~ N(0.2, 0.1), 10 % of searches mated with one mate ~ N(0.6, 0.13)),
@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from facelab.lab import report, scores, sweep
+from facelab.lab import scores, sweep
 from facelab.lab.metrics import SearchScores
 
 SEED = 3
@@ -87,13 +87,13 @@ def test_sweep_scored_comparisons(benchmark, context, tools, n):
 
 @pytest.mark.benchmark(group="sweep: load a run's scores")
 def test_load_scores_run(benchmark, context, metro_run):
-    """``scores.load_scores`` on the metro run, then ``report.sweep_run`` at 50:80:1."""
+    """``scores.load_scores`` on the metro run, then ``sweep.sweep_run`` at 50:80:1."""
     from facelab.run.store import RunStore
 
     with RunStore(metro_run["path"]) as store:
         rs = benchmark.pedantic(scores.load_scores, args=(store,), rounds=2, iterations=1)
         t = time.perf_counter()
-        table = report.sweep_run(rs, THRESHOLDS)
+        table = sweep.sweep_run(rs, THRESHOLDS)
         sweep_s = time.perf_counter() - t
     candidates = int(np.isfinite(rs.searches.scores).sum())
     context.update(

@@ -37,7 +37,8 @@ from facelab.vision import embed, models
 from facelab.run import pipeline
 from facelab.governance import provenance
 from facelab.vision.embed import Embedder
-from facelab.config.scenario import DetectionSpec, PopulationSpec, load_scenario
+from facelab.config.scenario import load_scenario
+from facelab.config.sections import DetectionSpec, PopulationSpec
 from facelab.world.world import build_world
 
 PEOPLE = 200  # classroom preset (seed 7) with 200 people and 2 days: 677 frames, 1 face each
@@ -260,7 +261,7 @@ def _stage_costs(frames: dict, detector, tmp: Path) -> dict:
 
 
 def _embed_reference(aligned: np.ndarray) -> tuple[float, float]:
-    """(batch-32, best batch) embedder faces/s: this session's figures, or measured now."""
+    """(batch-32, best batch) embedder faces/s: this pytest session's figures, or measured now."""
     if "embed_32" not in _RESULTS:
         _RESULTS["embed_32"] = _embedder_rate(aligned[:EMBED_FACES], 32)[0]
     best = max(v for k, v in _RESULTS.items() if k.startswith("embed_"))
@@ -385,7 +386,7 @@ def _chunk_embedders(sessions: int, threads: int | None = None, spinning: bool =
 
 
 def _whole_frame_detection(runner):
-    # The pipeline as it was before motion regions: YuNet on every whole frame.
+    # YuNet on every whole frame (``[detection] regions = "full"``) instead of motion regions.
     sc = runner.source.scenario
     runner.source.scenario = sc.with_overrides(detection=DetectionSpec("full"))
 
@@ -398,7 +399,7 @@ def _no_frames(runner):
 
 VARIANTS = {
     "detection-whole-frame": _whole_frame_detection,
-    # the pipeline before session 3: one session on every core, each layer waiting for the worker
+    # one SFace session on every core: each layer waits for a core the render worker holds
     "one-embedder-all-cores": _chunk_embedders(1),
     "ort-spinning": _chunk_embedders(
         pipeline.EMBED_WORKERS, max(1, len(os.sched_getaffinity(0)) // pipeline.EMBED_WORKERS), spinning=True

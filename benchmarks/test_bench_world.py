@@ -14,7 +14,8 @@ from facelab.lab import calibration
 from facelab.world import camera
 from facelab.vision.detect import iou
 from facelab.vision.embed import Embedder
-from facelab.config.scenario import PopulationSpec, load_scenario
+from facelab.config.scenario import load_scenario
+from facelab.config.sections import PopulationSpec
 from facelab.world.world import build_world
 
 RECALL_PEOPLE = 200

@@ -32,23 +32,30 @@ from facelab.run.store import RunStore
 __all__ = ["Run", "open_run", "run"]
 
 def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cpu",
-        seed: int | None = None, days: int | None = None, on_progress=None):  # fmt: skip
+        seed: int | None = None, days: int | None = None, on_progress=None,
+        on_step=None):  # fmt: skip
     """Run (or resume) a scenario into ``out``, as ``facelab run``; returns the RunSummary.
 
     ``scenario`` is a preset name, a TOML path or a :class:`facelab.config.scenario.Scenario`.
+    ``on_progress(day, done, total)`` is called as frames are processed. The retention purge
+    runs after each simulated day and once more at the end (a no-op unless a purge was cut
+    short by a crash), exactly as on the command line. ``on_step(name, day)`` is called after
+    each durable step of the run and of its purges (the kill tests stop the process there).
     """
+    from facelab.config.scenario import Scenario, load_scenario
     from facelab.governance import retention
     from facelab.run.pipeline import run_scenario
-    from facelab.config.scenario import Scenario, load_scenario
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     overrides = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
     if overrides:
         sc = sc.with_overrides(**overrides)
-    return run_scenario(
-        sc, out, mode=mode, device=device, on_progress=on_progress,
-        after_day=lambda day: retention.purge_after_day(out, day),
+    summary = run_scenario(
+        sc, out, mode=mode, device=device, on_progress=on_progress, on_step=on_step,
+        after_day=lambda day: retention.purge_after_day(out, day, on_step=on_step),
     )  # fmt: skip
+    retention.purge_after_day(out, on_step=on_step)
+    return summary
 
 
 def open_run(path: str | Path, *, actor: str | None = None, device: str = "cpu") -> Run:
@@ -74,7 +81,10 @@ class Run:
     """
 
     def __init__(self, path: str | Path, *, actor: str | None = None, device: str = "cpu"):
-        RunStore(path).close()  # checks the run directory now; nothing is written
+        from facelab.search.archive import ShardCache
+
+        with RunStore(path) as s:  # checks the run directory now; nothing is written
+            self.shards = ShardCache(s.archive_options()["cache_shards"])
         self.path = Path(path)
         self.actor = actor or audit.default_actor()
         self.device = device
@@ -86,7 +96,7 @@ class Run:
     @contextmanager
     def store(self):
         """``with run.store() as s:`` — the open :class:`~facelab.run.store.RunStore`."""
-        s = RunStore(self.path)
+        s = RunStore(self.path, shards=self.shards)
         try:
             yield s
         finally:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from facelab.blas import tune_blas
+
+tune_blas()  # before faiss is first imported, as the facelab command does
+
 import shutil
 from pathlib import Path
 
@@ -44,7 +48,9 @@ def twin_model_dir(tmp_path_factory) -> Path:
     Tests of embedding mode point ``FACELAB_MODEL_DIR`` here, so they never depend on (or
     overwrite) a calibrated ``models/twin.npz`` of the user's.
     """
-    from facelab import paths, twin
+    from facelab import paths
+    from facelab.twin.calibrate import calibrate
+    from facelab.twin.model import default_path
 
     src = paths.model_dir()
     folder = tmp_path_factory.getbasetemp() / "twin-models"
@@ -56,9 +62,9 @@ def twin_model_dir(tmp_path_factory) -> Path:
                 target.symlink_to(f)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACELAB_MODEL_DIR", str(folder))
-        if not twin.default_path().exists():
-            model, _ = twin.calibrate(30, 3, 2, seed=5, qualities=("good",))
-            model.save(twin.default_path())
+        if not default_path().exists():
+            model, _ = calibrate(30, 3, 2, seed=5, qualities=("good",))
+            model.save(default_path())
     return folder
 
 

@@ -1,4 +1,5 @@
-"""facelab.search.archive: the day-sharded archive against brute force over the union of days."""
+"""facelab.search.archive: the day-sharded archive (its shard kinds and shard cache) against
+brute force over the union of days."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import faiss
 import numpy as np
 import pytest
 
+from facelab.errors import ConfigError, DataError, RunError
 from facelab.search import archive
 from facelab.search.archive import (
     ArchiveResult,
     DayShardArchive,
+    ShardCache,
     ShardInfo,
     bytes_per_vector,
+    kinds,
 )
-from facelab.errors import ConfigError, DataError, RunError
+from facelab.search.archive import archive as day_archive
 
 D = 128
 DAYS = 5
@@ -178,7 +182,36 @@ def test_lru_cache_and_mmap_give_same_answers(tmp_path, data, flat_arch):
         np.testing.assert_array_equal(res.ids, ref.ids)
         np.testing.assert_array_equal(res.scores, ref.scores)
         if kw["cache_shards"] is not None:
-            assert len(other._cache) <= kw["cache_shards"]
+            assert len(other.cached_days()) <= kw["cache_shards"]
+
+
+def test_a_shared_cache_keeps_shards_loaded_between_archive_objects(
+    tmp_path, data, flat_arch, monkeypatch
+):
+    """An owner that opens an archive object per request passes each the same ShardCache: a
+    new object finds the shards its predecessor loaded; without one, an archive starts empty."""
+    x, ids, _, q = data
+    shared = ShardCache(capacity=None)
+    first = DayShardArchive(flat_arch.root, cache=shared)
+    ref = first.search(q[:2], 10)
+    assert sorted(first.cached_days()) == list(range(DAYS))
+    reads = []
+    real_read = DayShardArchive._read
+    monkeypatch.setattr(DayShardArchive, "_read",
+                        lambda self, day, *, mmap: reads.append(day) or real_read(self, day, mmap=mmap))  # fmt: skip
+    second = DayShardArchive(flat_arch.root, cache=shared)
+    _same(second.search(q[:2], 10), ref)
+    assert reads == [] and second.cached_days() == first.cached_days()
+    assert second.cache is shared and second.cache_shards is None
+    assert DayShardArchive(flat_arch.root).cached_days() == []  # a private cache of its own
+    # another folder in the same cache: clear_cache unloads only the archive's own folder
+    other = DayShardArchive(tmp_path / "other", cache=shared)
+    other.add_day(0, ids[:50], x[:50])
+    other.search(q[:1], 5)
+    second.clear_cache()
+    assert first.cached_days() == [] and other.cached_days() == [0] and len(shared) == 1
+    with pytest.raises(ConfigError, match="cache_shards"):
+        ShardCache(-1)
 
 
 # ---- writing, appending, dropping ---------------------------------------------------------
@@ -387,7 +420,7 @@ def test_remove_sightings_from_a_shard(tmp_path, data, built, flat_arch, name, o
 def test_ivf_pq_32_subquantizers(tmp_path, data, one_thread, monkeypatch):
     x, ids, _, q = data
     n = 1_024  # fewer than PQ_MIN_TRAIN, so that 32 PQ k-means runs stay quick
-    monkeypatch.setattr(archive, "PQ_MIN_TRAIN", n)
+    monkeypatch.setattr(kinds, "PQ_MIN_TRAIN", n)
     arch = DayShardArchive(tmp_path, "ivf-pq", pq_m=32, nprobe=16)
     assert arch.add_day(0, ids[:n], x[:n]).kind == "ivf-pq"
     assert arch.add_day(1, ids[n : 2 * n - 1], x[n : 2 * n - 1]).kind == "flat"  # too few
@@ -477,7 +510,7 @@ def test_ivf_sq8_default_nprobe_reaches_recall_0_95(ivf_sq8_twin, twin_data):
     arch = ivf_sq8_twin
     assert arch.nprobe is None and {arch.shard_info(d).kind for d in arch.days()} == {"ivf-sq8"}
     nlist = faiss.downcast_index(arch._shard(0)).nlist
-    assert archive.default_nprobe(nlist) >= archive.ARCHIVE_MIN_NPROBE
+    assert kinds.default_nprobe(nlist) >= kinds.ARCHIVE_MIN_NPROBE
     res = arch.search(q, 10)
     assert recall_at(res.ids, ref) >= 0.95
     assert recall_at(arch.search(q, 10, nprobe=4).ids, ref) < 0.9  # the data is hard for IVF
@@ -488,10 +521,10 @@ def test_ivf_sq8_default_nprobe_reaches_recall_0_95(ivf_sq8_twin, twin_data):
 
 
 def test_default_nprobe_is_a_share_of_the_lists():
-    assert archive.default_nprobe(10) == 10
-    assert archive.default_nprobe(85) == archive.ARCHIVE_MIN_NPROBE
-    assert archive.default_nprobe(730) == int(np.ceil(archive.ARCHIVE_PROBE_FRACTION * 730))
-    assert archive.default_nprobe(7_303) == int(np.ceil(archive.ARCHIVE_PROBE_FRACTION * 7_303))
+    assert kinds.default_nprobe(10) == 10
+    assert kinds.default_nprobe(85) == kinds.ARCHIVE_MIN_NPROBE
+    assert kinds.default_nprobe(730) == int(np.ceil(kinds.ARCHIVE_PROBE_FRACTION * 730))
+    assert kinds.default_nprobe(7_303) == int(np.ceil(kinds.ARCHIVE_PROBE_FRACTION * 7_303))
 
 
 def test_ivf_sq8_small_day_is_stored_sq8_and_purgeable(tmp_path, data):
@@ -505,7 +538,7 @@ def test_ivf_sq8_small_day_is_stored_sq8_and_purgeable(tmp_path, data):
 
 def _ivf_codes(ivf) -> dict[int, bytes]:
     """id -> the code bytes an IVF index stores for it (8-bit residual codes for ivf-sq8)."""
-    from facelab.governance.retention import _ivf_codes as list_codes
+    from facelab.governance.retention.faiss_bytes import ivf_codes as list_codes
 
     ids, codes = list_codes(ivf)
     return {i: c.tobytes() for i, c in zip(ids.tolist(), codes)}
@@ -525,14 +558,14 @@ def test_ivf_sq8_removed_sightings_leave_no_byte(tmp_path, ivf_sq8_twin):
     assert not np.isin(ids, gone).any() and vecs.shape == (len(ids), D)
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=0.02)
     # retention's own helpers (facelab.governance.retention) read and trim an ivf-sq8 shard too
-    from facelab.governance import retention
+    from facelab.governance.retention.faiss_bytes import index_ids, reconstruct
 
     shard = faiss.read_index(str(arch.path(1)))
-    kept = retention._index_ids(shard)
+    kept = index_ids(shard)
     assert set(kept.tolist()) == set(ids.tolist())
-    np.testing.assert_allclose(retention._reconstruct(shard, kept[:5].tolist()), vecs[:5], atol=1e-6)
+    np.testing.assert_allclose(reconstruct(shard, kept[:5].tolist()), vecs[:5], atol=1e-6)
     shard.remove_ids(kept[:5])
-    assert set(retention._index_ids(shard).tolist()) == set(kept[5:].tolist())
+    assert set(index_ids(shard).tolist()) == set(kept[5:].tolist())
     assert arch.drop_day(1) > 0 and arch.days() == []
 
 
@@ -541,11 +574,11 @@ def test_ivf_sq8_removed_sightings_leave_no_byte(tmp_path, ivf_sq8_twin):
 
 def test_train_sample_is_capped_and_deterministic(twin_data):
     x = twin_data[0]
-    cap = archive.IVF_TRAIN_POINTS_PER_LIST * 20
-    a, b = archive.train_sample(x, 20, day=3), archive.train_sample(x, 20, day=3)
+    cap = kinds.IVF_TRAIN_POINTS_PER_LIST * 20
+    a, b = kinds.train_sample(x, 20, day=3), kinds.train_sample(x, 20, day=3)
     assert a.shape == (cap, D) and np.array_equal(a, b)
-    assert not np.array_equal(a, archive.train_sample(x, 20, day=4))
-    assert archive.train_sample(x, 10_000, day=3) is x  # enough lists: every row
+    assert not np.array_equal(a, kinds.train_sample(x, 20, day=4))
+    assert kinds.train_sample(x, 10_000, day=3) is x  # enough lists: every row
 
 
 def test_capped_training_keeps_recall(tmp_path, twin_data, monkeypatch):
@@ -553,12 +586,12 @@ def test_capped_training_keeps_recall(tmp_path, twin_data, monkeypatch):
     x, ids, _, q = twin_data
     ref = ids[np.argsort(-(q @ x.T), axis=1)[:, :10]]
     nlist = 24  # 3,000 vectors a day > 64 x 24: the subsample is really taken
-    ivf = DayShardArchive(tmp_path / "x", "ivf-sq8")._new_ivf("ivf-sq8", nlist)
-    assert ivf.cp.max_points_per_centroid == archive.IVF_TRAIN_POINTS_PER_LIST
-    assert ivf.cp.niter == archive.IVF_TRAIN_NITER and ivf.cp.spherical
+    ivf = kinds.ShardSpec("ivf-sq8").new_ivf("ivf-sq8", nlist)
+    assert ivf.cp.max_points_per_centroid == kinds.IVF_TRAIN_POINTS_PER_LIST
+    assert ivf.cp.niter == kinds.IVF_TRAIN_NITER and ivf.cp.spherical
     capped = fill_twin(tmp_path / "capped", twin_data, "ivf-sq8", nlist=nlist, nprobe=8)
-    monkeypatch.setattr(archive, "IVF_TRAIN_POINTS_PER_LIST", 256)
-    monkeypatch.setattr(archive, "IVF_TRAIN_NITER", 25)
+    monkeypatch.setattr(kinds, "IVF_TRAIN_POINTS_PER_LIST", 256)
+    monkeypatch.setattr(kinds, "IVF_TRAIN_NITER", 25)
     full = fill_twin(tmp_path / "full", twin_data, "ivf-sq8", nlist=nlist, nprobe=8)
     r_capped = recall_at(capped.search(q, 10).ids, ref)
     r_full = recall_at(full.search(q, 10).ids, ref)
@@ -585,13 +618,13 @@ def _same_ranges(a, b) -> None:
 def pool_calls(monkeypatch):
     """Count the searches that went through the shard pool."""
     calls = []
-    real = archive._search_pool
+    real = day_archive._search_pool
 
     def spy(threads):
         calls.append(threads)
         return real(threads)
 
-    monkeypatch.setattr(archive, "_search_pool", spy)
+    monkeypatch.setattr(day_archive, "_search_pool", spy)
     return calls
 
 
@@ -607,7 +640,7 @@ def test_parallel_search_equals_serial(
     serial = DayShardArchive(src.root, threads=1, cache_shards=None, **kw)
     par = DayShardArchive(src.root, threads=4, cache_shards=1, **kw)
     before = faiss.omp_get_max_threads()
-    for m in (1, 3, archive.PARALLEL_MAX_QUERIES, archive.PARALLEL_MAX_QUERIES + 1):
+    for m in (1, 3, day_archive.PARALLEL_MAX_QUERIES, day_archive.PARALLEL_MAX_QUERIES + 1):
         for opts in ({}, {"min_score": 0.45}, {"nprobe": 3}, {"days": [0, 2, 3]}):
             _same(par.search(q[:m], 7, **opts), serial.search(q[:m], 7, **opts))
         _same_ranges(par.range_search(q[:m], 0.45), serial.range_search(q[:m], 0.45))
@@ -653,7 +686,7 @@ def test_parallel_search_propagates_a_bad_shard(tmp_path, data):
 
 
 def test_default_cache_covers_the_retention_window(tmp_path, data, monkeypatch):
-    from facelab.config.scenario import DEFAULT_RETENTION_DAYS
+    from facelab.config.defaults import DEFAULT_RETENTION_DAYS
 
     assert archive.DEFAULT_CACHE_SHARDS >= DEFAULT_RETENTION_DAYS
     x, ids, _, q = data
@@ -674,6 +707,6 @@ def test_default_cache_covers_the_retention_window(tmp_path, data, monkeypatch):
 
 
 def test_archive_kinds_are_the_scenario_kinds():
-    from facelab.config import scenario
+    from facelab.config import limits
 
-    assert archive.ARCHIVE_KINDS is scenario.ARCHIVE_KINDS and "ivf-sq8" in archive.ARCHIVE_KINDS
+    assert archive.ARCHIVE_KINDS is limits.ARCHIVE_KINDS and "ivf-sq8" in archive.ARCHIVE_KINDS

@@ -1,6 +1,7 @@
-"""Crash safety: `facelab run` SIGKILLed at named points (FACELAB_CRASH_AT, see
-:func:`facelab.run.pipeline.crashpoint`) and started again with the same command ends with exactly
-the rows, frames and index contents of an uninterrupted run, nothing lost, nothing doubled.
+"""Crash safety: `facelab run` SIGKILLed right after a named step and started again with the same
+command ends with exactly the rows, frames and index contents of an uninterrupted run, nothing
+lost, nothing doubled. The kills come from tests/crash_driver.py, which runs the command with an
+``on_step`` callback in :class:`facelab.run.pipeline.Runner` and in the retention purge.
 
 One run directory is killed at each point in turn: each restart resumes the previous crash and
 runs on to the next point, so every recovery path (redo a day, finish an interrupted purge at
@@ -22,9 +23,12 @@ from pathlib import Path
 import pytest
 
 from facelab.governance import provenance, retention
+from facelab.governance.retention.faiss_bytes import flat_codes
 from facelab.search.index import read_index
 
 pytestmark = pytest.mark.slow
+
+DRIVER = Path(__file__).with_name("crash_driver.py")
 
 SCENARIO = """
 name = "crash"
@@ -116,15 +120,14 @@ def _frame_files(run: Path, day: int) -> int:
     return len(list(folder.iterdir())) if folder.is_dir() else 0
 
 
+def _facelab(args: list[str], env: dict, crash: str | None, timeout: int):
+    """``facelab ARGS``; with ``crash``, killed at that step (``label`` or ``label@day``)."""
+    cmd = [sys.executable, str(DRIVER), crash] if crash else [sys.executable, "-m", "facelab"]
+    return subprocess.run(cmd + args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def _launch(toml: Path, out: Path, env: dict, crash: str | None = None):
-    env = dict(env)
-    env.pop("FACELAB_CRASH_AT", None)
-    if crash:
-        env["FACELAB_CRASH_AT"] = crash
-    return subprocess.run(
-        [sys.executable, "-m", "facelab", "run", str(toml), "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    return _facelab(["run", str(toml), "--out", str(out)], env, crash, 300)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +154,7 @@ def _sha(path: Path) -> str:
 
 
 def _vectors(path: Path) -> tuple[list[int], str]:
-    ids, codes = retention._flat_codes(read_index(path))
+    ids, codes = flat_codes(read_index(path))
     order = ids.argsort()
     return ids[order].tolist(), hashlib.sha256(codes[order].tobytes()).hexdigest()
 
@@ -217,13 +220,7 @@ def test_resumed_run_passes_retention_verify(runs):
 
 
 def _purge(run: Path, env: dict, crash: str | None = None):
-    env = {k: v for k, v in env.items() if k != "FACELAB_CRASH_AT"}
-    if crash:
-        env["FACELAB_CRASH_AT"] = crash
-    return subprocess.run(
-        [sys.executable, "-m", "facelab", "purge", str(run), "--now", "2026-03-07"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return _facelab(["purge", str(run), "--now", "2026-03-07"], env, crash, 120)
 
 
 def test_killed_purge_with_a_case_hold_resumes_to_the_same_result(runs, tmp_path):

@@ -11,7 +11,8 @@ import pytest
 from facelab.world import camera, synth
 from facelab.vision import models
 from facelab.vision.detect import FaceDetector
-from facelab.config.scenario import PopulationSpec, load_scenario
+from facelab.config.scenario import load_scenario
+from facelab.config.sections import PopulationSpec
 from facelab.world.world import build_world
 
 

@@ -176,7 +176,7 @@ def test_index_to_cuda_searches_like_cpu():  # pragma: no cover - GPU machines o
 
 def test_watchlist_use_device_cpu_is_a_no_op_and_cuda_fails_loudly():
     from facelab.errors import DeviceError
-    from facelab.search.index import WatchlistIndex
+    from facelab.search.watchlist import WatchlistIndex
 
     rng = np.random.default_rng(4)
     g = rng.standard_normal((50, 128)).astype(np.float32)

@@ -1,4 +1,5 @@
-"""facelab.search.index: validation helpers, atomic files and the watchlist, against numpy references."""
+"""facelab.search.index (validation helpers, atomic files) and facelab.search.watchlist (the
+watchlist search), against numpy references."""
 
 from __future__ import annotations
 
@@ -6,19 +7,18 @@ import faiss
 import numpy as np
 import pytest
 
-import facelab
-from facelab.search import index
+from facelab import blas
+from facelab.search import watchlist
 from facelab.errors import ConfigError, DataError, RunError
 from facelab.search.index import (
-    AlertCandidates,
-    SearchResult,
-    WatchlistIndex,
     check_embeddings,
     check_ids,
     l2_normalize,
     read_index,
     write_index_atomic,
 )
+from facelab.search.percent import threshold32
+from facelab.search.watchlist import AlertCandidates, SearchResult, WatchlistIndex
 
 D = 128
 
@@ -248,7 +248,7 @@ def test_range_search_matches_numpy(flat, data, t):
     g, ids, q, s = data
     got = flat.range_search(q, t)
     assert len(got) == q.shape[0]
-    t32 = np.float32(t)
+    t32 = threshold32(t)
     n_hits = 0
     for i, (sc, li) in enumerate(got):
         want = set(ids[s[i] >= t32].tolist())
@@ -396,7 +396,7 @@ def test_build_auto_picks_flat_below_threshold(data):
 
 def test_watchlists_of_100k_stay_exact():
     """IVF at nprobe 16 raised 45 % of the exact alerts at 100,000 entries (benchmarks)."""
-    assert index.WATCHLIST_IVF_THRESHOLD > 100_000
+    assert watchlist.WATCHLIST_IVF_THRESHOLD > 100_000
     n = 100_000
     rng = np.random.default_rng(1)
     emb = unit(rng.normal(size=(n, D)))
@@ -424,8 +424,8 @@ def test_ivf_watchlist_default_nprobe_raises_95_percent_of_exact_alerts():
     exact = WatchlistIndex.build(ids, photos, kind="flat").alert_batch(events, thr)
     ivf = WatchlistIndex.build(ids, photos, kind="ivf")
     nlist = ivf.faiss_index.nlist
-    frac = index.WATCHLIST_PROBE_FRACTION
-    assert ivf.nprobe == index.watchlist_nprobe(nlist) == int(np.ceil(frac * nlist))
+    frac = watchlist.WATCHLIST_PROBE_FRACTION
+    assert ivf.nprobe == watchlist.watchlist_nprobe(nlist) == int(np.ceil(frac * nlist))
     got = ivf.alert_batch(events, thr)
     ex = set(zip(exact.query_row.tolist(), exact.watch_id.tolist()))
     iv = set(zip(got.query_row.tolist(), got.watch_id.tolist()))
@@ -454,35 +454,35 @@ bugs\t\t: spectre_v1
     ("sse4_2", None),
 ])  # fmt: skip
 def test_blas_coretype_from_cpu_flags(flags, want):
-    parsed = facelab.cpu_flags(CPUINFO.format(flags=flags))
+    parsed = blas.cpu_flags(CPUINFO.format(flags=flags))
     assert {"fpu", "sse2"} <= parsed and "spectre_v1" not in parsed
-    assert facelab.blas_coretype(parsed) == want
+    assert blas.blas_coretype(parsed) == want
 
 
 def test_cpu_flags_without_a_flags_line():
-    assert facelab.cpu_flags("processor : 0\nmodel name : ARM\n") == frozenset()
-    assert facelab.blas_coretype(frozenset()) is None
+    assert blas.cpu_flags("processor : 0\nmodel name : ARM\n") == frozenset()
+    assert blas.blas_coretype(frozenset()) is None
 
 
 def test_tune_blas_never_overrides_and_can_be_switched_off(monkeypatch, tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text(CPUINFO.format(flags="avx2 fma"))
-    monkeypatch.setattr(facelab, "CPUINFO", str(info))
-    monkeypatch.setattr(facelab.platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(facelab.sys, "platform", "linux")
+    monkeypatch.setattr(blas, "CPUINFO", str(info))
+    monkeypatch.setattr(blas.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(blas.sys, "platform", "linux")
     env: dict[str, str] = {}
-    assert facelab.tune_blas(env, modules={}) == "Haswell" and env == {"OPENBLAS_CORETYPE": "Haswell"}
+    assert blas.tune_blas(env, modules={}) == "Haswell" and env == {"OPENBLAS_CORETYPE": "Haswell"}
     env = {"OPENBLAS_CORETYPE": "Prescott"}  # a user's choice stays
-    assert facelab.tune_blas(env, modules={}) is None and env["OPENBLAS_CORETYPE"] == "Prescott"
-    env = {facelab.NO_BLAS_TUNE_ENV: "1"}
-    assert facelab.tune_blas(env, modules={}) is None and "OPENBLAS_CORETYPE" not in env
+    assert blas.tune_blas(env, modules={}) is None and env["OPENBLAS_CORETYPE"] == "Prescott"
+    env = {blas.NO_BLAS_TUNE_ENV: "1"}
+    assert blas.tune_blas(env, modules={}) is None and "OPENBLAS_CORETYPE" not in env
     env = {}
-    assert facelab.tune_blas(env, modules={"faiss": object()}) is None and env == {}  # too late
-    monkeypatch.setattr(facelab, "CPUINFO", str(tmp_path / "missing"))
-    assert facelab.tune_blas(env, modules={}) is None and env == {}  # unreadable: do nothing
-    monkeypatch.setattr(facelab.platform, "machine", lambda: "aarch64")
-    monkeypatch.setattr(facelab, "CPUINFO", str(info))
-    assert facelab.tune_blas(env, modules={}) is None and env == {}
+    assert blas.tune_blas(env, modules={"faiss": object()}) is None and env == {}  # too late
+    monkeypatch.setattr(blas, "CPUINFO", str(tmp_path / "missing"))
+    assert blas.tune_blas(env, modules={}) is None and env == {}  # unreadable: do nothing
+    monkeypatch.setattr(blas.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(blas, "CPUINFO", str(info))
+    assert blas.tune_blas(env, modules={}) is None and env == {}
 
 
 # ---- alerting -----------------------------------------------------------------------------
@@ -494,7 +494,7 @@ def alert_reference(s, ids, t, k):
     out = {}
     for i, row in enumerate(order):
         for r, j in enumerate(row):
-            if s[i, j] >= np.float32(t):
+            if s[i, j] >= threshold32(t):
                 out[(i, int(ids[j]))] = (s[i, j], r)
     return out
 
@@ -515,7 +515,7 @@ def test_alert_batch_matches_numpy(flat, data, t, k):
         assert abs(sc - t) < 1e-5 or abs(sc - kth[key[0]]) < 1e-5, key
     for key in set(ref) & set(have):
         assert abs(ref[key][0] - have[key][0]) < 1e-5
-    assert np.all(got.score >= np.float32(t))
+    assert np.all(got.score >= threshold32(t))
     assert np.all(np.diff(got.query_row) >= 0)
     # chunking does not change the answer
     whole = flat.alert_batch(q, t, k=k)

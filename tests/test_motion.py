@@ -7,7 +7,8 @@ import pytest
 
 from facelab.world import camera, motion, synth
 from facelab.vision.detect import FaceDetector, iou
-from facelab.config.scenario import PopulationSpec, load_scenario
+from facelab.config.scenario import load_scenario
+from facelab.config.sections import PopulationSpec
 from facelab.world.world import build_world
 
 W, H, GRID = 320, 240, 32
@@ -127,7 +128,7 @@ def test_pipeline_detects_in_motion_regions_unless_the_scenario_says_full(chunk)
     from types import SimpleNamespace
 
     from facelab.run.pipeline import ImageSource
-    from facelab.config.scenario import DetectionSpec
+    from facelab.config.sections import DetectionSpec
 
     sc = load_scenario("classroom")
     motion_regions = ImageSource._regions(SimpleNamespace(scenario=sc), chunk[:16])

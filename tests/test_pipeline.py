@@ -10,7 +10,8 @@ import pytest
 
 from facelab.run import pipeline
 from facelab.governance import provenance
-from facelab.config.scenario import PopulationSpec, load_scenario
+from facelab.config.scenario import load_scenario
+from facelab.config.sections import PopulationSpec
 
 
 def _rows(run: Path) -> dict:

@@ -22,15 +22,14 @@ from typer.testing import CliRunner
 from facelab.cli import app
 from facelab.errors import RunError
 from facelab.lab.metrics import Rate, SearchScores, fpir
-from facelab.lab.report import (
-    SHEET_PAIRS,
+from facelab.lab.report.html import write_report
+from facelab.lab.report.rates import (
     extrapolated_fpir,
-    face_crop,
     fpir_by_watchlist_size,
     probit,
     watchlist_sizes,
-    write_report,
 )
+from facelab.lab.report.sheets import SHEET_PAIRS, face_crop
 from facelab.lab.scores import load_scores
 from facelab.run.store import RunStore
 

@@ -13,13 +13,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab.governance import provenance, retention
 from facelab.cli import app
-from facelab.errors import RetentionError
-from facelab.search.index import read_index
-from facelab.run.pipeline import run_scenario
 from facelab.config.scenario import parse_scenario
+from facelab.errors import RetentionError
+from facelab.governance import provenance, retention
+from facelab.governance.retention.faiss_bytes import flat_codes, index_ids, ivf_codes
+from facelab.governance.retention.proof import FRAME_WINDOW, frame_windows
+from facelab.run.pipeline import run_scenario
 from facelab.run.store import RunStore
+from facelab.run.window import archive_window
+from facelab.search.index import read_index
 from facelab.world.world import build_world
 
 pytestmark = pytest.mark.slow
@@ -63,7 +66,7 @@ def run40(tmp_path_factory):
         def after_day(day: int) -> None:
             if day == WINDOW:  # this purge drops day 0: keep a sample of its bytes first
                 shard = read_index(out / "archive" / "day-0000.faiss")
-                _ids, codes = retention._flat_codes(shard)
+                _ids, codes = flat_codes(shard)
                 planted["embedding"] = codes[0].tobytes()
                 planted["frame"] = sorted((out / "frames" / "day-000").iterdir())[0].read_bytes()
             reports.append(retention.purge_after_day(out, day, proof=proof))
@@ -142,20 +145,20 @@ def test_remaining_counts_match_the_ground_truth_schedule(run40):
     assert sum(len(list(d.iterdir())) for d in (out / "frames").iterdir()) == n_frames
     with RunStore(out) as store:
         arch = store.archive()
-        archived = np.concatenate([retention._index_ids(read_index(arch.path(d)))
+        archived = np.concatenate([index_ids(read_index(arch.path(d)))
                                    for d in arch.days()])  # fmt: skip
     assert sorted(archived.tolist()) == sorted(sightings)
 
 
 def test_archive_window_is_the_retention_window(run40):
     with RunStore(run40["out"]) as store:
-        win = retention.archive_window(store)
+        win = archive_window(store)
         assert win == (10, 39, dt.date(2026, 3, 12), dt.date(2026, 4, 10))
         assert list(win.day_range) == store.archive().days()
         assert "2026-03-12 .. 2026-04-10" in win.describe()
         # later: 5 more days pass without new data (as of --now)
-        assert retention.archive_window(store, now_day=45)[:2] == (15, 39)
-        assert retention.archive_window(store, now_day=80) is None
+        assert archive_window(store, now_day=45)[:2] == (15, 39)
+        assert archive_window(store, now_day=80) is None
 
 
 # --------------------------------------------------------------------------- proof of deletion
@@ -181,7 +184,7 @@ def test_verify_finds_planted_purged_bytes(run40):
     rng = np.random.default_rng(0)
     (bad / "archive" / "notes.bin").write_bytes(rng.bytes(1000) + emb + rng.bytes(77))
     kept = sorted((bad / "frames" / "day-020").iterdir())[0]
-    kept.write_bytes(kept.read_bytes() + frame[1000:1000 + 4096 + 256])  # part of a purged frame
+    kept.write_bytes(kept.read_bytes() + frame[1000 : 1000 + 4096 + 256])  # part of a purged frame
     rep = retention.verify(bad, run40["proof"])
     found = {f.path: f.found for f in rep.files if f.count}
     assert found["archive/notes.bin"] == {"embedding": 1, "embedding-prefix": 1}
@@ -247,10 +250,10 @@ def test_case_hold_keeps_evidence_until_the_case_closes(run40):
     frame = _rows(run, f"SELECT path FROM frames WHERE id = '{frame_id}'")[0][0]
     assert (run / frame).is_file()
     held = read_index(run / retention.HELD_INDEX)
-    assert retention._index_ids(held).tolist() == [sid]
+    assert index_ids(held).tolist() == [sid]
     with RunStore(run) as store:
         assert 12 not in store.archive().days()
-        assert retention.archive_window(store).first_day == 15  # held.faiss is never searched
+        assert archive_window(store).first_day == 15  # held.faiss is never searched
     v = retention.verify(run, proof)
     assert v.ok and v.found == 0, [c for c in v.checks if not c.ok]
     # the held embedding is in held.faiss: it is not a purged needle
@@ -285,7 +288,7 @@ def test_unmatched_sightings_go_before_matched_ones(run40):
     assert after == set(before) - gone
     with RunStore(run) as store:
         arch = store.archive()
-        ids = set(np.concatenate([retention._index_ids(read_index(arch.path(d)))
+        ids = set(np.concatenate([index_ids(read_index(arch.path(d)))
                                   for d in arch.days()]).tolist())  # fmt: skip
     assert ids == after
     assert v.ok and v.found == 0 and proof.kinds()["embedding"] == len(gone)
@@ -334,7 +337,7 @@ def test_purge_cli_with_now_and_proof(run40):
     assert "archive window   from 2026-03-26 (25 days)" in res.output
     assert _rows(run, "SELECT MIN(day) FROM sightings")[0][0] == 24
     with RunStore(run) as store:
-        assert retention.archive_window(store)[:2] == (24, 39)  # the override is the window now
+        assert archive_window(store)[:2] == (24, 39)  # the override is the window now
     res = runner.invoke(app, ["retention", "verify", str(run), "--proof", str(proof)])
     assert res.exit_code == 0, res.output
     # a proof may not be kept inside the run it is about
@@ -367,18 +370,18 @@ def test_frame_windows_skip_shared_jpeg_headers():
     rng = np.random.default_rng(5)
     image = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8), (5, 5), 1)
     data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
-    offsets = retention._frame_windows(data)
+    offsets = frame_windows(data)
     scan = jpeg_segments(data)[-1].end
     assert len(offsets) > 5 and min(offsets) >= scan
-    assert max(offsets) + retention.FRAME_WINDOW <= len(data)
+    assert max(offsets) + FRAME_WINDOW <= len(data)
 
 
 # --------------------------------------------------------------------------- an ivf-sq8 archive
 
 
-def _ivf_codes(index) -> dict[int, bytes]:
+def _codes_by_id(index) -> dict[int, bytes]:
     """sighting id -> the 8-bit code bytes an ivf-sq8 shard stores for it."""
-    ids, codes = retention._ivf_codes(index)
+    ids, codes = ivf_codes(index)
     return {i: c.tobytes() for i, c in zip(ids.tolist(), codes)}
 
 
@@ -386,7 +389,7 @@ def test_ivf_sq8_archive_is_built_by_the_pipeline_and_purged(tmp_path, monkeypat
     """A run whose scenario says ``[archive] kind = "ivf-sq8"`` builds IVF-SQ8 day shards (no
     pipeline change), and the purge drops expired days and trims unmatched sightings from the
     shards inside the window: their ids and their 8-bit codes leave every file of the run."""
-    from facelab.search import archive
+    from facelab.search.archive import kinds as archive  # where shards are built
 
     monkeypatch.setattr(archive, "IVF_MIN_TRAIN", 1)  # tiny days: train IVF all the same
     monkeypatch.setattr(archive, "ivf_nlist", lambda n: max(1, min(4, n // 2)))
@@ -404,7 +407,7 @@ def test_ivf_sq8_archive_is_built_by_the_pipeline_and_purged(tmp_path, monkeypat
             assert arch.kind == "ivf-sq8"
             for d in arch.days():
                 kinds.add(arch.shard_info(d).kind)
-                codes.update(_ivf_codes(read_index(arch.path(d))))
+                codes.update(_codes_by_id(read_index(arch.path(d))))
         retention.purge_after_day(out, day, proof=proof)
 
     run_scenario(sc, out, after_day=after_day)

@@ -9,17 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from facelab.config.defaults import DEFAULT_PRESENCE
+from facelab.config.limits import ARCHIVE_KINDS
+from facelab.config.quality import BUILTIN_QUALITY
+from facelab.config.scenario import Scenario, load_scenario, parse_scenario
+from facelab.config.sections import ArchiveSpec, DetectionSpec
 from facelab.errors import ConfigError
-from facelab.config.scenario import (
-    ARCHIVE_KINDS,
-    BUILTIN_QUALITY,
-    DEFAULT_PRESENCE,
-    ArchiveSpec,
-    DetectionSpec,
-    Scenario,
-    load_scenario,
-    parse_scenario,
-)
 
 MINIMAL = """\
 seed = 1
@@ -146,9 +141,18 @@ def test_groups_expand_deterministically():
 
 
 def test_to_dict_round_trips_and_is_json():
-    d = variant(camera_groups=[{"prefix": "g", "count": 5, "kind": "street", "stations": ["A", "B"],
-                                "fr_fraction": 0.4}],
-                thresholds={"per_camera": {"g-0002": 80}})
+    d = variant(
+        camera_groups=[
+            {
+                "prefix": "g",
+                "count": 5,
+                "kind": "street",
+                "stations": ["A", "B"],
+                "fr_fraction": 0.4,
+            }
+        ],
+        thresholds={"per_camera": {"g-0002": 80}},
+    )
     sc = parse_scenario(d, "x.toml")
     rec = sc.to_dict()
     json.dumps(rec)
@@ -226,8 +230,10 @@ def test_unknown_camera_kind():
     d = variant()
     d["cameras"][2]["kind"] = "bus"
     msg = expect_error(d, source="classroom.toml")
-    assert msg == ("classroom.toml: cameras[2].kind: unknown camera kind 'bus' "
-                   "(choose from entrance, metro_gate, platform, street)")
+    assert msg == (
+        "classroom.toml: cameras[2].kind: unknown camera kind 'bus' "
+        "(choose from entrance, metro_gate, platform, street)"
+    )
 
 
 def test_unknown_top_level_key():
@@ -236,8 +242,9 @@ def test_unknown_top_level_key():
 
 
 def test_unknown_nested_key():
-    expect_error(variant(movement={"pases_per_day": [1, 2]}), "movement.pases_per_day",
-                 "unknown key")
+    expect_error(
+        variant(movement={"pases_per_day": [1, 2]}), "movement.pases_per_day", "unknown key"
+    )
     d = variant()
     d["cameras"][0]["colour"] = True
     expect_error(d, "cameras[0].colour", "unknown key")
@@ -263,10 +270,14 @@ def test_duplicate_camera_id():
 
 
 def test_watchlist_limits():
-    expect_error(variant(watchlist={"size": 2, "in_city": 3}), "watchlist.in_city",
-                 "watchlist.size")
-    expect_error(variant(population={"size": 2}, watchlist={"size": 5, "in_city": 3}),
-                 "watchlist.in_city", "population.size")
+    expect_error(
+        variant(watchlist={"size": 2, "in_city": 3}), "watchlist.in_city", "watchlist.size"
+    )
+    expect_error(
+        variant(population={"size": 2}, watchlist={"size": 5, "in_city": 3}),
+        "watchlist.in_city",
+        "population.size",
+    )
 
 
 def test_resolution_and_ranges():
@@ -276,13 +287,14 @@ def test_resolution_and_ranges():
     d = variant()
     d["cameras"][0]["resolution"] = [-640, 480]
     expect_error(d, "cameras[0].resolution")
-    expect_error(variant(movement={"passes_per_day": [4, 2]}), "movement.passes_per_day",
-                 "reversed")
+    expect_error(
+        variant(movement={"passes_per_day": [4, 2]}), "movement.passes_per_day", "reversed"
+    )
     expect_error(variant(movement={"active_hours": [6, 25]}), "movement.active_hours")
-    expect_error(variant(movement={"commuter_share": 1.5}), "movement.commuter_share",
-                 "[0, 1]")
-    expect_error(variant(quality={"good": {"brightness": [1.2, 0.8]}}),
-                 "quality.good.brightness", "reversed")
+    expect_error(variant(movement={"commuter_share": 1.5}), "movement.commuter_share", "[0, 1]")
+    expect_error(
+        variant(quality={"good": {"brightness": [1.2, 0.8]}}), "quality.good.brightness", "reversed"
+    )
     expect_error(variant(quality={"good": {"occlusion_prob": -0.1}}), "quality.good.occlusion_prob")
 
 
@@ -316,7 +328,7 @@ def test_unreadable_file(tmp_path):
 
 def test_not_utf8(tmp_path):
     p = tmp_path / "bin.toml"
-    p.write_bytes(b"seed = 1\nname = \"\xff\"\n")
+    p.write_bytes(b'seed = 1\nname = "\xff"\n')
     with pytest.raises(ConfigError, match=r"bin\.toml: not UTF-8"):
         load_scenario(p)
 
@@ -361,15 +373,22 @@ def test_archive_table_parses_and_round_trips(tmp_path):
     assert rec["archive"] == {"kind": "ivf-sq8", "nprobe": 64}
     assert parse_scenario(json.loads(json.dumps(rec)), "x.toml") == sc
     only_kind = parse_scenario(variant(archive={"kind": "sq8"}), "x.toml")
-    assert only_kind.archive == ArchiveSpec("sq8") and only_kind.to_dict()["archive"] == {"kind": "sq8"}
+    assert only_kind.archive == ArchiveSpec("sq8") and only_kind.to_dict()["archive"] == {
+        "kind": "sq8"
+    }
     assert set(ARCHIVE_KINDS) == {"flat", "sq8", "ivf-flat", "ivf-sq8", "ivf-pq"}
 
 
 def test_archive_table_errors_name_file_and_key():
-    expect_error(variant(archive={"kind": "hnsw"}), "archive.kind",
-                 "unknown archive kind 'hnsw' (choose from flat, ivf-flat, ivf-pq, sq8, ivf-sq8)")
+    expect_error(
+        variant(archive={"kind": "hnsw"}),
+        "archive.kind",
+        "unknown archive kind 'hnsw' (choose from flat, ivf-flat, ivf-pq, sq8, ivf-sq8)",
+    )
     expect_error(variant(archive={"kind": 8}), "archive.kind", "must be a string")
-    expect_error(variant(archive={"nprobe": 0}), "archive.nprobe", "must be a positive integer, got 0")
+    expect_error(
+        variant(archive={"nprobe": 0}), "archive.nprobe", "must be a positive integer, got 0"
+    )
     expect_error(variant(archive={"nprobe": 2.5}), "archive.nprobe", "positive integer")
     expect_error(variant(archive={"kinds": "flat"}), "archive.kinds", "did you mean 'kind'")
     expect_error(variant(archive="flat"), "archive: must be a table ([archive])")
@@ -389,7 +408,12 @@ def test_detection_table_defaults_to_motion_regions_and_round_trips(tmp_path):
 
 
 def test_detection_table_errors_name_file_and_key():
-    expect_error(variant(detection={"regions": "tiles"}), "detection.regions",
-                 "unknown detection regions 'tiles' (choose from motion, full)")
-    expect_error(variant(detection={"region": "full"}), "detection.region", "did you mean 'regions'")
+    expect_error(
+        variant(detection={"regions": "tiles"}),
+        "detection.regions",
+        "unknown detection regions 'tiles' (choose from motion, full)",
+    )
+    expect_error(
+        variant(detection={"region": "full"}), "detection.region", "did you mean 'regions'"
+    )
     expect_error(variant(detection="full"), "detection: must be a table ([detection])")

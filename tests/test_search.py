@@ -302,12 +302,11 @@ def test_api_and_cli_enrol_list_remove(run_dir, generator, tmp_path):
 # --------------------------------------------------------------------------- the archive object
 
 
-def test_api_searches_reuse_one_loaded_archive(run_dir, lab, generator, monkeypatch):
-    """facelab.api opens a store per call; the run's archive (and its loaded shards) is kept."""
-    from facelab.run import store as store_mod
+def test_api_searches_reuse_one_loaded_archive(run_dir, generator, monkeypatch):
+    """facelab.api opens a store per call; the Run's shard cache keeps the loaded shards."""
     from facelab.search.archive import DayShardArchive
 
-    store_mod.release_archives()
+    lab = api.open_run(run_dir, actor="tester")  # a Run of its own: nothing loaded yet
     photo = portrait_png(generator, scenario(run_dir), 3, 21 * 10**6)
     first = lab.search(photo, reason="test", min_percent=30)
     reads = []
@@ -317,17 +316,15 @@ def test_api_searches_reuse_one_loaded_archive(run_dir, lab, generator, monkeypa
     again = lab.search(photo, reason="test", min_percent=30)
     assert reads == [] and again.days == first.days == (0, 1)
     assert [h.sighting for h in again.hits] == [h.sighting for h in first.hits]
-    with RunStore(run_dir) as a, RunStore(run_dir) as b:
-        assert a.archive() is b.archive()
+    with lab.store() as a, lab.store() as b:
+        assert a.archive().cache is b.archive().cache is lab.shards
         assert sorted(a.archive().cached_days()) == [0, 1]
-        assert a.archive(cache_shards=0) is not a.archive()  # options given: a private one
-    store_mod.release_archives()
+        assert a.archive(cache_shards=0).cache is not lab.shards  # options given: its own
     with RunStore(run_dir) as a:
-        assert a.archive().cached_days() == []
+        assert a.archive() is a.archive() and a.archive().cached_days() == []  # a store's own
 
 
 def test_run_store_opens_the_archive_kind_of_its_scenario(tmp_path):
-    from facelab.run import store as store_mod
     from facelab.search.archive import DEFAULT_CACHE_SHARDS
 
     sc = {"archive": {"kind": "ivf-sq8", "nprobe": 40}, "retention": {"days": 45}}
@@ -338,9 +335,3 @@ def test_run_store_opens_the_archive_kind_of_its_scenario(tmp_path):
     with RunStore.create(tmp_path / "old", {"scenario": {"retention": {"days": 7}}}) as s:
         arch = s.archive()  # a run made before [archive]: flat
         assert (arch.kind, arch.nprobe, arch.cache_shards) == ("flat", None, DEFAULT_CACHE_SHARDS)
-    for i in range(store_mod.ARCHIVES_KEPT + 1):  # only the last few runs' archives are kept
-        with RunStore.create(tmp_path / f"r{i}", {"scenario": {}}) as s:
-            s.archive()
-    assert len(store_mod._ARCHIVES) == store_mod.ARCHIVES_KEPT
-    store_mod.release_archives()
-    assert not store_mod._ARCHIVES

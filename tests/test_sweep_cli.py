@@ -18,14 +18,13 @@ from typer.testing import CliRunner
 
 from facelab.cli import app
 from facelab.cli.sweep_cmd import compact_text
+from facelab.config.scenario import load_scenario
 from facelab.errors import ConfigError, RunError
 from facelab.lab.metrics import SearchScores, fnir, fpir
-from facelab.search.percent import get_mapping
-from facelab.lab.report import run_mapping, sweep_run
-from facelab.config.scenario import load_scenario
 from facelab.lab.scores import load_scores
+from facelab.lab.sweep import run_mapping, sweep, sweep_run
 from facelab.run.store import RunStore
-from facelab.lab.sweep import sweep
+from facelab.search.percent import get_mapping
 
 ATOL = 1e-12
 

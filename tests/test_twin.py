@@ -8,7 +8,7 @@ Bounds. Scores are pairs of faces, and pairs that share a person are not indepen
 image-mode samples of 150 people each differ by KS ≈ 0.07–0.08 on genuine scores, and fall
 outside each other's Wilson intervals at most thresholds (measured while building the twin).
 So the rates are checked against the image-mode interval that allows for that clustering (the
-hull of the Wilson interval and an identity-bootstrap interval, :func:`facelab.twin.compare`),
+hull of the Wilson interval and an identity-bootstrap interval, :func:`facelab.compare`),
 and the KS statistics against 0.15 with samples of 60 people (≈ 360 genuine, ≈ 28,000 impostor
 pairs here). Good and photo are checked with the twin of those two kinds; fair and poor with a
 twin of every kind. Even the clustering-aware intervals are strict: two image samples of 150
@@ -28,8 +28,22 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab import twin
 from facelab.errors import ConfigError, DataError, ModelError
+from facelab.twin.components import skewed
+from facelab.twin.fit import (
+    MAX_IDENTITY_SKEW,
+    MAX_NOISE_SKEW,
+    MAX_SPREAD,
+    MIN_SKEW_PEOPLE,
+    fit_twin,
+)
+from facelab.twin.imagesample import sample_image, sample_image_embeddings
+from facelab.twin.model import FORMAT_VERSION, PHOTO, Stat, TwinModel, load_default
+from facelab.twin.pairs import MIN_GOAT_PEOPLE, disjoint_products, goat_sd, skewness
+from facelab.twin.rng import normals, row_keys
+from facelab.twin.sampler import TwinSampler
+from facelab.twin.simulation import Simulation
+from facelab.twin.validation import compare, image_rates, ks_statistic
 
 FIT_SEED, CHECK_SEED, SAMPLER_SEED = 11, 12, 99
 N_FIT = N_CHECK = 60
@@ -51,19 +65,19 @@ def opened():
 def samples(opened):
     """Image-mode faces: camera sightings (good) and enrolment photos, two seeds."""
     return {
-        "fit_good": twin.sample_image(N_FIT, 4, FIT_SEED, "good", models=opened),
-        "fit_photo": twin.sample_image(N_FIT, 2, FIT_SEED, twin.PHOTO, models=opened),
-        "check_good": twin.sample_image(N_CHECK, 4, CHECK_SEED, "good", models=opened),
-        "check_photo": twin.sample_image(N_CHECK, 1, CHECK_SEED, twin.PHOTO, models=opened),
+        "fit_good": sample_image(N_FIT, 4, FIT_SEED, "good", models=opened),
+        "fit_photo": sample_image(N_FIT, 2, FIT_SEED, PHOTO, models=opened),
+        "check_good": sample_image(N_CHECK, 4, CHECK_SEED, "good", models=opened),
+        "check_photo": sample_image(N_CHECK, 1, CHECK_SEED, PHOTO, models=opened),
     }
 
 
 @pytest.fixture(scope="module")
 def model(samples):
     g, p = samples["fit_good"], samples["fit_photo"]
-    return twin.fit_twin(
-        g.embeddings, g.labels, "good", FIT_SEED, others={twin.PHOTO: (p.embeddings, p.labels)},
-        detect_rates={"good": g.detect_rate, twin.PHOTO: p.detect_rate},
+    return fit_twin(
+        g.embeddings, g.labels, "good", FIT_SEED, others={PHOTO: (p.embeddings, p.labels)},
+        detect_rates={"good": g.detect_rate, PHOTO: p.detect_rate},
         n_identities=N_FIT, n_per_identity=4,
     )  # fmt: skip
 
@@ -79,17 +93,17 @@ def test_image_sample_is_deterministic_and_well_formed(samples, opened):
     assert s.rendered == N_FIT * 4 and s.dropped == s.rendered - len(s.labels)
     assert s.detect_rate > 0.9
     # people 0..2 of the same seed are the same faces whatever the sample size
-    small = twin.sample_image(3, 4, FIT_SEED, "good", models=opened)
+    small = sample_image(3, 4, FIT_SEED, "good", models=opened)
     keep = s.labels < 3
     assert np.array_equal(small.labels, s.labels[keep])
     np.testing.assert_allclose(small.embeddings, s.embeddings[keep], atol=1e-4)
-    emb, labels = twin.sample_image_embeddings(3, 4, FIT_SEED, "good")
+    emb, labels = sample_image_embeddings(3, 4, FIT_SEED, "good")
     assert np.array_equal(emb, small.embeddings) and np.array_equal(labels, small.labels)
 
 
 def test_unknown_kind_is_a_config_error(opened):
     with pytest.raises(ConfigError, match="unknown twin kind"):
-        twin.sample_image(2, 2, 0, "blurry", models=opened)
+        sample_image(2, 2, 0, "blurry", models=opened)
 
 
 # ------------------------------------------------------------------------------ fidelity
@@ -98,7 +112,7 @@ def test_unknown_kind_is_a_config_error(opened):
 @pytest.mark.parametrize("with_photo", [False, True], ids=["good-vs-good", "photo-vs-good"])
 def test_twin_matches_image_mode_on_fresh_people(model, samples, with_photo):
     g, p = samples["check_good"], samples["check_photo"]
-    r = twin.compare(
+    r = compare(
         model, g.embeddings, g.labels, SAMPLER_SEED, "good",
         photo_emb=p.embeddings if with_photo else None,
         photo_labels=p.labels if with_photo else None,
@@ -118,9 +132,9 @@ def test_twin_matches_image_mode_on_fresh_people(model, samples, with_photo):
 def test_yardstick_places_image_rates_in_the_report_intervals(model, samples):
     """A sample's own rates lie in its intervals; another sample's are scored the same way."""
     g, p = samples["check_good"], samples["check_photo"]
-    r = twin.compare(model, g.embeddings, g.labels, SAMPLER_SEED, "good",
+    r = compare(model, g.embeddings, g.labels, SAMPLER_SEED, "good",
                      photo_emb=p.embeddings, photo_labels=p.labels)  # fmt: skip
-    fmr, fnmr = twin.image_rates(g.embeddings, g.labels, SAMPLER_SEED,
+    fmr, fnmr = image_rates(g.embeddings, g.labels, SAMPLER_SEED,
                                  photo_emb=p.embeddings, photo_labels=p.labels)  # fmt: skip
     assert [x.value for x in fmr] == [x.value for x in r.image_fmr]
     assert [x.value for x in fnmr] == [x.value for x in r.image_fnmr]
@@ -128,7 +142,7 @@ def test_yardstick_places_image_rates_in_the_report_intervals(model, samples):
     shifted = [dataclasses.replace(x, value=min(1.0, x.value + 0.2)) for x in fnmr]
     assert r.inside(fmr, shifted)[1] != (True,) * 4
     other = samples["fit_good"]  # other people: scored like the check sample, mostly inside
-    ofmr, ofnmr = twin.image_rates(other.embeddings, other.labels, SAMPLER_SEED)
+    ofmr, ofnmr = image_rates(other.embeddings, other.labels, SAMPLER_SEED)
     assert all(0.0 <= x.value <= 1.0 for x in (*ofmr, *ofnmr))
     assert ofnmr[0].value <= ofnmr[-1].value
 
@@ -136,12 +150,12 @@ def test_yardstick_places_image_rates_in_the_report_intervals(model, samples):
 @pytest.fixture(scope="module")
 def camera_kinds(opened, samples):
     """Fair and poor sightings of the same people (both seeds), and a twin of every kind."""
-    extra = {f"{step}_{q}": twin.sample_image(N_FIT, 4, seed, q, models=opened)
+    extra = {f"{step}_{q}": sample_image(N_FIT, 4, seed, q, models=opened)
              for step, seed in (("fit", FIT_SEED), ("check", CHECK_SEED)) for q in NOISY}  # fmt: skip
     g = samples["fit_good"]
     others = {q: (extra[f"fit_{q}"].embeddings, extra[f"fit_{q}"].labels) for q in NOISY}
-    others[twin.PHOTO] = (samples["fit_photo"].embeddings, samples["fit_photo"].labels)
-    return extra, twin.fit_twin(g.embeddings, g.labels, "good", FIT_SEED, others=others)
+    others[PHOTO] = (samples["fit_photo"].embeddings, samples["fit_photo"].labels)
+    return extra, fit_twin(g.embeddings, g.labels, "good", FIT_SEED, others=others)
 
 
 @pytest.mark.parametrize("quality", NOISY)
@@ -151,10 +165,10 @@ def test_noisier_cameras_match_image_mode_on_fresh_people(camera_kinds, samples,
     (60 people; poor keeps ~a third of its faces, so its KS statistics are not bounded here)."""
     extra, model = camera_kinds
     s, p = extra[f"check_{quality}"], samples["check_photo"]
-    r = twin.compare(model, s.embeddings, s.labels, SAMPLER_SEED, quality,
+    r = compare(model, s.embeddings, s.labels, SAMPLER_SEED, quality,
                      photo_emb=p.embeddings if with_photo else None,
                      photo_labels=p.labels if with_photo else None)  # fmt: skip
-    assert model.kinds == (twin.PHOTO, "good", "fair", "poor")
+    assert model.kinds == (PHOTO, "good", "fair", "poor")
     assert r.all_inside_clustered, r
     if quality == "fair":
         assert r.ks_genuine < KS_BOUND and r.ks_impostor < KS_BOUND, r
@@ -170,11 +184,11 @@ def test_fit_reaches_its_targets(model):
 def test_fit_reaches_its_shape_targets(model):
     """Impostor skewness (identity skew β) and goat spread (identity strength ν) are fitted."""
     fitted = np.abs(model.twin_stats - model.image_stats)
-    skew, goat = twin.STAT_NAMES.index("impostor skewness"), twin.STAT_NAMES.index("goat sd")
+    skew, goat = Stat.IMPOSTOR_SKEWNESS, Stat.GOAT_SD
     assert fitted[0, 0, skew] < 0.01  # photo vs photo (β_0)
     assert fitted[1, 1, goat] < 0.01  # good vs good (ν_good)
-    assert 0 < model.identity_skew[0] < twin.MAX_IDENTITY_SKEW
-    assert 0 < model.identity_spread[1] < twin.MAX_SPREAD
+    assert 0 < model.identity_skew[0] < MAX_IDENTITY_SKEW
+    assert 0 < model.identity_spread[1] < MAX_SPREAD
 
 
 def test_fit_reaches_the_camera_kinds_impostor_skewness(camera_kinds, samples):
@@ -183,17 +197,17 @@ def test_fit_reaches_the_camera_kinds_impostor_skewness(camera_kinds, samples):
     η sits at its bound (skews are fitted from ≥ MIN_SKEW_PEOPLE people: poor keeps too few here)."""
     extra, model = camera_kinds
     labels = {"good": samples["fit_good"].labels, **{q: extra[f"fit_{q}"].labels for q in NOISY}}
-    skew = twin.STAT_NAMES.index("impostor skewness")
-    fitted = [q for q, lab in labels.items() if len(np.unique(lab)) >= twin.MIN_SKEW_PEOPLE]
+    skew = Stat.IMPOSTOR_SKEWNESS
+    fitted = [q for q, lab in labels.items() if len(np.unique(lab)) >= MIN_SKEW_PEOPLE]
     assert "good" in fitted
     for q in fitted:
         k = model.index(q)
         miss = abs(model.twin_stats[k, k, skew] - model.image_stats[k, k, skew])
-        at_bound = model.noise_skew[k] == pytest.approx(twin.MAX_NOISE_SKEW, abs=1e-3)
+        at_bound = model.noise_skew[k] == pytest.approx(MAX_NOISE_SKEW, abs=1e-3)
         assert miss < 0.01 or at_bound, q
     assert model.noise_skew[0] == 0  # the hub's skew is its shared factor's
     assert (model.noise_skew[1:] > 0).any()
-    assert (model.noise_skew <= twin.MAX_NOISE_SKEW).all()
+    assert (model.noise_skew <= MAX_NOISE_SKEW).all()
 
 
 def test_sampler_applies_noise_skew(camera_kinds):
@@ -204,10 +218,10 @@ def test_sampler_applies_noise_skew(camera_kinds):
     passes = np.tile(np.arange(2, dtype=np.int64), n)
 
     def scores(m):
-        e = twin.TwinSampler(m, 5).sightings(ids, passes, "poor")
+        e = TwinSampler(m, 5).sightings(ids, passes, "poor")
         a, b = e[0::2], e[1::2]
         s = a @ b.T
-        return twin._skewness(s[~np.eye(n, dtype=bool)]), float(np.diagonal(s).mean())
+        return skewness(s[~np.eye(n, dtype=bool)]), float(np.diagonal(s).mean())
 
     eta = np.array(model.noise_skew)
     (flat, gen_flat), (strong, gen_strong) = (
@@ -226,9 +240,9 @@ def test_sampler_applies_identity_skew_and_spread(model):
     ids = np.arange(n, dtype=np.int64)
 
     def impostor_skew(m):
-        p = twin.TwinSampler(m, 7).photos(np.r_[ids, ids], np.r_[ids * 0, ids * 0 + 1])
+        p = TwinSampler(m, 7).photos(np.r_[ids, ids], np.r_[ids * 0, ids * 0 + 1])
         s = (p[:n] @ p[n:].T)[~np.eye(n, dtype=bool)]
-        return twin._skewness(s)
+        return skewness(s)
 
     flat = _with(model, identity_skew=np.zeros(len(model.kinds)))
     strong = _with(model, identity_skew=np.full(len(model.kinds), 0.8))
@@ -237,8 +251,8 @@ def test_sampler_applies_identity_skew_and_spread(model):
     labels, passes = np.repeat(ids, 4), np.tile(np.arange(4, dtype=np.int64), n)
 
     def goat(m):
-        e = twin.TwinSampler(m, 7).sightings(labels, passes, "good")
-        return twin._goat_sd(e, labels)
+        e = TwinSampler(m, 7).sightings(labels, passes, "good")
+        return goat_sd(e, labels)
 
     spread = np.array(model.identity_spread)
     none = _with(model, identity_spread=spread * 0)
@@ -254,42 +268,42 @@ def test_goat_estimate_agrees_with_the_fit_simulation_and_a_brute_force_count():
     faces /= np.linalg.norm(faces, axis=2, keepdims=True)
     emb, labels = faces.reshape(-1, 128).astype(np.float32), np.repeat(np.arange(n), 4)
     c = np.einsum("nkd,nld->nkl", faces, faces)
-    assert twin._goat_sd(emb, labels) == pytest.approx(twin._Sim._goat(c, True), rel=1e-5)
+    assert goat_sd(emb, labels) == pytest.approx(Simulation.goat(c, True), rel=1e-5)
     other = faces[:, :2] + 0.1 * rng.normal(size=(n, 2, 128))
     c2 = np.einsum("nkd,nld->nkl", faces, other)
-    got = twin._goat_sd(emb, labels, other.reshape(-1, 128), np.repeat(np.arange(n), 2))
-    assert got == pytest.approx(twin._Sim._goat(c2, False), rel=1e-5)
+    got = goat_sd(emb, labels, other.reshape(-1, 128), np.repeat(np.arange(n), 2))
+    assert got == pytest.approx(Simulation.goat(c2, False), rel=1e-5)
     assert got > 0.1  # the people differ a lot in how alike their faces are
     # the disjoint-pair sums, against counting every pair of pairs
     m = c2[0]
     brute = [m[i, p] * m[j, q] for i in range(4) for j in range(4) for p in range(2)
              for q in range(2) if i != j and p != q]  # fmt: skip
-    total, count = twin._disjoint_products(m, False)
+    total, count = disjoint_products(m, False)
     assert count == len(brute) and total == pytest.approx(sum(brute))
     w = c[0]
     pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
     brute = [w[a] * w[b] for a in pairs for b in pairs if not set(a) & set(b)]
-    total, count = twin._disjoint_products(w, True)
+    total, count = disjoint_products(w, True)
     assert count == len(brute) and total == pytest.approx(sum(brute))
-    few = np.repeat(np.arange(n), 4)[: 4 * (twin.MIN_GOAT_PEOPLE - 1)]
-    assert np.isnan(twin._goat_sd(emb[: len(few)], few))
+    few = np.repeat(np.arange(n), 4)[: 4 * (MIN_GOAT_PEOPLE - 1)]
+    assert np.isnan(goat_sd(emb[: len(few)], few))
 
 
 def test_skewed_identity_variables_are_standardised():
     g = np.random.default_rng(2).standard_normal(400_000).astype(np.float32)
-    assert twin._skewed(g.copy(), 0.0) == pytest.approx(g)
+    assert skewed(g.copy(), 0.0) == pytest.approx(g)
     beta = 0.5
-    h = twin._skewed(g.copy(), beta).astype(np.float64)
+    h = skewed(g.copy(), beta).astype(np.float64)
     e = np.exp(beta**2)
     assert abs(h.mean()) < 0.01 and h.std() == pytest.approx(1.0, abs=0.01)
-    assert twin._skewness(h) == pytest.approx((e + 2) * np.sqrt(e - 1), rel=0.05)
+    assert skewness(h) == pytest.approx((e + 2) * np.sqrt(e - 1), rel=0.05)
 
 
 def test_model_records_its_source(model, samples):
     from facelab import __version__
     from facelab.vision import models
 
-    assert model.kinds == (twin.PHOTO, "good") and model.reference == twin.PHOTO
+    assert model.kinds == (PHOTO, "good") and model.reference == PHOTO
     assert model.seed == FIT_SEED and model.n_identities == N_FIT and model.n_per_identity == 4
     assert model.embedder_sha256 == models.model_sha256("embedder")
     assert model.facelab_version == __version__
@@ -301,9 +315,9 @@ def test_model_records_its_source(model, samples):
 
 def test_sampler_is_deterministic(model):
     ids = np.arange(50, dtype=np.int64)
-    a = twin.TwinSampler(model, 5).sightings(ids, ids + 1000, "good")
-    b = twin.TwinSampler(model, 5, workers=1).sightings(ids, ids + 1000, "good")
-    c = twin.TwinSampler(model, 6).sightings(ids, ids + 1000, "good")
+    a = TwinSampler(model, 5).sightings(ids, ids + 1000, "good")
+    b = TwinSampler(model, 5, workers=1).sightings(ids, ids + 1000, "good")
+    c = TwinSampler(model, 6).sightings(ids, ids + 1000, "good")
     assert a.dtype == np.float32 and a.shape == (50, 128)
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     assert np.array_equal(a, b)
@@ -311,7 +325,7 @@ def test_sampler_is_deterministic(model):
 
 
 def test_template_of_a_person_does_not_depend_on_the_batch(model):
-    s = twin.TwinSampler(model, 5, block=7)
+    s = TwinSampler(model, 5, block=7)
     batch = s.templates(np.arange(100, 140))
     for k in (100, 113, 139):
         np.testing.assert_allclose(s.templates([k])[0], batch[k - 100], rtol=0, atol=ROW_ATOL)
@@ -323,10 +337,10 @@ def test_sighting_of_a_pass_does_not_depend_on_the_batch(model):
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 30, 200).astype(np.int64)
     pids = np.arange(200, dtype=np.int64) + 10_000
-    s = twin.TwinSampler(model, 5, block=16)
+    s = TwinSampler(model, 5, block=16)
     full = s.sightings(ids, pids, "good")
     order = rng.permutation(200)
-    shuffled = twin.TwinSampler(model, 5, block=64).sightings(ids[order], pids[order], "good")
+    shuffled = TwinSampler(model, 5, block=64).sightings(ids[order], pids[order], "good")
     np.testing.assert_allclose(shuffled, full[order], rtol=0, atol=ROW_ATOL)
     alone = s.sightings(ids[17:18], pids[17:18], "good")[0]
     np.testing.assert_allclose(alone, full[17], rtol=0, atol=ROW_ATOL)
@@ -338,17 +352,17 @@ def test_sighting_of_a_pass_does_not_depend_on_the_batch(model):
 
 
 def test_sampler_rejects_unknown_or_misused_kinds(model):
-    s = twin.TwinSampler(model, 0)
+    s = TwinSampler(model, 0)
     with pytest.raises(ConfigError, match="not calibrated for 'poor'"):
         s.sightings([1], [1], "poor")
     with pytest.raises(ConfigError, match="use photos"):
-        s.sightings([1], [1], twin.PHOTO)
+        s.sightings([1], [1], PHOTO)
     with pytest.raises(DataError):
         s.sightings([1, 2], [1], "good")
 
 
 def test_counter_based_normals_are_standard():
-    z = twin._normals(twin._row_keys(3, 1, np.arange(20_000)), 130)
+    z = normals(row_keys(3, 1, np.arange(20_000)), 130)
     assert abs(float(z.mean())) < 0.005 and abs(float(z.std()) - 1.0) < 0.005
     assert abs(float((z**4).mean()) - 3.0) < 0.05
     c = np.corrcoef(z[:, :8].T)
@@ -363,22 +377,22 @@ def test_ks_statistic_matches_a_brute_force_reference():
     a, b = rng.normal(size=300), rng.normal(0.3, 1.2, size=170)
     grid = np.concatenate([a, b])
     brute = max(abs((a <= x).mean() - (b <= x).mean()) for x in grid)
-    assert twin.ks_statistic(a, b) == pytest.approx(brute)
-    assert twin.ks_statistic(a, a) == 0.0
+    assert ks_statistic(a, b) == pytest.approx(brute)
+    assert ks_statistic(a, a) == 0.0
     with pytest.raises(DataError):
-        twin.ks_statistic(a, [])
+        ks_statistic(a, [])
 
 
 def test_fit_rejects_bad_input():
     e = np.random.default_rng(0).normal(size=(8, 128)).astype(np.float32)
     with pytest.raises(DataError):
-        twin.fit_twin(e[:, :64], np.arange(8), embedder_sha256="x")
+        fit_twin(e[:, :64], np.arange(8), embedder_sha256="x")
     with pytest.raises(DataError):
-        twin.fit_twin(e, np.zeros(8, np.int64), embedder_sha256="x")
+        fit_twin(e, np.zeros(8, np.int64), embedder_sha256="x")
     with pytest.raises(DataError):
-        twin.fit_twin(e, np.arange(8), embedder_sha256="x")  # nobody seen twice
+        fit_twin(e, np.arange(8), embedder_sha256="x")  # nobody seen twice
     with pytest.raises(ConfigError):
-        twin.fit_twin(e, np.arange(8) // 2, twin.PHOTO, embedder_sha256="x")
+        fit_twin(e, np.arange(8) // 2, PHOTO, embedder_sha256="x")
 
 
 # ------------------------------------------------------------------------------ persistence
@@ -386,14 +400,14 @@ def test_fit_rejects_bad_input():
 
 def test_save_load_round_trip(model, tmp_path):
     path = model.save(tmp_path / "twin.npz")
-    back = twin.TwinModel.load(path)
+    back = TwinModel.load(path)
     assert back.metadata() == model.metadata()
-    for name in twin.TwinModel._ARRAYS:
+    for name in TwinModel._ARRAYS:
         assert np.array_equal(getattr(back, name), getattr(model, name), equal_nan=True), name
     ids = np.arange(20, dtype=np.int64)
     assert np.array_equal(
-        twin.TwinSampler(back, 3).sightings(ids, ids, "good"),
-        twin.TwinSampler(model, 3).sightings(ids, ids, "good"),
+        TwinSampler(back, 3).sightings(ids, ids, "good"),
+        TwinSampler(model, 3).sightings(ids, ids, "good"),
     )
     assert [p.name for p in tmp_path.iterdir()] == ["twin.npz"]  # no temporary left behind
 
@@ -401,16 +415,16 @@ def test_save_load_round_trip(model, tmp_path):
 def test_missing_or_corrupt_file_is_a_model_error_naming_it(model, tmp_path):
     missing = tmp_path / "nope.npz"
     with pytest.raises(ModelError, match="nope.npz"):
-        twin.TwinModel.load(missing)
+        TwinModel.load(missing)
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip at all")
     with pytest.raises(ModelError, match="garbage.npz"):
-        twin.TwinModel.load(garbage)
+        TwinModel.load(garbage)
     good = model.save(tmp_path / "good.npz")
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[:-500])
     with pytest.raises(ModelError, match="truncated.npz"):
-        twin.TwinModel.load(truncated)
+        TwinModel.load(truncated)
     # a well-formed archive whose arrays were altered after saving
     altered = tmp_path / "altered.npz"
     with np.load(good) as z:
@@ -418,29 +432,29 @@ def test_missing_or_corrupt_file_is_a_model_error_naming_it(model, tmp_path):
     arrays["noise_scale"] = arrays["noise_scale"] * 2
     np.savez(altered, **arrays)
     with pytest.raises(ModelError, match="altered.npz.*hash"):
-        twin.TwinModel.load(altered)
+        TwinModel.load(altered)
     # a file of the previous format (before the noise skew)
     older = tmp_path / "older.npz"
     with np.load(good) as z:
         arrays = {k: z[k] for k in z.files if k != "noise_skew"}
     meta = json.loads(str(arrays["meta"][()]))
-    meta["format_version"] = twin.FORMAT_VERSION - 1
+    meta["format_version"] = FORMAT_VERSION - 1
     arrays["meta"] = np.array(json.dumps(meta))
     np.savez(older, **arrays)
     with pytest.raises(ModelError, match=r"older.npz: twin format version 2 is not 3 .*facelab calibrate"):
-        twin.TwinModel.load(older)
+        TwinModel.load(older)
     # not a twin at all
     other = tmp_path / "other.npz"
     np.savez(other, meta=np.array(json.dumps({"format": "something-else"})))
     with pytest.raises(ModelError, match="other.npz"):
-        twin.TwinModel.load(other)
+        TwinModel.load(other)
     assert zipfile.is_zipfile(good)
 
 
 def test_load_default_says_how_to_make_one(tmp_path, monkeypatch):
     monkeypatch.setenv("FACELAB_MODEL_DIR", str(tmp_path))
     with pytest.raises(ModelError, match="no calibrated twin at .*facelab calibrate"):
-        twin.load_default()
+        load_default()
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -454,8 +468,8 @@ def test_calibrate_cli_writes_a_twin_and_prints_the_comparison(tmp_path):
             "--seed", "4", "--out", str(out), "--check", "8"]  # fmt: skip
     result = CliRunner().invoke(app, args, env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
-    model = twin.TwinModel.load(out)
-    assert model.kinds == (twin.PHOTO, "good") and model.seed == 4 and model.n_identities == 12
+    model = TwinModel.load(out)
+    assert model.kinds == (PHOTO, "good") and model.seed == 4 and model.n_identities == 12
     for text in ("KS", "FMR", "FNMR", "photo vs good", "good vs good", "seed 4", str(out),
                  "fresh people, seed 5", "yardstick: the twin puts"):  # fmt: skip
         assert text in result.output, text

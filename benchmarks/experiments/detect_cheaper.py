@@ -9,18 +9,18 @@ each). For each way of detecting, prints ms a frame (one onnxruntime thread), fa
 IoU >= 0.5 with the ground truth, and how the faces it aligns embed compared with full-frame
 detection (cosine of the two embeddings; 1.0 = the same face crop):
 
-* ``full``: YuNet on the whole 640x480 frame (what facelab does);
+* ``full``: YuNet on the whole 640x480 frame (``[detection] regions = "full"``);
 * ``scale 0.75`` / ``scale 0.5``: YuNet on a downscaled frame, landmarks mapped back;
 * ``roi``: proposals from YuNet at half resolution (a low threshold), then YuNet on a crop of the
   full frame around each proposal, the crop's corners on YuNet's 32-pixel stride grid and
   ``ROI_MARGIN`` pixels of context on each side, keeping the strongest face per crop;
-* ``motion``: what facelab does since session 3 (``[detection] regions = "motion"``): YuNet on
-  the regions of each frame that changed against the other frames of its camera in the same
-  chunk of 16 frames (:mod:`facelab.world.motion`), the whole frame where that is not possible.
+* ``motion``: facelab's default (``[detection] regions = "motion"``): YuNet on the regions of
+  each frame that changed against the other frames of its camera in the same chunk of 16 frames
+  (:mod:`facelab.world.motion`), the whole frame where that is not possible.
 
 Also prints the mean genuine score (cosine between two sightings of the same person, over the
-faces both this way and the whole frame found, for each of the two) so that a way that shifts embeddings can be told from one that degrades
-them.
+faces both this way and the whole frame found, for each of the two) so that a way that shifts
+embeddings can be told from one that degrades them.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from facelab.world import camera, motion, synth
 from facelab.vision import embed
 from facelab.vision.detect import FaceDetector, iou
 from facelab.vision.embed import Embedder
-from facelab.config.scenario import PopulationSpec, load_scenario
+from facelab.config.scenario import load_scenario
+from facelab.config.sections import PopulationSpec
 from facelab.world.world import build_world
 
 FRAMES = 200

@@ -4,9 +4,9 @@ Run: ``.venv/bin/python benchmarks/experiments/embed_sessions.py [PAIRS]`` (abou
 
 The pre-rendered pipeline of ``test_bench_throughput.py`` (classroom preset, seed 7, 200 people,
 2 days, 677 frames), run alternately as shipped (``pipeline.EMBED_WORKERS`` sessions, each with
-an equal share of the cores) and with one session on every core (the pipeline before session
-3), ``PAIRS`` times (default 4). Alternating runs cancel most of this shared machine's drift;
-prints faces/s of each run and the medians.
+an equal share of the cores) and with one session on every core, ``PAIRS`` times (default 4).
+Alternating runs cancel most of a shared machine's drift; prints faces/s of each run and the
+medians.
 """
 
 from __future__ import annotations

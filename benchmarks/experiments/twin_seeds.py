@@ -22,34 +22,37 @@ from itertools import permutations
 
 import numpy as np
 
+from facelab.twin.fit import fit_twin
+from facelab.twin.imagesample import ImageSample, sample_all
+from facelab.twin.model import PHOTO, TwinModel
+from facelab.twin.validation import TwinReport, compare, image_rates
 from facelab.vision import detect, embed
 from facelab.world import synth
-from facelab import twin
 
 SEEDS = (0, 1, 2, 3)
 QUALITIES = ("good", "fair", "poor")
 SAMPLER_SEED = 101  # as `facelab calibrate --check` (seed + 101 / + 102 for photo pairs)
 
 
-def _first_photo(s: twin.ImageSample) -> tuple[np.ndarray, np.ndarray]:
+def _first_photo(s: ImageSample) -> tuple[np.ndarray, np.ndarray]:
     _, first = np.unique(s.labels, return_index=True)
     return s.embeddings[first], s.labels[first]
 
 
 def _rates(sample: dict, quality: str, photo: bool):
     s = sample[quality]
-    pe, pl = _first_photo(sample[twin.PHOTO]) if photo else (None, None)
-    return twin.image_rates(s.embeddings, s.labels, SAMPLER_SEED + photo, photo_emb=pe, photo_labels=pl)
+    pe, pl = _first_photo(sample[PHOTO]) if photo else (None, None)
+    return image_rates(s.embeddings, s.labels, SAMPLER_SEED + photo, photo_emb=pe, photo_labels=pl)
 
 
-def _reports(model: twin.TwinModel, sample: dict) -> list[twin.TwinReport]:
+def _reports(model: TwinModel, sample: dict) -> list[TwinReport]:
     out = []
     for q in QUALITIES:
         s = sample[q]
         for photo in (False, True):
-            pe, pl = _first_photo(sample[twin.PHOTO]) if photo else (None, None)
-            out.append(twin.compare(model, s.embeddings, s.labels, SAMPLER_SEED + photo, q,
-                                    photo_emb=pe, photo_labels=pl))  # fmt: skip
+            pe, pl = _first_photo(sample[PHOTO]) if photo else (None, None)
+            out.append(compare(model, s.embeddings, s.labels, SAMPLER_SEED + photo, q,
+                               photo_emb=pe, photo_labels=pl))  # fmt: skip
     return out
 
 
@@ -57,7 +60,7 @@ def _count(flags) -> int:
     return sum(sum(f) for pair in flags for f in pair)
 
 
-def _fit(samples: list[dict]) -> twin.TwinModel:
+def _fit(samples: list[dict]) -> TwinModel:
     def joined(kind: str):
         # people of different seeds are different people: keep their labels apart
         emb = np.concatenate([s[kind].embeddings for s in samples])
@@ -65,21 +68,22 @@ def _fit(samples: list[dict]) -> twin.TwinModel:
         return emb, lab
 
     good = joined("good")
-    others = {k: joined(k) for k in (*QUALITIES[1:], twin.PHOTO)}
-    return twin.fit_twin(*good, "good", 0, others=others)
+    others = {k: joined(k) for k in (*QUALITIES[1:], PHOTO)}
+    return fit_twin(*good, "good", 0, others=others)
 
 
 def main(people: int) -> None:
     models = (synth.FaceGenerator(), detect.FaceDetector(), embed.Embedder())
-    samples = {seed: twin.sample_all(people, 4, 2, seed, QUALITIES, models=models) for seed in SEEDS}
+    samples = {seed: sample_all(people, 4, 2, seed, QUALITIES, models=models) for seed in SEEDS}
     reports = {}  # each seed's intervals, scored as `--check` scores them (any model will do)
     probe = _fit([samples[0]])
     for seed in SEEDS:
         reports[seed] = _reports(probe, samples[seed])
     print(f"image mode against itself ({people} people a sample, 48 rates):")
     for a, b in permutations(SEEDS, 2):
+        kinds = [(q, p) for q in QUALITIES for p in (False, True)]
         flags = [r.inside(*_rates(samples[a], q, photo))
-                 for r, (q, photo) in zip(reports[b], [(q, p) for q in QUALITIES for p in (False, True)])]  # fmt: skip
+                 for r, (q, photo) in zip(reports[b], kinds, strict=True)]  # fmt: skip
         print(f"  seed {a}'s rates inside seed {b}'s intervals: {_count(flags)} of 48")
     print("the twin, fitted on some seeds, against the others:")
     for fitted in (*((s,) for s in SEEDS), (0, 1)):
@@ -90,14 +94,19 @@ def main(people: int) -> None:
                 continue
             rs = _reports(model, samples[seed])
             inside = _count([(r.fmr_inside_clustered, r.fnmr_inside_clustered) for r in rs])
-            print(f"  fitted on seed {'+'.join(map(str, fitted))}: {inside} of 48 inside seed {seed}'s intervals")
+            name = "+".join(map(str, fitted))
+            print(f"  fitted on seed {name}: {inside} of 48 inside seed {seed}'s intervals")
             for r in rs:
-                log_ratio += [math.log(t.value / i.value) for t, i in zip(r.twin_fmr[:2], r.image_fmr[:2])
+                pairs = zip(r.twin_fmr[:2], r.image_fmr[:2], strict=True)
+                log_ratio += [math.log(t.value / i.value) for t, i in pairs
                               if t.value > 0 and i.value > 0]  # fmt: skip
                 fnmr_gap += [abs(t.value - i.value) for t, i in zip(r.twin_fnmr, r.image_fnmr)]
         bias = float(np.mean(log_ratio))
-        print(f"    FMR at 50 and 60 %, twin / image: geometric mean {math.exp(bias):.2f} "
-              f"(mean |log ratio| {np.mean(np.abs(log_ratio)):.2f}); mean |FNMR gap| {np.mean(fnmr_gap):.4f}")
+        print(
+            f"    FMR at 50 and 60 %, twin / image: geometric mean {math.exp(bias):.2f} "
+            f"(mean |log ratio| {np.mean(np.abs(log_ratio)):.2f}); "
+            f"mean |FNMR gap| {np.mean(fnmr_gap):.4f}"
+        )
 
 
 if __name__ == "__main__":

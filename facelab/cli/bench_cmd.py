@@ -83,14 +83,15 @@ def print_reports(reports, console: Console, title: str) -> None:
 def print_yardstick(reports, samples, console: Console) -> None:
     """How many rates the twin puts inside the fresh sample's intervals, beside how many the
     fitted image sample (other people, same cameras) puts there: image mode against itself."""
-    from facelab import twin
+    from facelab.twin.model import PHOTO
+    from facelab.twin.validation import image_rates
 
     twin_in = sum(sum(r.fmr_inside_clustered) + sum(r.fnmr_inside_clustered) for r in reports)
     image_in, total, outside = 0, 0, []
     for r in reports:
-        sightings, photos = samples[r.pairs.split(" vs ")[1]], samples[twin.PHOTO]
-        with_photo = r.pairs.startswith(twin.PHOTO)
-        fmr, fnmr = twin.image_rates(
+        sightings, photos = samples[r.pairs.split(" vs ")[1]], samples[PHOTO]
+        with_photo = r.pairs.startswith(PHOTO)
+        fmr, fnmr = image_rates(
             sightings.embeddings, sightings.labels, r.seed, percents=r.percents,
             photo_emb=photos.embeddings if with_photo else None,
             photo_labels=photos.labels if with_photo else None,
@@ -131,9 +132,12 @@ def calibrate(
     """
     from facelab.vision import detect, embed
     from facelab.world import synth
-    from facelab import twin
+    from facelab.twin.calibrate import calibrate as calibrate_twin
+    from facelab.twin.imagesample import sample_all
+    from facelab.twin.model import PHOTO, default_path
+    from facelab.twin.validation import compare
     from facelab.errors import ConfigError
-    from facelab.config.scenario import BUILTIN_QUALITY
+    from facelab.config.quality import BUILTIN_QUALITY
 
     quals = [q.strip() for q in qualities.split(",") if q.strip()]
     unknown = [q for q in quals if q not in BUILTIN_QUALITY]
@@ -142,7 +146,7 @@ def calibrate(
             f"--qualities: unknown {', '.join(unknown) or '(none given)'}; "
             f"choose from {', '.join(BUILTIN_QUALITY)}"
         )
-    path = out or twin.default_path()
+    path = out or default_path()
     console = Console()
     started = time.perf_counter()
     opened = (synth.FaceGenerator(device), detect.FaceDetector(device), embed.Embedder(device))
@@ -155,11 +159,11 @@ def calibrate(
         def step(n: int) -> None:
             bar.advance(task, n)
 
-        model, samples = twin.calibrate(
+        model, samples = calibrate_twin(
             identities, sightings, photos, seed, quals, models=opened, progress=step
         )
         checks = (
-            twin.sample_all(check, sightings, 1, seed + 1, quals, models=opened, progress=step)
+            sample_all(check, sightings, 1, seed + 1, quals, models=opened, progress=step)
             if check else None
         )
     sampled = time.perf_counter()
@@ -189,10 +193,10 @@ def calibrate(
         reports = []
         for q in quals:
             s = src[q]
-            reports.append(twin.compare(model, s.embeddings, s.labels, seed + 101, q))
-            reports.append(twin.compare(
+            reports.append(compare(model, s.embeddings, s.labels, seed + 101, q))
+            reports.append(compare(
                 model, s.embeddings, s.labels, seed + 102, q,
-                photo_emb=src[twin.PHOTO].embeddings, photo_labels=src[twin.PHOTO].labels,
+                photo_emb=src[PHOTO].embeddings, photo_labels=src[PHOTO].labels,
             ))  # fmt: skip
         print_reports(reports, console, f"twin vs image mode, {name} ({tag})")
         if src is checks:

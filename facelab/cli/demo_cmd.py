@@ -45,13 +45,15 @@ def demo_cmd(
 
     Started again, it resumes the existing run instead of redoing it.
     """
-    from facelab.vision import models
     from facelab.cli.run_cmd import print_summary, run_with_progress
     from facelab.cli.sweep_cmd import compact_text, header_text
-    from facelab.lab.report import run_facts, run_mapping, sweep_run, write_report
     from facelab.config.scenario import load_scenario
+    from facelab.lab.report.facts import run_facts
+    from facelab.lab.report.html import write_report
     from facelab.lab.scores import load_scores
+    from facelab.lab.sweep import run_mapping, sweep_run
     from facelab.run.store import RunStore
+    from facelab.vision import models
 
     started = time.perf_counter()
     if fresh:

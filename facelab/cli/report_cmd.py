@@ -9,9 +9,8 @@ import typer
 
 from facelab.cli._app import app
 from facelab.lab.metrics import SECONDS_PER_CANDIDATE
+from facelab.lab.sweep import DEFAULT_THRESHOLDS
 from facelab.search.percent import MAPPINGS
-
-DEFAULT_THRESHOLDS = "50:80:5"
 
 
 @app.command("report")
@@ -36,7 +35,7 @@ def report_cmd(
 
     Figures, tables with counts and 95 % intervals, and faces of false matches.
     """
-    from facelab.lab.report import write_report
+    from facelab.lab.report.html import write_report
 
     path = write_report(
         run, out, thresholds=thresholds, mapping=mapping, rank=rank,

@@ -13,11 +13,12 @@ from typing import Annotated
 
 import typer
 
-from facelab.governance import retention
-from facelab.governance.audit import default_actor
 from facelab.cli._app import app
 from facelab.errors import RetentionError
+from facelab.governance import retention
+from facelab.governance.audit import default_actor
 from facelab.run.store import RunStore, require_run
+from facelab.run.window import archive_window
 
 retention_app = typer.Typer(
     name="retention",
@@ -43,22 +44,31 @@ def purge_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory.", show_default=False)],
     retention_days: Annotated[
         int | None,
-        typer.Option("--retention-days", min=1, help="Window in days (default: the run's "
-                     "retention.days); also caps the unmatched/matched limits."),
+        typer.Option(
+            "--retention-days",
+            min=1,
+            help="Window in days (default: the run's "
+            "retention.days); also caps the unmatched/matched limits.",
+        ),
     ] = None,
     now: Annotated[
         str | None,
-        typer.Option("--now", metavar="YYYY-MM-DD",
-                     help="Purge as of this simulated date (default: the end of the last "
-                     "simulated day)."),
+        typer.Option(
+            "--now",
+            metavar="YYYY-MM-DD",
+            help="Purge as of this simulated date (default: the end of the last simulated day).",
+        ),
     ] = None,
     keep_proof: Annotated[
         Path | None,
-        typer.Option("--keep-proof", metavar="PATH",
-                     help="Write fingerprints of the purged bytes here (outside RUN; merged into "
-                     "an existing proof of the same run), for `facelab retention verify RUN "
-                     "--proof PATH`. For auditors: it holds no purged bytes, but the frame ids "
-                     "it fingerprints can be guessed, so delete it after verification."),
+        typer.Option(
+            "--keep-proof",
+            metavar="PATH",
+            help="Write fingerprints of the purged bytes here (outside RUN; merged into "
+            "an existing proof of the same run), for `facelab retention verify RUN "
+            "--proof PATH`. For auditors: it holds no purged bytes, but the frame ids "
+            "it fingerprints can be guessed, so delete it after verification.",
+        ),
     ] = None,
     reason: Annotated[
         str | None, typer.Option("--reason", help="Stated reason (audit log).")
@@ -97,8 +107,12 @@ def verify_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory.", show_default=False)],
     proof: Annotated[
         Path | None,
-        typer.Option("--proof", metavar="PATH", help="Deletion proof from `facelab purge "
-                     "--keep-proof`: scan every file of RUN for the purged bytes."),
+        typer.Option(
+            "--proof",
+            metavar="PATH",
+            help="Deletion proof from `facelab purge "
+            "--keep-proof`: scan every file of RUN for the purged bytes.",
+        ),
     ] = None,
     files: Annotated[bool, typer.Option("--files", help="List every file scanned.")] = False,
 ) -> None:
@@ -142,7 +156,7 @@ def window_cmd(
 ) -> None:
     """Print the archive window a search of RUN looks at."""
     with RunStore(run) as store:
-        win = retention.archive_window(store)
+        win = archive_window(store)
     if win is None:
         print("archive window   empty (no simulated day inside the retention window)")
     else:

@@ -15,13 +15,13 @@ from rich.progress import (
 )
 
 from facelab.cli._app import app
-from facelab.run.pipeline import RunSummary, run_scenario
+from facelab.run.pipeline import RunSummary
 from facelab.config.scenario import load_scenario
 
 
 def run_with_progress(scenario, out: Path, mode: str | None, device: str, quiet: bool = False):
-    """Run a scenario with one progress bar per simulated day; returns the summary."""
-    from facelab.governance import retention
+    """Run a scenario (:func:`facelab.api.run`) with one progress bar per simulated day."""
+    from facelab import api
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=quiet, transient=False) as bar:
@@ -32,15 +32,7 @@ def run_with_progress(scenario, out: Path, mode: str | None, device: str, quiet:
                 tasks[day] = bar.add_task(f"day {day + 1}/{scenario.days}", total=max(total, 1))
             bar.update(tasks[day], completed=done, total=max(total, 1))
 
-        def after_day(day: int) -> None:
-            retention.purge_after_day(out, day)
-
-        summary = run_scenario(
-            scenario, out, mode=mode, device=device, on_progress=on_progress, after_day=after_day
-        )
-    # Once more after the last day: a no-op, unless a purge was cut short by a crash (resumed run).
-    retention.purge_after_day(out)
-    return summary
+        return api.run(scenario, out, mode=mode, device=device, on_progress=on_progress)
 
 
 def print_summary(s: RunSummary) -> None:

@@ -20,10 +20,12 @@ import typer
 
 from facelab.cli._app import app
 from facelab.lab.metrics import SECONDS_PER_CANDIDATE, Rate, targets_found
+from facelab.lab.report.facts import RunFacts, run_facts
+from facelab.lab.report.text import pct
+from facelab.lab.scores import load_scores
+from facelab.lab.sweep import DEFAULT_THRESHOLDS, SweepTable, run_mapping, sweep_run
+from facelab.run.store import RunStore
 from facelab.search.percent import MAPPINGS, PercentMapping
-from facelab.lab.sweep import SweepTable
-
-DEFAULT_THRESHOLDS = "50:80:5"
 
 
 class Format(str, Enum):
@@ -41,8 +43,6 @@ class By(str, Enum):
 
 def _p(x: float) -> str:
     """A proportion as a short percent: 0.0374 → '3.74%', NaN → 'n/a'."""
-    from facelab.lab.report import pct
-
     return pct(x, sep="")
 
 
@@ -172,7 +172,7 @@ def compact_text(
     return "\n".join(out) + "\n"
 
 
-def header_text(facts, mapping: PercentMapping) -> str:
+def header_text(facts: RunFacts, mapping: PercentMapping) -> str:
     """The short header above a sweep table (run, searches, watchlist, camera-days, 1:1)."""
     lines = [
         f"run        {facts.path}  (scenario {facts.scenario}, {facts.mode} mode, "
@@ -199,7 +199,7 @@ def header_text(facts, mapping: PercentMapping) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _facts_json(facts) -> dict[str, Any]:
+def _facts_json(facts: RunFacts) -> dict[str, Any]:
     return {
         "path": str(facts.path),
         "scenario": facts.scenario,
@@ -229,10 +229,6 @@ def sweep_output(
     by: str | None = None,
 ) -> str:
     """Everything ``facelab sweep`` prints, as one string (deterministic for a given run)."""
-    from facelab.lab.report import run_facts, run_mapping, sweep_run
-    from facelab.lab.scores import load_scores
-    from facelab.run.store import RunStore
-
     with RunStore(run) as store:
         scores = load_scores(store)
         facts = run_facts(store, scores)

@@ -48,7 +48,7 @@ PAIR_STREAM = 302
 #: Sighting ids are ``identity * SIGHTING_SPAN + k``: unique for ``k < SIGHTING_SPAN``.
 SIGHTING_SPAN = 1 << 20
 
-#: Percent thresholds reported by default (the "usually 50–80 %" band, DESIGN §5).
+#: Percent thresholds reported by default (the "usually 50–80 %" band quoted for deployed systems).
 DEFAULT_PERCENTS: tuple[float, ...] = (50.0, 60.0, 70.0, 80.0)
 #: Largest number of impostor scores kept; more pairs are subsampled uniformly.
 DEFAULT_MAX_IMPOSTOR = 500_000

@@ -1,11 +1,16 @@
 """Threshold sweep over stored scores: one row of error rates and workload per percent threshold.
 
-:func:`sweep` takes the score arrays a run stored (1:1 genuine/impostor comparisons, 1:N
-candidate lists, watchlist alerts), a percent mapping and percent thresholds. Each percent is
-turned into the exactly equivalent cosine threshold with
-:meth:`~facelab.search.percent.PercentMapping.to_cosine`, and every rate is computed on the cosine
-scores with ``score >= threshold`` as a match. The result, a :class:`SweepTable`, renders as
-deterministic CSV / JSON (floats rounded to 6 significant digits) or as an aligned text table.
+:func:`sweep` takes score arrays (1:1 genuine/impostor comparisons, 1:N candidate lists,
+watchlist alerts), a percent mapping and percent thresholds. Each percent is turned into the
+exactly equivalent cosine threshold with
+:meth:`~facelab.search.percent.PercentMapping.to_cosine`, and every rate is computed on the
+cosine scores with ``score >= threshold`` as a match. The result, a :class:`SweepTable`, renders
+as deterministic CSV / JSON (floats rounded to 6 significant digits) or as an aligned text table.
+
+:func:`sweep_run` applies :func:`sweep` to a run's stored scores
+(:class:`~facelab.lab.scores.RunScores`), optionally restricted to one camera kind;
+:func:`run_mapping` builds the percent mapping for a run. Both serve ``facelab sweep``,
+``facelab demo`` and the HTML report.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from facelab.lab.metrics import (
     operational_figures,
     rate_fields,
 )
+from facelab.lab.scores import RunScores
 from facelab.search.percent import (
     DEFAULT_MAPPING,
     PercentMapping,
@@ -41,6 +47,9 @@ from facelab.search.percent import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Percent thresholds swept by default (the "usually 50–80 %" band of the seed articles).
+DEFAULT_THRESHOLDS = "50:80:5"
 
 _RATE_NAMES = ("fmr", "fnmr", "fpir", "fnir")
 
@@ -232,6 +241,11 @@ def _num(x: float | None) -> str:
     return f"{x:.4g}"
 
 
+def cosines_for(mapping: PercentMapping, percents: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``(m,)`` float64 cosine thresholds equivalent to percent thresholds under ``mapping``."""
+    return np.array([mapping.to_cosine(p) for p in np.asarray(percents, float)], np.float64)
+
+
 def sweep(
     thresholds: np.ndarray | Sequence[float] | str,
     mapping: PercentMapping | str = DEFAULT_MAPPING,
@@ -291,7 +305,7 @@ def sweep(
         percents = np.unique(np.asarray(thresholds, dtype=np.float64).reshape(-1))
     if isinstance(mapping, str):
         mapping = get_mapping(mapping, impostor_scores=impostor)
-    cosines = np.array([mapping.to_cosine(p) for p in percents], dtype=np.float64)
+    cosines = cosines_for(mapping, percents)
     m = percents.size
     columns: dict[str, list[Any]] = {}
 
@@ -348,4 +362,84 @@ def sweep(
         rank=int(rank),
         seconds_per_candidate=float(seconds_per_candidate),
         rows=rows,
+    )
+
+
+def run_mapping(scores: RunScores, name: str | PercentMapping) -> PercentMapping:
+    """The named percent mapping; ``"log-fmr"`` is calibrated on the run's impostor scores.
+
+    Raises
+    ------
+    ConfigError
+        Unknown name, or ``log-fmr`` on a run with no impostor score.
+    """
+    if isinstance(name, PercentMapping):
+        return name
+    return get_mapping(name, impostor_scores=scores.impostor if name == "log-fmr" else None)
+
+
+def sweep_run(
+    scores: RunScores,
+    thresholds: str | Sequence[float] | np.ndarray = DEFAULT_THRESHOLDS,
+    mapping: str | PercentMapping = DEFAULT_MAPPING,
+    *,
+    rank: int = 1,
+    seconds_per_candidate: float = SECONDS_PER_CANDIDATE,
+    camera_kind: str | None = None,
+    camera_days: int | None = None,
+) -> SweepTable:
+    """Sweep percent thresholds over a run's stored scores (never re-embedding).
+
+    Every stored candidate is a potential alert (the pipeline raises one for each candidate at
+    or above the camera's threshold), so the alert columns count candidates ≥ T. FMR and FNMR
+    are included only when the 1:1 impostor scores are complete (``scores.complete``); on a run
+    that kept fewer candidates than the watchlist holds they would be biased.
+
+    Parameters
+    ----------
+    scores : RunScores
+        From :func:`facelab.lab.scores.load_scores`.
+    thresholds : str or array_like
+        Percent thresholds or a spec such as ``"50:80:5"``.
+    mapping : str or PercentMapping
+        Percent mapping (see :func:`run_mapping`). The same mapping must be used for every
+        group of a breakdown, so pass the object when sweeping a subset.
+    rank : int
+        Rank for FNIR.
+    seconds_per_candidate : float
+        Human review time per alert.
+    camera_kind : str, optional
+        Restrict to the searches made at cameras of this kind.
+    camera_days : int, optional
+        Camera-days behind those searches; required with ``camera_kind``.
+
+    Returns
+    -------
+    SweepTable
+    """
+    m = run_mapping(scores, mapping)
+    s = scores.searches
+    if camera_kind is None:
+        alert_true, alert_score = scores.cand_mate, scores.cand_score
+        genuine, impostor = scores.genuine, scores.impostor
+        days = scores.camera_days
+    else:
+        s = s.subset(np.asarray(scores.camera_kind == camera_kind, bool))
+        finite = np.isfinite(s.scores)
+        alert_true, alert_score = s.is_mate[finite], s.scores[finite]
+        genuine, impostor = s.scores[s.is_mate], s.scores[finite & ~s.is_mate]
+        days = int(camera_days or 0)
+    one_to_one = scores.complete
+    return sweep(
+        thresholds,
+        m,
+        genuine=genuine if one_to_one else None,
+        impostor=impostor if one_to_one else None,
+        searches=s,
+        rank=rank,
+        alert_true=alert_true,
+        alert_score=alert_score,
+        n_searches=s.n_searches,
+        camera_days=days,
+        seconds_per_candidate=seconds_per_candidate,
     )

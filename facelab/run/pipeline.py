@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import queue
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from facelab import __version__
 from facelab.world import camera, motion, synth
 from facelab.vision import detect, embed
 from facelab.search import percent
+from facelab.search.watchlist import ALERT_ID_FACTOR
 from facelab.governance import provenance
 from facelab.vision import device as dev
 from facelab.errors import ConfigError, RunError
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 TOP_K = 10  # watchlist candidates kept per sighting, whatever their score (sweeps read them)
 SIGHTING_ID_SHIFT = 32  # sighting id = day << 32 | sequence within the day
-ALERT_ID_FACTOR = 8  # alert id = sighting id * 8 + rank
 MATCH_IOU = 0.5  # a detection is the ground-truth face it overlaps by at least this
 RENDER_BATCH = 16  # frames per chunk: chunk i+1 renders while chunk i embeds
 PREPARE_WORKERS = max(1, len(os.sched_getaffinity(0)) // 2)
@@ -63,21 +62,6 @@ EMBED_WORKERS = 2
 threads take the rest); one on a 2-core machine."""
 FRAME_SUFFIX = ".jpg"  # archived frames: signed JPEG (provenance.FRAME_JPEG_QUALITY)
 RUN_ACTOR = "facelab-run"
-CRASH_ENV = "FACELAB_CRASH_AT"
-
-
-def crashpoint(label: str, day: int | None = None) -> None:
-    """Test hook for crash safety: SIGKILL this process when ``$FACELAB_CRASH_AT`` names this point.
-
-    ``FACELAB_CRASH_AT`` holds ``label`` or ``label@day``. Points: ``after-enrol``,
-    ``after-frames``, ``after-shard``, ``after-truth``, ``after-commit`` (here) and
-    ``purge-held``, ``purge-files``, ``purge-rows`` (:mod:`facelab.governance.retention`). Without the
-    variable this does nothing.
-    """
-    want = os.environ.get(CRASH_ENV)
-    if want and (want == label or (day is not None and want == f"{label}@{day}")):
-        log.warning("crash point %s (day %s): killing this process", label, day)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -350,7 +334,7 @@ TWIN_DETECT_STREAM = 0x54574401  # which twin sightings the detector would have 
 def twin_quality(profile, kinds) -> str:
     """The calibrated twin kind for a camera quality profile: itself if calibrated, else the
     built-in profile with the closest blur (custom profiles are variations of a built-in)."""
-    from facelab.config.scenario import BUILTIN_QUALITY
+    from facelab.config.quality import BUILTIN_QUALITY
 
     if profile.name in kinds:
         return profile.name
@@ -370,19 +354,22 @@ class TwinSource:
     mode = "embedding"
 
     def __init__(self, scenario, world: World, store: RunStore, device: str):
-        from facelab import twin
         from facelab.errors import ModelError
+        from facelab.twin.model import default_path, load_default
+        from facelab.twin.sampler import TwinSampler
 
         self.scenario, self.world, self.store = scenario, world, store
         try:
-            self.model = twin.load_default()
+            self.model = load_default()
         except ModelError as exc:
-            if twin.default_path().exists():
+            if default_path().exists():
                 raise
+            from facelab.twin.calibrate import calibrate
+
             log.warning("%s; calibrating now with the defaults (about two minutes)", exc)
-            self.model, _ = twin.calibrate(device=device)
-            self.model.save(twin.default_path())
-        self.sampler = twin.TwinSampler(self.model, scenario.seed)
+            self.model, _ = calibrate(device=device)
+            self.model.save(default_path())
+        self.sampler = TwinSampler(self.model, scenario.seed)
         kinds = tuple(self.model.kinds)
         self.quality = np.array(
             [twin_quality(scenario.quality[c.quality], kinds) for c in scenario.cameras]
@@ -429,9 +416,22 @@ class TwinSource:
 
 
 class Runner:
-    """Runs (or resumes) one scenario into one run directory."""
+    """Runs (or resumes) one scenario into one run directory.
 
-    def __init__(self, scenario, out: Path, *, mode: str | None = None, device: str = "cpu"):
+    ``on_step(label, day)``, when given, is called after each durable step: ``after-enrol``
+    (``day`` ``None``), then per day ``after-frames``, ``after-shard``, ``after-truth`` and
+    ``after-commit`` (the crash tests kill the process there).
+    """
+
+    def __init__(
+        self,
+        scenario,
+        out: Path,
+        *,
+        mode: str | None = None,
+        device: str = "cpu",
+        on_step: Callable[[str, int | None], None] | None = None,
+    ):
         self.scenario = scenario
         self.mode = mode or scenario.mode
         if self.mode not in ("image", "embedding"):
@@ -442,9 +442,14 @@ class Runner:
         self.store = open_or_create(scenario, Path(out), self.mode)
         source_cls = ImageSource if self.mode == "image" else TwinSource
         self.source = source_cls(scenario, self.world, self.store, device)
+        self.on_step = on_step
 
     def close(self) -> None:
         self.store.close()
+
+    def _step(self, label: str, day: int | None = None) -> None:
+        if self.on_step is not None:
+            self.on_step(label, day)
 
     def _write_cameras(self) -> None:
         with Transaction(self.store.db) as db:
@@ -457,7 +462,7 @@ class Runner:
 
     def _enrol(self) -> None:
         """Enrol the scenario's watchlist once; an interrupted enrolment is redone from scratch."""
-        from facelab.search.index import WatchlistIndex
+        from facelab.search.watchlist import WatchlistIndex
 
         if self.store.get("watchlist_enrolled") == "1":
             return
@@ -466,7 +471,7 @@ class Runner:
         self.store.truth.execute("DELETE FROM watch_truth")
         self.store.watchlist_path.unlink(missing_ok=True)
         self.source.enrol_watchlist(WatchlistIndex())
-        crashpoint("after-enrol")
+        self._step("after-enrol")
         self.store.set("watchlist_enrolled", 1)
 
     def run(
@@ -496,7 +501,7 @@ class Runner:
                     watch.use_device(self.device)  # faiss-gpu where it can; cuda without: error
             t0 = time.perf_counter()
             batch = self.source.day(day, lambda d, n, _day=day: on_progress and on_progress(_day, d, n))
-            crashpoint("after-frames", day)
+            self._step("after-frames", day)
             results.append(self._commit(batch, watch, t0))
             if after_day is not None:
                 after_day(day)
@@ -521,7 +526,7 @@ class Runner:
                 sids[ii].tolist(), rr.tolist(), res.ids[ii, rr].tolist(), score.tolist(),
                 [day] * len(ii),
             ))  # fmt: skip
-            hit = score.astype(np.float64) >= self.cos_thr[cams[ii]]
+            hit = percent.at_or_above(score, self.cos_thr[cams[ii]])
             ai, ar = ii[hit], rr[hit]
             pct = self.mapping.to_percent(score[hit].astype(np.float64))
             ts = np.array([r[3] for r in batch.sightings], np.int64)
@@ -534,12 +539,12 @@ class Runner:
         archive = self.store.archive()
         if n:
             archive.add_day(day, sids, emb, replace=True)
-        crashpoint("after-shard", day)
+        self._step("after-shard", day)
         truth = self.store.truth
         with Transaction(truth):
             truth.executemany("INSERT OR REPLACE INTO sighting_truth VALUES (?,?,?,?,?)", batch.truth)
             truth.executemany("INSERT OR REPLACE INTO pass_truth VALUES (?,?,?,?,?,?)", batch.passes)
-        crashpoint("after-truth", day)
+        self._step("after-truth", day)
         faces_truth = len(batch.passes)
         found = sum(p[5] for p in batch.passes)
         seconds = time.perf_counter() - t0  # the day's work, all but its final commit
@@ -558,15 +563,15 @@ class Runner:
                 "INSERT OR REPLACE INTO days VALUES (?,?,?,?,?,datetime('now'))",
                 (day, len(batch.frames), n, len(alert_rows), round(seconds, 3)),
             )
-        crashpoint("after-commit", day)
+        self._step("after-commit", day)
         log.info("day %d: %d sightings, %d alerts", day, n, len(alert_rows))
         return DayResult(day, len(batch.frames), faces_truth, found, n, len(alert_rows), seconds)
 
 
 def run_scenario(scenario, out: str | Path, *, mode: str | None = None, device: str = "cpu",
-                 on_progress=None, after_day=None) -> RunSummary:  # fmt: skip
+                 on_progress=None, after_day=None, on_step=None) -> RunSummary:  # fmt: skip
     """Run (or resume) ``scenario`` into ``out``; see :class:`Runner`."""
-    runner = Runner(scenario, Path(out), mode=mode, device=device)
+    runner = Runner(scenario, Path(out), mode=mode, device=device, on_step=on_step)
     try:
         return runner.run(on_progress, after_day)
     finally:

@@ -4,9 +4,9 @@ A photo (a "pre-loaded frame" of a synthetic person) goes through the same gate 
 the image checks of :mod:`facelab.imageio`, the synthetic-only guard
 (:func:`facelab.governance.provenance.load_verified`), then one face is detected, aligned and embedded
 (:func:`facelab.vision.probe.face_embedding`). Its embedding is searched in the day shards of the
-archive that lie inside the retention window (:class:`facelab.search.archive.DayShardArchive`, the
-one :meth:`facelab.run.store.RunStore.archive` keeps per run, so that a session's searches reuse
-loaded shards; a one-photo search is spread over the day shards by a thread pool):
+archive that lie inside the retention window (:class:`facelab.search.archive.DayShardArchive`,
+from :meth:`facelab.run.store.RunStore.archive`: a :class:`facelab.api.Run` keeps its loaded
+shards between searches; a one-photo search is spread over the day shards by a thread pool):
 
 * without ``top``, a FAISS range search returns every archived sighting whose cosine is at or
   above the cosine equivalent of ``min_percent`` under the named percent mapping;
@@ -36,6 +36,7 @@ from facelab.search import percent
 from facelab.errors import ConfigError, FacelabError
 from facelab.vision.probe import FaceModels, face_embedding, load_probe
 from facelab.run.store import RunStore
+from facelab.run.window import archive_window as retention_window
 
 log = logging.getLogger(__name__)
 
@@ -203,36 +204,14 @@ def iso_time(scenario, t: int) -> str:
     return (start_datetime(scenario) + _dt.timedelta(seconds=int(t))).isoformat()
 
 
-def archive_window(store: RunStore, scenario=None) -> tuple[int, int, str, str] | None:
-    """``(first_day, last_day, first_date, last_date)`` of the archive, or ``None`` if empty.
-
-    Uses :func:`facelab.governance.retention.archive_window` when that module provides it; otherwise a
-    fallback: "now" is the run's last completed day, and the window is the last
-    ``scenario.retention.days`` days up to it (no earlier than the first completed day).
-    """
-    try:
-        from facelab.governance.retention import archive_window as _retention_window
-    except ImportError:
-        _retention_window = None
-    if _retention_window is not None:
-        win = _retention_window(store)
-        if win is None or win[0] is None:
-            return None
-        first, last, fd, ld = win
-        return int(first), int(last), str(fd), str(ld)
-    scenario = scenario or store.scenario()
-    done = store.days_done()
-    if not done:
+def archive_window(store: RunStore) -> tuple[int, int, str, str] | None:
+    """``(first_day, last_day, first_date, last_date)`` (ISO dates) of the retention window a
+    search stays in (:func:`facelab.run.window.archive_window`), or ``None`` when it holds no
+    simulated day."""
+    win = retention_window(store)
+    if win is None:
         return None
-    last = max(done)
-    first = max(min(done), last - int(scenario.retention.days) + 1)
-    start = scenario.start
-    return (
-        first,
-        last,
-        (start + _dt.timedelta(days=first)).isoformat(),
-        (start + _dt.timedelta(days=last)).isoformat(),
-    )
+    return win.first_day, win.last_day, win.first_date.isoformat(), win.last_date.isoformat()
 
 
 def _parse_when(value, scenario, *, end: bool) -> tuple[int, str] | None:
@@ -259,12 +238,6 @@ def _parse_when(value, scenario, *, end: bool) -> tuple[int, str] | None:
     if date_only and end:
         t += SECONDS_PER_DAY - 1
     return t, (when.date().isoformat() if date_only else when.isoformat())
-
-
-def _threshold32(cos_t: float) -> np.float32:
-    """The smallest float32 ``>= cos_t`` (finite): FAISS scores are float32, so comparing them
-    with it is exactly ``score >= cos_t``."""
-    return np.nextafter(percent.faiss_ip_radius(cos_t), np.float32(np.inf))
 
 
 def _cameras(store: RunStore) -> dict[int, tuple[str, str, str]]:
@@ -361,8 +334,8 @@ def search_photo(
     probe = load_probe(source)
     face = face_embedding(probe.image, models or FaceModels(), name=probe.name, largest=largest)
 
-    window = archive_window(store, scenario)
-    archive = store.archive()  # shared per run in this process: shards stay loaded
+    window = archive_window(store)
+    archive = store.archive()  # shards stay loaded in the store owner's cache
     days: list[int] = []
     if window is not None:
         done = set(store.days_done())
@@ -440,7 +413,7 @@ def _check_params(store, scenario, min_percent, top, cameras, date_from, date_to
     return {
         "public": public,
         "mapping": pm,
-        "t32": _threshold32(cos_t),
+        "t32": percent.threshold32(cos_t),
         "t_from": lo[0] if lo else None,
         "t_to": hi[0] if hi else None,
     }

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 from facelab.governance import audit
 from facelab.search import percent
+from facelab.search.watchlist import ALERT_ID_FACTOR
 from facelab.errors import ConfigError, DataError
 from facelab.run.store import RunStore, Transaction
 
 log = logging.getLogger(__name__)
 
-ALERT_ID_FACTOR = 8  # alert id = sighting id * 8 + rank (as in facelab.run.pipeline)
 BELOW_THRESHOLD = "below-threshold"
 """Status of a candidate under the run's threshold: shown on request, not in the queue."""
 DECISIONS = ("confirmed", "rejected")

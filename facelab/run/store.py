@@ -19,30 +19,13 @@ import os
 import shutil
 import sqlite3
 import tempfile
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 from facelab.errors import RunError
 
-ARCHIVES_KEPT = 2
-"""Runs whose opened archive this process keeps (see :meth:`RunStore.archive`)."""
-
-_ARCHIVES: OrderedDict[tuple, object] = OrderedDict()
-_ARCHIVES_LOCK = threading.Lock()
-
 RUN_FORMAT = "facelab-run"
 RUN_VERSION = 1
 MARKER = "run.json"
-
-
-def release_archives() -> None:
-    """Unload every archive :meth:`RunStore.archive` keeps for this process (frees the memory
-    and mappings of their cached shards)."""
-    with _ARCHIVES_LOCK:
-        for arch in _ARCHIVES.values():
-            arch.clear_cache()
-        _ARCHIVES.clear()
 
 
 def require_run(path: str | Path) -> Path:
@@ -173,9 +156,12 @@ class RunStore:
     db : sqlite3.Connection, the search side
     truth : sqlite3.Connection, the ground truth (metrics only)
     audit : :class:`facelab.governance.audit.AuditLog`
+    shards : :class:`facelab.search.archive.ShardCache` or None
+        The shard cache :meth:`archive` loads shards into, when its owner shares one between
+        the stores it opens (``None``: the archive keeps a cache of its own).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, shards=None):
         from facelab.governance.audit import AuditLog
 
         self.path = require_run(path)
@@ -186,6 +172,8 @@ class RunStore:
         self.db = connect(self.path / SEARCH_DB)
         self.truth = connect(self.path / TRUTH_DB)
         self.audit = AuditLog(self.path / AUDIT_LOG)
+        self.shards = shards
+        self._archive = None
 
     @classmethod
     def create(cls, path: str | Path, meta: dict) -> "RunStore":
@@ -250,7 +238,7 @@ class RunStore:
 
     def load_watchlist(self):
         """The watchlist index (an empty one before the first enrolment)."""
-        from facelab.search.index import WatchlistIndex
+        from facelab.search.watchlist import WatchlistIndex
 
         if self.watchlist_path.exists():
             return WatchlistIndex.load(self.watchlist_path)
@@ -274,30 +262,20 @@ class RunStore:
     def archive(self, **kw):
         """The day-sharded archive of sighting embeddings (:meth:`archive_options`).
 
-        Without arguments, one :class:`~facelab.search.archive.DayShardArchive` per run directory is
-        shared in this process (for the last :data:`ARCHIVES_KEPT` runs opened), so repeated
-        searches, through one store or through :mod:`facelab.api` (which opens a store per
-        call), find their shards already loaded. It unloads shards whose file another process
-        deleted at its next search; :func:`release_archives` unloads everything. Keyword
-        arguments override the options and give a private archive.
+        Without arguments, one :class:`~facelab.search.archive.DayShardArchive` per store,
+        loading its shards into :attr:`shards` when the store was given a cache (an owner such
+        as :class:`facelab.api.Run` keeps one across the stores it opens, so that repeated
+        searches find their shards loaded), else into a cache of its own. Keyword arguments
+        override the options and give a new archive with a cache of its own.
         """
         from facelab.search.archive import DayShardArchive
 
         opts = self.archive_options()
         if kw:
             return DayShardArchive(self.archive_dir, **{**opts, **kw})
-        key = (str(self.archive_dir.resolve()), tuple(sorted(opts.items())))
-        with _ARCHIVES_LOCK:
-            arch = _ARCHIVES.get(key)
-            if arch is None or not arch.root.is_dir():
-                arch = DayShardArchive(self.archive_dir, **opts)
-                _ARCHIVES[key] = arch
-            else:
-                arch.remove_stale_temps()  # as opening it anew would
-            _ARCHIVES.move_to_end(key)
-            while len(_ARCHIVES) > ARCHIVES_KEPT:
-                _ARCHIVES.popitem(last=False)[1].clear_cache()
-        return arch
+        if self._archive is None:
+            self._archive = DayShardArchive(self.archive_dir, **opts, cache=self.shards)
+        return self._archive
 
     def days_done(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT day FROM days ORDER BY day")]

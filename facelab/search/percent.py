@@ -24,8 +24,21 @@ Profiles (see :data:`MAPPINGS`):
 
 Every mapping is monotone non-decreasing, and :meth:`PercentMapping.to_cosine` is its exact
 inverse in the sense used for thresholds: for every finite float64 (or float32) cosine ``c``,
-``to_percent(c) >= p`` if and only if ``c >= to_cosine(p)``. Score ≥ threshold is a match,
-everywhere; ties count as a match.
+``to_percent(c) >= p`` if and only if ``c >= to_cosine(p)``.
+
+The match rule
+--------------
+Score ≥ threshold is a match, everywhere (watchlist alerts, the pipeline's alert decision,
+archive searches); ties count as a match. FAISS scores are ``float32``; a threshold (a float64
+cosine from :meth:`PercentMapping.to_cosine`, or a number such as 0.70) is converted once by
+:func:`threshold32` to the **smallest float32 >= it** (rounded up, not to nearest), and
+:func:`at_or_above` compares ``score >= threshold32(t)`` in float32. For every float32 score
+``s`` this is exactly ``s >= t`` on the real numbers, so a score is a match if and only if the
+percent shown for it reaches the percent threshold. Example: 0.70 is not a float32; rounding to
+nearest gives 0.699999988, below 0.70, which would let the score 0.699999988 (69.9999988 %
+linear) match a 70 % threshold; :func:`threshold32` gives 0.700000048, the next float32 up, and
+that score does not match. :func:`faiss_ip_radius` turns the same threshold into the radius of
+a FAISS inner-product range search (which keeps ``score > radius``).
 """
 
 from __future__ import annotations
@@ -297,28 +310,83 @@ def parse_thresholds(spec: str) -> np.ndarray:
     return np.unique(values)
 
 
+def threshold32(threshold, name: str = "min_score"):
+    """The float32 that float32 scores are compared with: the smallest float32 ``>= threshold``.
+
+    For every float32 score ``s``: ``s >= threshold32(t)`` if and only if ``s >= t`` exactly
+    (see the module docstring). A float32 threshold is returned unchanged; ``-inf`` stays
+    ``-inf`` (every score matches), ``+inf`` stays ``+inf`` (none does), and a finite threshold
+    beyond the float32 range becomes ``±inf`` or ``-FLT_MAX`` by the same rule.
+
+    Parameters
+    ----------
+    threshold : float or array_like of float
+        Cosine threshold(s), any real dtype.
+    name : str
+        What to call the threshold in error messages.
+
+    Returns
+    -------
+    numpy.float32 or numpy.ndarray of float32
+        A scalar for a scalar ``threshold``, else an array of its shape.
+
+    Raises
+    ------
+    DataError
+        ``threshold`` is not a number, or is NaN.
+    """
+    try:
+        t = np.asarray(threshold, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} must be a number, got {threshold!r}") from None
+    if np.isnan(t).any():
+        raise DataError(f"{name} must be a number, got {threshold!r}")
+    with np.errstate(over="ignore"):
+        t32 = t.astype(np.float32)
+    up = t32.astype(np.float64) < t  # rounded down (or overflowed to -inf): one float32 up
+    t32 = np.where(up, np.nextafter(t32, np.float32(np.inf)), t32).astype(np.float32)
+    return t32[()]
+
+
+def at_or_above(scores, threshold) -> np.ndarray:
+    """Which scores match: ``scores >= threshold32(threshold)``, compared in float32.
+
+    Parameters
+    ----------
+    scores : array_like of float32
+        FAISS scores (a float64 array of float32 values, e.g. read back from SQLite, gives the
+        same answer).
+    threshold : float or array_like of float
+        One threshold, or one per score (broadcast against ``scores``).
+
+    Returns
+    -------
+    numpy.ndarray of bool, the broadcast shape
+    """
+    return np.asarray(scores) >= threshold32(threshold)
+
+
 def faiss_ip_radius(cos_threshold: float) -> np.float32:
     """Radius for FAISS inner-product ``range_search`` that implements ``score >= cos_threshold``.
 
     FAISS keeps inner-product results with ``score > radius`` (strict) and computes scores in
-    float32. The returned radius is the float32 just below the smallest float32 ``>=
-    cos_threshold``, so that for every float32 score ``s``: ``s > radius  <=>  s >=
-    cos_threshold``.
+    float32. The returned radius is the float32 just below :func:`threshold32` of the threshold,
+    so that for every float32 score ``s``: ``s > radius  <=>  s >= cos_threshold``.
 
     Parameters
     ----------
     cos_threshold : float
-        Cosine threshold, e.g. from :meth:`PercentMapping.to_cosine` (may be ±inf).
+        Cosine threshold, e.g. from :meth:`PercentMapping.to_cosine` (may be ±inf), or its
+        :func:`threshold32`.
 
     Returns
     -------
     np.float32
+
+    Raises
+    ------
+    DataError
+        ``cos_threshold`` is not a number, or is NaN.
     """
-    t = float(cos_threshold)
-    if math.isnan(t):
-        raise ConfigError("cosine threshold is NaN")
-    with np.errstate(over="ignore"):
-        t32 = np.float32(t)
-    if float(t32) < t:  # rounded down: step up to the smallest float32 >= t
-        t32 = np.nextafter(t32, np.float32(np.inf))
+    t32 = threshold32(cos_threshold, "cosine threshold")
     return np.nextafter(t32, np.float32(-np.inf))

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from facelab.vision import models
-from facelab.config import scenario
+from facelab.config import defaults
 from facelab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class Degradation:
 NO_DEGRADATION = Degradation()
 
 # Default sighting variation for photos (portraits): a good, frontal camera.
-DEFAULT_LATENT_SIGMA = scenario.DEFAULT_LATENT_SIGMA
+DEFAULT_LATENT_SIGMA = defaults.DEFAULT_LATENT_SIGMA
 DEFAULT_PHOTO_DEGRADATION = Degradation(blur_sigma=0.5, noise_sd=2.0, jpeg_quality=90)
 
 
@@ -104,8 +104,8 @@ def sighting_latents(seed: int, identities, sightings, sigma: float, stream=SIGH
     Parameters
     ----------
     identities, sightings : int array-like (n,), the identity and a unique sighting id each.
-    sigma : latent perturbation strength (0.2 → genuine cosine ≈ 0.83, 0.3 → 0.73, 0.5 → 0.58
-        on clean crops, DESIGN §3).
+    sigma : latent perturbation strength (SFace genuine cosine on clean 64-px crops: 0.2 → ≈ 0.83,
+        0.3 → 0.73, 0.5 → 0.58).
 
     Returns
     -------
@@ -175,7 +175,7 @@ def sample_degradation(profile, rng: np.random.Generator) -> Degradation:
     """Draw concrete degradations from a quality profile.
 
     ``profile`` has ``blur_sigma``, ``noise_sd``, ``jpeg_quality``, ``brightness`` (lo, hi) and
-    ``occlusion_prob`` (a :class:`facelab.config.scenario.QualityProfile`). Blur and noise vary by up to
+    ``occlusion_prob`` (a :class:`facelab.config.quality.QualityProfile`). Blur and noise vary by up to
     ±50 % around the profile's value, so that one camera does not give identical faces.
     """
     lo, hi = profile.brightness

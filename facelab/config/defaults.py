@@ -1,0 +1,42 @@
+"""Values a scenario takes for the keys its TOML leaves out.
+
+The section dataclasses (:mod:`facelab.config.sections`) use them as field defaults and the
+table readers (:mod:`facelab.config.tables`) fill them in while parsing.
+"""
+
+from __future__ import annotations
+
+DEFAULT_DESCRIPTION = ""
+DEFAULT_MODE = "image"
+
+# [movement]
+DEFAULT_PASSES_PER_DAY: tuple[int, int] = (2, 4)
+DEFAULT_ACTIVE_HOURS: tuple[int, int] = (6, 23)
+DEFAULT_COMMUTER_SHARE = 0.7
+DEFAULT_PRESENCE = 0.9
+
+# [[cameras]] and [[camera_groups]]
+DEFAULT_CAMERA_FR = False
+DEFAULT_RESOLUTION: tuple[int, int] = (640, 480)
+DEFAULT_QUALITY = "good"
+DEFAULT_FR_FRACTION = 0.0
+
+# [variation]
+DEFAULT_LATENT_SIGMA = 0.25  # genuine cosine ≈ 0.7 through camera frames: mid 50–80 % band
+DEFAULT_ENROL_SIGMA = 0.15
+
+# [thresholds]
+DEFAULT_MAPPING = "linear"
+DEFAULT_ALERT_PERCENT = 60.0
+
+# [retention]
+DEFAULT_RETENTION_DAYS = 30
+DEFAULT_CASE_HOLD = True
+
+# [policy]
+DEFAULT_REQUIRE_REASON = True
+DEFAULT_FRAME_INTERVAL_S = 2
+
+# [archive] and [detection]
+DEFAULT_ARCHIVE_KIND = "flat"
+DEFAULT_DETECTION_REGIONS = "motion"

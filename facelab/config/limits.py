@@ -1,0 +1,54 @@
+"""What a scenario may hold: the choices for named options and the numeric bounds that the
+table readers (:mod:`facelab.config.tables`) enforce.
+
+Integer bounds are inclusive. A ``(low, high)`` pair bounds a value from both sides; a
+``MIN_*`` constant from below only.
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- choices
+
+#: Camera kinds (``[[cameras]] kind``, ``[[camera_groups]] kind``).
+CAMERA_KINDS: tuple[str, ...] = ("entrance", "metro_gate", "platform", "street")
+
+#: What the pipeline works on (``mode``): rendered camera frames, or embeddings directly.
+MODES: tuple[str, ...] = ("image", "embedding")
+
+#: Where the image pipeline runs the face detector (``[detection] regions``).
+DETECTION_REGIONS: tuple[str, ...] = ("motion", "full")
+
+#: Day-shard kinds :class:`facelab.search.archive.DayShardArchive` builds (``[archive] kind``);
+#: defined here, and imported by :mod:`facelab.search.archive`, so that parsing a scenario does
+#: not load faiss.
+ARCHIVE_KINDS: tuple[str, ...] = ("flat", "ivf-flat", "ivf-pq", "sq8", "ivf-sq8")
+
+# --------------------------------------------------------------------------- numeric bounds
+
+MIN_SEED = 0
+MIN_DAYS = 1
+MIN_POPULATION = 1
+#: Lower bound of ``[watchlist] size`` and ``in_city``.
+MIN_WATCHLIST = 0
+
+#: ``[movement] passes_per_day``: lower bound of each end, and of the upper end.
+MIN_PASSES_PER_DAY = 0
+MIN_PASSES_UPPER = 1
+#: ``[movement] active_hours``: bounds of each end (hours of the day).
+DAY_HOURS: tuple[int, int] = (0, 24)
+
+#: Cameras in a ``[[camera_groups]]`` entry.
+MIN_GROUP_CAMERAS = 1
+#: Smallest frame ``(width, height)`` in pixels.
+MIN_RESOLUTION: tuple[int, int] = (160, 120)
+
+#: ``[quality.NAME]``: lower bound of each end of ``face_px``, and the ``jpeg_quality`` range.
+MIN_FACE_PX = 1
+JPEG_QUALITY: tuple[int, int] = (1, 100)
+
+#: ``[retention]`` days of each kind.
+MIN_RETENTION_DAYS = 1
+#: ``[policy] frame_interval_s``: one second to one day.
+FRAME_INTERVAL_S: tuple[int, int] = (1, 86400)
+#: ``[archive] nprobe``.
+MIN_NPROBE = 1

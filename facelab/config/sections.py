@@ -1,0 +1,223 @@
+"""The frozen dataclasses a scenario's TOML sections become.
+
+One class per section (``[population]``, ``[movement]``, ``[[cameras]]``, ...); field defaults
+are the constants of :mod:`facelab.config.defaults`. The camera quality profiles are in
+:mod:`facelab.config.quality`, the whole scenario in :mod:`facelab.config.scenario`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from facelab.config.defaults import (
+    DEFAULT_ACTIVE_HOURS,
+    DEFAULT_ALERT_PERCENT,
+    DEFAULT_ARCHIVE_KIND,
+    DEFAULT_CAMERA_FR,
+    DEFAULT_CASE_HOLD,
+    DEFAULT_COMMUTER_SHARE,
+    DEFAULT_DETECTION_REGIONS,
+    DEFAULT_ENROL_SIGMA,
+    DEFAULT_FR_FRACTION,
+    DEFAULT_FRAME_INTERVAL_S,
+    DEFAULT_LATENT_SIGMA,
+    DEFAULT_MAPPING,
+    DEFAULT_PASSES_PER_DAY,
+    DEFAULT_PRESENCE,
+    DEFAULT_QUALITY,
+    DEFAULT_REQUIRE_REASON,
+    DEFAULT_RESOLUTION,
+    DEFAULT_RETENTION_DAYS,
+)
+
+__all__ = [
+    "ArchiveSpec",
+    "CameraGroupSpec",
+    "CameraSpec",
+    "DetectionSpec",
+    "MovementSpec",
+    "PolicySpec",
+    "PopulationSpec",
+    "RetentionSpec",
+    "ThresholdSpec",
+    "VariationSpec",
+    "WatchlistSpec",
+]
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """One camera. Its position in :attr:`~facelab.config.scenario.Scenario.cameras` is its
+    camera index.
+
+    Attributes
+    ----------
+    id : str
+        Unique camera id, e.g. ``"gate-0001"``.
+    kind : str
+        One of :data:`facelab.config.limits.CAMERA_KINDS`.
+    station : str
+        The place the camera watches (a metro station, a street corner, a building).
+    fr : bool
+        Whether the camera is configured for face recognition.
+    resolution : tuple[int, int]
+        Frame ``(width, height)`` in pixels.
+    quality : str
+        Name of a quality profile in :attr:`~facelab.config.scenario.Scenario.quality`.
+    group : str or None
+        Prefix of the ``[[camera_groups]]`` entry it came from, ``None`` if listed explicitly.
+    """
+
+    id: str
+    kind: str
+    station: str
+    fr: bool = DEFAULT_CAMERA_FR
+    resolution: tuple[int, int] = DEFAULT_RESOLUTION
+    quality: str = DEFAULT_QUALITY
+    group: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "station": self.station,
+            "fr": self.fr,
+            "resolution": list(self.resolution),
+            "quality": self.quality,
+        }
+
+
+@dataclass(frozen=True)
+class CameraGroupSpec:
+    """Many cameras at once: ``count`` cameras ``PREFIX-0001`` … spread round-robin over
+    ``stations``; exactly ``round(fr_fraction * count)`` of them are FR, chosen with the
+    scenario seed."""
+
+    prefix: str
+    count: int
+    kind: str
+    stations: tuple[str, ...]
+    fr_fraction: float = DEFAULT_FR_FRACTION
+    resolution: tuple[int, int] = DEFAULT_RESOLUTION
+    quality: str = DEFAULT_QUALITY
+
+    @property
+    def n_fr(self) -> int:
+        return int(round(self.fr_fraction * self.count))
+
+    def camera_id(self, i: int) -> str:
+        """Id of the group's ``i``-th camera (0-based)."""
+        return f"{self.prefix}-{i + 1:04d}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prefix": self.prefix,
+            "count": self.count,
+            "kind": self.kind,
+            "stations": list(self.stations),
+            "fr_fraction": self.fr_fraction,
+            "resolution": list(self.resolution),
+            "quality": self.quality,
+        }
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    size: int
+
+
+@dataclass(frozen=True)
+class MovementSpec:
+    """How people move.
+
+    Attributes
+    ----------
+    passes_per_day : tuple[int, int]
+        Inclusive range of camera passes per present person-day.
+    active_hours : tuple[int, int]
+        ``(first, last)`` hour of the day passes happen in, ``0 <= first < last <= 24``.
+    commuter_share : float
+        Share of people who commute between a home and a work station; the others wander.
+    presence : float
+        Probability that a person is in the city on a given day.
+    """
+
+    passes_per_day: tuple[int, int] = DEFAULT_PASSES_PER_DAY
+    active_hours: tuple[int, int] = DEFAULT_ACTIVE_HOURS
+    commuter_share: float = DEFAULT_COMMUTER_SHARE
+    presence: float = DEFAULT_PRESENCE
+
+
+@dataclass(frozen=True)
+class VariationSpec:
+    """Latent-space variation: of each sighting, and of the watchlist's pre-loaded photo."""
+
+    latent_sigma: float = DEFAULT_LATENT_SIGMA
+    enrol_sigma: float = DEFAULT_ENROL_SIGMA
+
+
+@dataclass(frozen=True)
+class WatchlistSpec:
+    """``size`` enrolled entries, ``in_city`` of whom live in the simulated city."""
+
+    size: int
+    in_city: int
+
+
+@dataclass(frozen=True)
+class ThresholdSpec:
+    """Alert threshold in percent under the named cosine → percent ``mapping``."""
+
+    mapping: str = DEFAULT_MAPPING
+    alert_percent: float = DEFAULT_ALERT_PERCENT
+    per_camera: dict[str, float] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class RetentionSpec:
+    days: int = DEFAULT_RETENTION_DAYS
+    unmatched_days: int = DEFAULT_RETENTION_DAYS
+    matched_days: int = DEFAULT_RETENTION_DAYS
+    case_hold: bool = DEFAULT_CASE_HOLD
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    require_reason: bool = DEFAULT_REQUIRE_REASON
+    frame_interval_s: int = DEFAULT_FRAME_INTERVAL_S
+
+
+@dataclass(frozen=True)
+class ArchiveSpec:
+    """How the day-sharded archive is built (:class:`facelab.search.archive.DayShardArchive`).
+
+    Attributes
+    ----------
+    kind : str
+        One of :data:`facelab.config.limits.ARCHIVE_KINDS`.
+    nprobe : int or None
+        Lists probed per query in IVF shards; ``None``: the archive's default (a share of each
+        shard's lists).
+    """
+
+    kind: str = DEFAULT_ARCHIVE_KIND
+    nprobe: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.nprobe is not None:
+            out["nprobe"] = self.nprobe
+        return out
+
+
+@dataclass(frozen=True)
+class DetectionSpec:
+    """Where the image pipeline looks for faces: ``regions`` is ``"motion"`` (the parts of a
+    frame that changed against the camera's other frames, :mod:`facelab.world.motion`) or
+    ``"full"`` (the whole frame)."""
+
+    regions: str = DEFAULT_DETECTION_REGIONS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"regions": self.regions}

@@ -1,0 +1,386 @@
+"""One reader per scenario table: a TOML table in, its section dataclass out.
+
+Each reader rejects unknown keys, fills in the defaults of :mod:`facelab.config.defaults` and
+enforces the bounds of :mod:`facelab.config.limits`, raising
+:class:`~facelab.errors.ConfigError` through its :class:`~facelab.config.validate.ErrorContext`.
+:func:`expand_groups` turns ``[[camera_groups]]`` into cameras. The top level and the rules
+across tables are in :mod:`facelab.config.scenario`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from facelab.config.defaults import (
+    DEFAULT_ACTIVE_HOURS,
+    DEFAULT_ALERT_PERCENT,
+    DEFAULT_ARCHIVE_KIND,
+    DEFAULT_CAMERA_FR,
+    DEFAULT_CASE_HOLD,
+    DEFAULT_COMMUTER_SHARE,
+    DEFAULT_DETECTION_REGIONS,
+    DEFAULT_ENROL_SIGMA,
+    DEFAULT_FR_FRACTION,
+    DEFAULT_FRAME_INTERVAL_S,
+    DEFAULT_LATENT_SIGMA,
+    DEFAULT_MAPPING,
+    DEFAULT_PASSES_PER_DAY,
+    DEFAULT_PRESENCE,
+    DEFAULT_QUALITY,
+    DEFAULT_REQUIRE_REASON,
+    DEFAULT_RESOLUTION,
+    DEFAULT_RETENTION_DAYS,
+)
+from facelab.config.limits import (
+    ARCHIVE_KINDS,
+    CAMERA_KINDS,
+    DAY_HOURS,
+    DETECTION_REGIONS,
+    FRAME_INTERVAL_S,
+    JPEG_QUALITY,
+    MIN_FACE_PX,
+    MIN_GROUP_CAMERAS,
+    MIN_NPROBE,
+    MIN_PASSES_PER_DAY,
+    MIN_PASSES_UPPER,
+    MIN_POPULATION,
+    MIN_RETENTION_DAYS,
+    MIN_WATCHLIST,
+)
+from facelab.config.quality import BUILTIN_QUALITY, QualityProfile
+from facelab.config.sections import (
+    ArchiveSpec,
+    CameraGroupSpec,
+    CameraSpec,
+    DetectionSpec,
+    MovementSpec,
+    PolicySpec,
+    PopulationSpec,
+    RetentionSpec,
+    ThresholdSpec,
+    VariationSpec,
+    WatchlistSpec,
+)
+from facelab.config.validate import (
+    NAME_RE,
+    ErrorContext,
+    boolean,
+    check_keys,
+    choice,
+    describe,
+    float_min,
+    frame_size,
+    int_min,
+    int_range,
+    key_repr,
+    nonempty_string,
+    optional,
+    percent,
+    positive_float,
+    probability,
+    range_of,
+    required,
+    safe_name,
+    station_names,
+)
+
+#: Seed-stream constant for choosing which cameras of a group are FR (see
+#: :mod:`facelab.world.world`).
+STREAM_FR_CAMERAS = 0x46520001
+
+_CAMERA_KEYS = ("id", "kind", "station", "fr", "resolution", "quality")
+_GROUP_KEYS = ("prefix", "count", "kind", "stations", "fr_fraction", "resolution", "quality")
+_QUALITY_KEYS = (
+    "base",
+    "face_px",
+    "blur_sigma",
+    "noise_sd",
+    "jpeg_quality",
+    "brightness",
+    "occlusion_prob",
+)
+
+
+def read_population(ctx: ErrorContext, t: dict) -> PopulationSpec:
+    """``[population]``."""
+    check_keys(ctx, t, "population", ("size",))
+    return PopulationSpec(size=required(ctx, t, "population", "size", int_min(MIN_POPULATION)))
+
+
+def read_movement(ctx: ErrorContext, t: dict) -> MovementSpec:
+    """``[movement]``."""
+    p = "movement"
+    check_keys(ctx, t, p, ("passes_per_day", "active_hours", "commuter_share", "presence"))
+    passes = optional(
+        ctx, t, p, "passes_per_day", range_of(int_min(MIN_PASSES_PER_DAY)), DEFAULT_PASSES_PER_DAY
+    )
+    if passes[1] < MIN_PASSES_UPPER:
+        ctx.fail(
+            f"{p}.passes_per_day",
+            f"the upper end must be at least {MIN_PASSES_UPPER}, got {list(passes)}",
+        )
+    hours = optional(
+        ctx, t, p, "active_hours", range_of(int_range(*DAY_HOURS)), DEFAULT_ACTIVE_HOURS
+    )
+    if hours[0] == hours[1]:
+        ctx.fail(f"{p}.active_hours", f"must span at least one hour, got {list(hours)}")
+    return MovementSpec(
+        passes_per_day=passes,
+        active_hours=hours,
+        commuter_share=optional(ctx, t, p, "commuter_share", probability, DEFAULT_COMMUTER_SHARE),
+        presence=optional(ctx, t, p, "presence", probability, DEFAULT_PRESENCE),
+    )
+
+
+def read_quality(ctx: ErrorContext, t: dict) -> dict[str, QualityProfile]:
+    """``[quality]``: the built-in profiles, overridden and extended by its ``NAME`` tables."""
+    profiles = dict(BUILTIN_QUALITY)
+    for name, table in t.items():
+        p = f"quality.{key_repr(name)}"
+        if not NAME_RE.match(name):
+            ctx.fail(p, "profile names may hold only letters, digits, '_', '-' and '.'")
+        if not isinstance(table, dict):
+            ctx.fail(p, f"must be a table, got {describe(table)}")
+        check_keys(ctx, table, p, _QUALITY_KEYS)
+        default_base = name if name in BUILTIN_QUALITY else DEFAULT_QUALITY
+        base_name = optional(
+            ctx, table, p, "base", choice(tuple(BUILTIN_QUALITY), "base profile"), default_base
+        )
+        base = BUILTIN_QUALITY[base_name]
+        profiles[name] = QualityProfile(
+            name=name,
+            face_px=optional(
+                ctx, table, p, "face_px", range_of(int_min(MIN_FACE_PX)), base.face_px
+            ),
+            blur_sigma=optional(ctx, table, p, "blur_sigma", float_min(0.0), base.blur_sigma),
+            noise_sd=optional(ctx, table, p, "noise_sd", float_min(0.0), base.noise_sd),
+            jpeg_quality=optional(
+                ctx, table, p, "jpeg_quality", int_range(*JPEG_QUALITY), base.jpeg_quality
+            ),
+            brightness=optional(
+                ctx, table, p, "brightness", range_of(positive_float), base.brightness
+            ),
+            occlusion_prob=optional(
+                ctx, table, p, "occlusion_prob", probability, base.occlusion_prob
+            ),
+        )
+    return profiles
+
+
+def read_cameras(ctx: ErrorContext, arr: Any, quality: dict) -> tuple[CameraSpec, ...]:
+    """``[[cameras]]`` (``None`` when absent); ``quality`` holds the scenario's profiles."""
+    if arr is None:
+        return ()
+    if not isinstance(arr, list):
+        ctx.fail("cameras", f"must be an array of tables ([[cameras]]), got {describe(arr)}")
+    out = []
+    for i, t in enumerate(arr):
+        p = f"cameras[{i}]"
+        if not isinstance(t, dict):
+            ctx.fail(p, f"must be a table, got {describe(t)}")
+        check_keys(ctx, t, p, _CAMERA_KEYS)
+        cam = CameraSpec(
+            id=required(ctx, t, p, "id", safe_name),
+            kind=required(ctx, t, p, "kind", choice(CAMERA_KINDS, "camera kind")),
+            station=required(ctx, t, p, "station", nonempty_string),
+            fr=optional(ctx, t, p, "fr", boolean, DEFAULT_CAMERA_FR),
+            resolution=optional(ctx, t, p, "resolution", frame_size, DEFAULT_RESOLUTION),
+            quality=optional(
+                ctx, t, p, "quality", choice(tuple(quality), "quality profile"), DEFAULT_QUALITY
+            ),
+        )
+        check_face_fits(ctx, p, cam.resolution, quality[cam.quality])
+        out.append(cam)
+    return tuple(out)
+
+
+def read_groups(ctx: ErrorContext, arr: Any, quality: dict) -> tuple[CameraGroupSpec, ...]:
+    """``[[camera_groups]]`` (``None`` when absent); ``quality`` holds the scenario's profiles."""
+    if arr is None:
+        return ()
+    if not isinstance(arr, list):
+        ctx.fail(
+            "camera_groups", f"must be an array of tables ([[camera_groups]]), got {describe(arr)}"
+        )
+    out = []
+    for i, t in enumerate(arr):
+        p = f"camera_groups[{i}]"
+        if not isinstance(t, dict):
+            ctx.fail(p, f"must be a table, got {describe(t)}")
+        check_keys(ctx, t, p, _GROUP_KEYS)
+        count = required(ctx, t, p, "count", int_min(MIN_GROUP_CAMERAS))
+        stations = required(ctx, t, p, "stations", station_names)
+        if len(stations) > count:
+            ctx.fail(
+                f"{p}.stations",
+                f"{len(stations)} stations for {count} cameras: every station needs a camera",
+            )
+        group = CameraGroupSpec(
+            prefix=required(ctx, t, p, "prefix", safe_name),
+            count=count,
+            kind=required(ctx, t, p, "kind", choice(CAMERA_KINDS, "camera kind")),
+            stations=stations,
+            fr_fraction=optional(ctx, t, p, "fr_fraction", probability, DEFAULT_FR_FRACTION),
+            resolution=optional(ctx, t, p, "resolution", frame_size, DEFAULT_RESOLUTION),
+            quality=optional(
+                ctx, t, p, "quality", choice(tuple(quality), "quality profile"), DEFAULT_QUALITY
+            ),
+        )
+        check_face_fits(ctx, p, group.resolution, quality[group.quality])
+        out.append(group)
+    return tuple(out)
+
+
+def expand_groups(groups: tuple[CameraGroupSpec, ...], seed: int) -> tuple[CameraSpec, ...]:
+    """The groups' cameras, in group order; FR flags drawn from ``(seed, STREAM, group)``."""
+    out: list[CameraSpec] = []
+    for gi, g in enumerate(groups):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM_FR_CAMERAS, gi]))
+        fr = np.zeros(g.count, dtype=bool)
+        fr[rng.choice(g.count, size=g.n_fr, replace=False)] = True
+        n_st = len(g.stations)
+        for i in range(g.count):
+            out.append(
+                CameraSpec(
+                    id=g.camera_id(i),
+                    kind=g.kind,
+                    station=g.stations[i % n_st],
+                    fr=bool(fr[i]),
+                    resolution=g.resolution,
+                    quality=g.quality,
+                    group=g.prefix,
+                )
+            )
+    return tuple(out)
+
+
+def check_unique_ids(
+    ctx: ErrorContext, cameras: tuple[CameraSpec, ...], groups: tuple[CameraGroupSpec, ...]
+) -> None:
+    """Fail on a duplicate group prefix, or a camera id given twice (explicit or expanded)."""
+    seen: dict[str, str] = {}
+    for i, c in enumerate(cameras):
+        where = f"cameras[{i}]"
+        if c.id in seen:
+            ctx.fail(f"{where}.id", f"duplicate camera id {c.id!r} (also {seen[c.id]})")
+        seen[c.id] = where
+    prefixes: dict[str, int] = {}
+    for gi, g in enumerate(groups):
+        where = f"camera_groups[{gi}]"
+        if g.prefix in prefixes:
+            ctx.fail(
+                f"{where}.prefix",
+                f"duplicate group prefix {g.prefix!r} (also camera_groups[{prefixes[g.prefix]}])",
+            )
+        prefixes[g.prefix] = gi
+        for i in range(g.count):
+            cid = g.camera_id(i)
+            if cid in seen:
+                ctx.fail(f"{where}.prefix", f"camera id {cid!r} of this group is also {seen[cid]}")
+            seen[cid] = where
+
+
+def check_face_fits(
+    ctx: ErrorContext, p: str, resolution: tuple[int, int], q: QualityProfile
+) -> None:
+    """Fail naming ``p.quality`` if the profile's largest face exceeds the frame's short side."""
+    if q.face_px[1] > min(resolution):
+        ctx.fail(
+            f"{p}.quality",
+            f"profile {q.name!r} has faces up to {q.face_px[1]} px, "
+            f"which do not fit a {resolution[0]}x{resolution[1]} frame",
+        )
+
+
+def read_variation(ctx: ErrorContext, t: dict) -> VariationSpec:
+    """``[variation]``."""
+    p = "variation"
+    check_keys(ctx, t, p, ("latent_sigma", "enrol_sigma"))
+    return VariationSpec(
+        latent_sigma=optional(ctx, t, p, "latent_sigma", float_min(0.0), DEFAULT_LATENT_SIGMA),
+        enrol_sigma=optional(ctx, t, p, "enrol_sigma", float_min(0.0), DEFAULT_ENROL_SIGMA),
+    )
+
+
+def read_watchlist(ctx: ErrorContext, t: dict) -> WatchlistSpec:
+    """``[watchlist]``; its ``in_city`` against the other tables is checked by the scenario."""
+    p = "watchlist"
+    check_keys(ctx, t, p, ("size", "in_city"))
+    return WatchlistSpec(
+        size=required(ctx, t, p, "size", int_min(MIN_WATCHLIST)),
+        in_city=required(ctx, t, p, "in_city", int_min(MIN_WATCHLIST)),
+    )
+
+
+def read_thresholds(ctx: ErrorContext, t: dict) -> ThresholdSpec:
+    """``[thresholds]``; its camera ids are checked against the cameras by the scenario."""
+    p = "thresholds"
+    check_keys(ctx, t, p, ("mapping", "alert_percent", "per_camera"))
+    per_t = t.get("per_camera", {})
+    if not isinstance(per_t, dict):
+        ctx.fail(
+            f"{p}.per_camera", f"must be a table of camera id = percent, got {describe(per_t)}"
+        )
+    per = {}
+    for cid in per_t:
+        per[cid] = required(ctx, per_t, f"{p}.per_camera", cid, percent)
+    return ThresholdSpec(
+        mapping=optional(ctx, t, p, "mapping", safe_name, DEFAULT_MAPPING),
+        alert_percent=optional(ctx, t, p, "alert_percent", percent, DEFAULT_ALERT_PERCENT),
+        per_camera=per,
+    )
+
+
+def read_retention(ctx: ErrorContext, t: dict) -> RetentionSpec:
+    """``[retention]``: ``unmatched_days`` and ``matched_days`` default to its ``days``."""
+    p = "retention"
+    check_keys(ctx, t, p, ("days", "unmatched_days", "matched_days", "case_hold"))
+    days = optional(ctx, t, p, "days", int_min(MIN_RETENTION_DAYS), DEFAULT_RETENTION_DAYS)
+    return RetentionSpec(
+        days=days,
+        unmatched_days=optional(ctx, t, p, "unmatched_days", int_min(MIN_RETENTION_DAYS), days),
+        matched_days=optional(ctx, t, p, "matched_days", int_min(MIN_RETENTION_DAYS), days),
+        case_hold=optional(ctx, t, p, "case_hold", boolean, DEFAULT_CASE_HOLD),
+    )
+
+
+def read_policy(ctx: ErrorContext, t: dict) -> PolicySpec:
+    """``[policy]``."""
+    p = "policy"
+    check_keys(ctx, t, p, ("require_reason", "frame_interval_s"))
+    return PolicySpec(
+        require_reason=optional(ctx, t, p, "require_reason", boolean, DEFAULT_REQUIRE_REASON),
+        frame_interval_s=optional(
+            ctx, t, p, "frame_interval_s", int_range(*FRAME_INTERVAL_S), DEFAULT_FRAME_INTERVAL_S
+        ),
+    )
+
+
+def read_archive(ctx: ErrorContext, t: dict) -> ArchiveSpec:
+    """``[archive]``."""
+    p = "archive"
+    check_keys(ctx, t, p, ("kind", "nprobe"))
+    return ArchiveSpec(
+        kind=optional(
+            ctx, t, p, "kind", choice(ARCHIVE_KINDS, "archive kind"), DEFAULT_ARCHIVE_KIND
+        ),
+        nprobe=optional(ctx, t, p, "nprobe", int_min(MIN_NPROBE), None),
+    )
+
+
+def read_detection(ctx: ErrorContext, t: dict) -> DetectionSpec:
+    """``[detection]``."""
+    p = "detection"
+    check_keys(ctx, t, p, ("regions",))
+    return DetectionSpec(
+        regions=optional(
+            ctx,
+            t,
+            p,
+            "regions",
+            choice(DETECTION_REGIONS, "detection regions"),
+            DEFAULT_DETECTION_REGIONS,
+        ),
+    )

@@ -1,0 +1,98 @@
+"""The facts about a run that a reader needs before its error rates.
+
+:func:`run_facts` gathers them from an open run and its loaded scores, for the header of
+``facelab sweep`` and ``facelab demo`` and the first section of the HTML report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from facelab.lab.scores import RunScores
+from facelab.run.store import RunStore
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a reader needs to know about a run before reading its error rates.
+
+    Attributes
+    ----------
+    path : Path
+        The run directory.
+    scenario, mode : str
+        Scenario name and ``"image"`` or ``"embedding"``.
+    start : datetime.date or None
+        Simulated date of day 0.
+    days : int
+        Simulated days completed.
+    fr_cameras : int
+        Cameras configured for face recognition.
+    fr_cameras_by_kind : dict of str to int
+        The same, per camera kind (sorted by kind).
+    camera_days : int
+        ``fr_cameras × days``.
+    watchlist_size : int
+        Active watchlist entries.
+    n_searches, n_mated, n_nonmated : int
+        Sightings searched; of people on the watchlist; of everybody else.
+    n_targets : int
+        Watchlisted people seen at least once by an FR camera.
+    top_k : int
+        Candidates kept per search.
+    complete : bool
+        Whether every search was scored against every entry (``top_k >= watchlist_size``), so
+        that the 1:1 impostor scores are all there.
+    """
+
+    path: Path
+    scenario: str
+    mode: str
+    start: _dt.date | None
+    days: int
+    fr_cameras: int
+    fr_cameras_by_kind: dict[str, int]
+    camera_days: int
+    watchlist_size: int
+    n_searches: int
+    n_mated: int
+    n_nonmated: int
+    n_targets: int
+    top_k: int
+    complete: bool
+
+
+def run_facts(store: RunStore, scores: RunScores) -> RunFacts:
+    """Collect :class:`RunFacts` from an open run and its loaded scores."""
+    by_kind = dict(
+        store.db.execute(
+            "SELECT kind, COUNT(*) FROM cameras WHERE fr=1 GROUP BY kind ORDER BY kind"
+        ).fetchall()
+    )
+    start = None
+    raw = store.scenario_dict().get("start")
+    if raw:
+        try:
+            start = _dt.date.fromisoformat(str(raw))
+        except ValueError:
+            start = None
+    mated = scores.searches.mated
+    return RunFacts(
+        path=store.path,
+        scenario=str(store.meta.get("scenario_name", store.path.name)),
+        mode=str(store.meta.get("mode", "image")),
+        start=start,
+        days=len(store.days_done()),
+        fr_cameras=int(sum(by_kind.values())),
+        fr_cameras_by_kind={str(k): int(v) for k, v in by_kind.items()},
+        camera_days=int(scores.camera_days),
+        watchlist_size=int(scores.watchlist_size),
+        n_searches=int(scores.searches.n_searches),
+        n_mated=int(mated.sum()),
+        n_nonmated=int((~mated).sum()),
+        n_targets=int(scores.best_true_score.size),
+        top_k=int(scores.searches.scores.shape[1]),
+        complete=bool(scores.complete),
+    )
