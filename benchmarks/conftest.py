@@ -238,12 +238,14 @@ def metro_run(tmp_path_factory, twin_model) -> dict:
     from facelab.run.pipeline import run_scenario
     from facelab.config.scenario import load_scenario
     from facelab.config.sections import PopulationSpec
+    from facelab.truth import TruthStore
 
     people, days = METRO_RUN[bench_scale()]
     sc = load_scenario("metro").with_overrides(population=PopulationSpec(people), days=days)
     out = tmp_path_factory.mktemp("metro") / "run"
     t = time.perf_counter()
-    summary = run_scenario(sc, out)
+    with TruthStore(out, create=True) as truth:
+        summary = run_scenario(sc, out, truth=truth)
     seconds = time.perf_counter() - t
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return {

@@ -9,7 +9,7 @@ refine. Queries are enrolment photos of people in the archive.
 
 Recorded per kind: build seconds; shard bytes on disk and RSS with every shard loaded;
 one-photo latency (k = 10, all 30 shards) with every shard in memory, searched as facelab
-does (the shards spread over a pool of ``SEARCH_THREADS`` threads) and shard after
+does (the shards spread over a pool of one thread per usable CPU) and shard after
 shard (``threads=1``); as ``facelab search`` opens the archive (the run's
 archive kept between searches: default options, mmap, a cache of the retention window) and
 cold (a new ``DayShardArchive`` per search, every shard opened again); recall@10 against
@@ -17,7 +17,7 @@ exact top-10 and recall of the exact top-10 entries scoring >= 0.5, at facelab's
 ``nprobe`` (``default_nprobe``: a share of each shard's lists) and at fixed ``nprobe``
 for IVF kinds. ``test_archive_day_shard_1e8`` builds one day of a 10^8 archive (3.33 M
 vectors) as ``flat``, ``sq8`` and ``ivf-sq8`` and times a one-photo search of it, alone and as
-``SEARCH_THREADS`` copies searched by the pool (what 30 shards cost, per ``SEARCH_THREADS``).
+one copy per usable CPU searched by the pool (what 30 shards cost, per thread).
 ``test_archive_projection_1e8`` turns the measured figures into 10^8 projections (method in
 its docstring and in benchmarks/README.md).
 """
@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 
 from facelab.search.archive import DayShardArchive, bytes_per_vector, default_nprobe
-from facelab.search.archive.archive import SEARCH_THREADS
+from facelab.cpus import usable_cpus
 from facelab.search.index import ivf_nlist
 
 SEED = 31
@@ -297,7 +297,7 @@ def _day_recall(ids: np.ndarray, exact: np.ndarray) -> float:
 @pytest.mark.parametrize("kind", DAY_KINDS)
 def test_archive_day_shard_1e8(benchmark, context, tools, twin_model, tmp_path, kind):
     """One-photo search of a single day shard of 3.33 M vectors, x30 = 10^8; and of
-    ``min(SEARCH_THREADS, DAY_COPIES_MAX)`` copies of it searched at once by facelab's pool,
+    ``min(usable_cpus(), DAY_COPIES_MAX)`` copies of it searched at once by facelab's pool,
     which is what 30 shards cost per that many (memory bandwidth shared, as it would be)."""
     if tools.scale == "small":
         pytest.skip("scale 'small'")
@@ -363,7 +363,7 @@ def test_archive_day_shard_1e8(benchmark, context, tools, twin_model, tmp_path, 
         recall_at_10_one_shard=_RESULTS[("day1e8", kind)]["recall_at_10"],
         projected_30_shard_latency_s_serial=round(30 * sec, 2),
         copies_searched_at_once=copies,
-        search_threads=SEARCH_THREADS,
+        search_threads=usable_cpus(),
         latency_copies_at_once=par_lat,
         projected_30_shard_latency_s=round(30 * per_shard_par, 2),
         **extra,

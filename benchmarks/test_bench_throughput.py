@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import cProfile
 import io
-import os
 import pstats
 import time
 from pathlib import Path
@@ -34,12 +33,14 @@ import pytest
 
 from facelab.world import camera
 from facelab.vision import embed, models
+from facelab.cpus import usable_cpus
 from facelab.run import pipeline
 from facelab.governance import provenance
 from facelab.vision.embed import Embedder
 from facelab.config.scenario import load_scenario
 from facelab.config.sections import DetectionSpec, PopulationSpec
 from facelab.world.world import build_world
+from facelab.truth import TruthStore
 
 PEOPLE = 200  # classroom preset (seed 7) with 200 people and 2 days: 677 frames, 1 face each
 DAYS = 2
@@ -174,7 +175,7 @@ class _Prerendered:
 
 
 def _runner(tmp: Path, frames: dict) -> pipeline.Runner:
-    runner = pipeline.Runner(_scenario(), tmp, mode="image")
+    runner = pipeline.Runner(_scenario(), tmp, truth=TruthStore(tmp, create=True), mode="image")
     runner._write_cameras()
     runner._enrol()  # watchlist photos: not part of the timed pipeline
     runner.source.renderer = _Prerendered(frames)
@@ -296,6 +297,7 @@ def _pipeline_bench(benchmark, frames, aligned, tmp_path, tweak=None, rounds=2):
         summary = runner.run()
         runs.append((time.perf_counter() - t, summary))
         runner.close()
+        runner.truth.close()
 
     benchmark.pedantic(run, setup=setup, rounds=rounds, iterations=1)
     refs.append(_reference_rates(aligned))
@@ -349,6 +351,7 @@ def test_pipeline_prerendered(benchmark, context, tools, frames, aligned, detect
         main_prof.disable()
         wall = time.perf_counter() - t
         runner.close()
+        runner.truth.close()
         info["profile"] = {
             "wall_seconds": round(wall, 2),
             "main_thread_by_tottime": _top(pstats.Stats(main_prof), "tottime", PROFILE_TOP),
@@ -402,7 +405,7 @@ VARIANTS = {
     # one SFace session on every core: each layer waits for a core the render worker holds
     "one-embedder-all-cores": _chunk_embedders(1),
     "ort-spinning": _chunk_embedders(
-        pipeline.EMBED_WORKERS, max(1, len(os.sched_getaffinity(0)) // pipeline.EMBED_WORKERS), spinning=True
+        pipeline.EMBED_WORKERS, max(1, usable_cpus() // pipeline.EMBED_WORKERS), spinning=True
     ),
     "no-frame-files": _no_frames,
 }
@@ -440,7 +443,9 @@ def test_full_simulation_classroom(benchmark, context, aligned, tmp_path):
 
     def run():
         t = time.perf_counter()
-        summary = pipeline.run_scenario(sc, tmp_path / f"run-{len(runs)}")
+        out = tmp_path / f"run-{len(runs)}"
+        with TruthStore(out, create=True) as truth:
+            summary = pipeline.run_scenario(sc, out, truth=truth)
         runs.append((time.perf_counter() - t, summary))
 
     benchmark.pedantic(run, rounds=2, iterations=1)

@@ -28,6 +28,7 @@ from pathlib import Path
 from facelab.governance import audit
 from facelab.vision.probe import FaceModels
 from facelab.run.store import RunStore
+from facelab.truth import TruthStore
 
 __all__ = ["Run", "open_run", "run"]
 
@@ -41,6 +42,7 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
     runs after each simulated day and once more at the end (a no-op unless a purge was cut
     short by a crash), exactly as on the command line. ``on_step(name, day)`` is called after
     each durable step of the run and of its purges (the kill tests stop the process there).
+    The ground truth goes to the run's :class:`~facelab.truth.TruthStore`.
     """
     from facelab.config.scenario import Scenario, load_scenario
     from facelab.governance import retention
@@ -50,10 +52,12 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
     overrides = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
     if overrides:
         sc = sc.with_overrides(**overrides)
-    summary = run_scenario(
-        sc, out, mode=mode, device=device, on_progress=on_progress, on_step=on_step,
-        after_day=lambda day: retention.purge_after_day(out, day, on_step=on_step),
-    )  # fmt: skip
+    with TruthStore(out, create=True) as truth:
+        summary = run_scenario(
+            sc, out, truth=truth, mode=mode, device=device, on_progress=on_progress,
+            on_step=on_step,
+            after_day=lambda day: retention.purge_after_day(out, day, on_step=on_step),
+        )  # fmt: skip
     retention.purge_after_day(out, on_step=on_step)
     return summary
 
@@ -109,10 +113,10 @@ class Run:
         """Enrol a pre-loaded frame (``facelab enroll``); returns the WatchlistEntry."""
         from facelab.run import watchlist
 
-        with self.store() as s:
+        with self.store() as s, TruthStore(self.path, create=True) as truth:
             return watchlist.enrol_photo(
                 s, photo, label=label, case=case, reason=reason, actor=self.actor,
-                models=self.models, largest=largest,
+                models=self.models, truth=truth, largest=largest,
             )  # fmt: skip
 
     def watchlist(self, include_removed: bool = False):

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from facelab.governance.audit import ZERO_HASH, AuditLog, AuditReport, default_actor, require_reason
 from facelab.cli import app
 from facelab.errors import AuditError, RunError
+from facelab.run.store import RUN_FORMAT, RUN_VERSION
 
 N_RECORDS = 12
 
@@ -18,7 +19,7 @@ N_RECORDS = 12
 def _make_run(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "run.json").write_text(json.dumps({"format": "facelab-run", "version": 1}))
+    (run / "run.json").write_text(json.dumps({"format": RUN_FORMAT, "version": RUN_VERSION}))
     return run
 
 

@@ -187,7 +187,7 @@ def test_largest_face_is_taken_when_asked_and_said(run_dir, bad):
         ("missing", "run directory not found"),
         ("empty-folder", "not a facelab run directory (no run.json)"),
         ("foreign", "not a facelab run directory (foreign run.json)"),
-        ("older", "has format version 0, this facelab reads version 1"),
+        ("older", "has format version 0, this facelab reads version 2"),
         ("a-file", "not a run directory (a file)"),
     ],
 )

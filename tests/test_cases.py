@@ -12,14 +12,14 @@ from typer.testing import CliRunner
 from facelab.lab import cases
 from facelab.cli import app
 from facelab.errors import ConfigError
-from facelab.run.pipeline import run_scenario
 from facelab.config.scenario import load_scenario
+from groundtruth import run_with_truth
 
 runner = CliRunner()
 
 
 def _run(sc, path):
-    return run_scenario(sc, path)
+    return run_with_truth(sc, path)
 
 
 def _count(line: str) -> int:
@@ -63,7 +63,7 @@ def test_cardiff_reports_share_of_false_alerts_beside_92(twin_models, tmp_path):
 
 def test_embedding_run_is_deterministic_and_drops_missed_faces(twin_models, tmp_path):
     sc = load_scenario("npl-lfr").with_overrides(seed=3)
-    a, b = run_scenario(sc, tmp_path / "a"), run_scenario(sc, tmp_path / "b")
+    a, b = run_with_truth(sc, tmp_path / "a"), run_with_truth(sc, tmp_path / "b")
     assert a.total("sightings") == b.total("sightings") < a.total("faces_truth")
     for name in ("facelab.sqlite",):
         q = "SELECT sighting, rank, watch, score FROM candidates ORDER BY sighting, rank"

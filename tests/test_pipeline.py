@@ -12,6 +12,7 @@ from facelab.run import pipeline
 from facelab.governance import provenance
 from facelab.config.scenario import load_scenario
 from facelab.config.sections import PopulationSpec
+from groundtruth import run_with_truth
 
 
 def _rows(run: Path) -> dict:
@@ -32,10 +33,10 @@ def scenario():
 
 def test_workers_do_not_change_the_run(scenario, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "RENDER_BATCH", 4)  # several chunks in flight at once
-    one = pipeline.run_scenario(scenario, tmp_path / "one")
+    one = run_with_truth(scenario, tmp_path / "one")
     monkeypatch.setattr(pipeline, "PREPARE_WORKERS", 3)
     monkeypatch.setattr(pipeline, "EMBED_WORKERS", 3)  # chunks embedded out of order, collected in order
-    three = pipeline.run_scenario(scenario, tmp_path / "three")
+    three = run_with_truth(scenario, tmp_path / "three")
     assert one.total("sightings") == three.total("sightings") > 5
     assert _rows(tmp_path / "one") == _rows(tmp_path / "three")
     frames = sorted((tmp_path / "one" / "frames" / "day-000").iterdir())

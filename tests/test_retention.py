@@ -19,11 +19,11 @@ from facelab.errors import RetentionError
 from facelab.governance import provenance, retention
 from facelab.governance.retention.faiss_bytes import flat_codes, index_ids, ivf_codes
 from facelab.governance.retention.proof import FRAME_WINDOW, frame_windows
-from facelab.run.pipeline import run_scenario
 from facelab.run.store import RunStore
 from facelab.run.window import archive_window
 from facelab.search.index import read_index
 from facelab.world.world import build_world
+from groundtruth import run_with_truth
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,7 @@ def run40(tmp_path_factory):
             reports.append(retention.purge_after_day(out, day, proof=proof))
 
         sc = tiny_scenario()
-        run_scenario(sc, out, after_day=after_day)
+        run_with_truth(sc, out, after_day=after_day)
         yield {"out": out, "scenario": sc, "proof": proof, "planted": planted, "reports": reports,
                "base": base}  # fmt: skip
 
@@ -410,7 +410,7 @@ def test_ivf_sq8_archive_is_built_by_the_pipeline_and_purged(tmp_path, monkeypat
                 codes.update(_codes_by_id(read_index(arch.path(d))))
         retention.purge_after_day(out, day, proof=proof)
 
-    run_scenario(sc, out, after_day=after_day)
+    run_with_truth(sc, out, after_day=after_day)
     assert kinds == {"ivf-sq8"} and len(codes) > 20
     kept = {r[0] for r in _rows(out, "SELECT id FROM sightings")}
     matched = {r[0] for r in _rows(out, "SELECT DISTINCT sighting FROM alerts")}

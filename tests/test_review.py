@@ -8,16 +8,21 @@ library's alert or search path.
 from __future__ import annotations
 
 import sqlite3
+import time
 
+import numpy as np
 import pytest
 from groundtruth import truth_tables
 from typer.testing import CliRunner
 
 from facelab import api
-from facelab.run import review
+from facelab.run import pipeline, review, schema
 from facelab.cli import app
+from facelab.config.scenario import load_scenario
 from facelab.errors import AuditError, ConfigError, DataError
 from facelab.run.store import RunStore
+from facelab.search.watchlist import WatchlistIndex
+from facelab.truth import TruthStore
 
 # --------------------------------------------------------------------------- shared run
 
@@ -178,3 +183,52 @@ def test_unknown_alert_and_refusals_write_nothing(lab, run_dir):
     # a case id stands in for a reason
     a = lab.review(pending.id, "rejected", reason=None, case="C-7")
     assert a.status == "rejected" and audit_records(run_dir)[-1].case == "C-7"
+
+
+# --------------------------------------------------------------------------- alert ids
+
+
+def test_every_candidate_of_a_sighting_keeps_its_own_alert(tmp_path):
+    """Two consecutive sightings (ids s and s + 1) each score above the threshold against all
+    TOP_K watchlist entries: the day's commit stores all 2 × TOP_K alerts, each under its own id
+    (rank 8 of s and rank 0 of s + 1 included), and review finds every one of them."""
+    top_k = schema.TOP_K
+    assert top_k >= 9
+    sc = load_scenario("classroom").with_overrides(days=1)
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal(128).astype(np.float32)
+    base /= np.linalg.norm(base)
+    entries = base + 0.05 * rng.standard_normal((top_k + 2, 128)).astype(np.float32)
+    entries /= np.linalg.norm(entries, axis=1, keepdims=True)
+    queries = np.stack([base, base])
+    sids = pipeline.sighting_ids(0, 2)
+    truth = TruthStore(tmp_path / "run", create=True)
+    runner = pipeline.Runner(sc, tmp_path / "run", truth=truth, mode="image")
+    try:
+        assert float((queries @ entries.T).min()) > float(runner.cos_thr.max())
+        batch = pipeline.DayBatch(
+            day=0,
+            sightings=[
+                schema.SightingRow(id=int(s), frame_id=None, camera=0, t=i, day=0)
+                for i, s in enumerate(sids)
+            ],
+            embeddings=[queries],
+        )
+        watch = WatchlistIndex.build(np.arange(1, top_k + 3), entries, kind="flat")
+        day = runner._commit(batch, watch, time.perf_counter())
+    finally:
+        runner.close()
+        truth.close()
+    assert day.alerts == 2 * top_k
+    want = {(int(s), k) for s in sids for k in range(top_k)}
+    with RunStore(tmp_path / "run") as store:
+        alerts = [v.alert for v in schema.alert_views(store.db)]
+        assert len(alerts) == len({a.id for a in alerts}) == 2 * top_k
+        assert {(a.sighting, a.rank) for a in alerts} == want
+        assert all(schema.split_alert_id(a.id) == (a.sighting, a.rank) for a in alerts)
+        assert schema.alert_id(int(sids[0]), 8) != schema.alert_id(int(sids[1]), 0)
+        queue = review.list_alerts(store)
+        assert {(a.sighting, a.rank - 1) for a in queue} == want
+        assert len({a.id for a in queue}) == 2 * top_k
+        eighth = review.get_alert(store, schema.alert_id(int(sids[0]), 8))
+        assert (eighth.sighting, eighth.rank) == (int(sids[0]), 9)

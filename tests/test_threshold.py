@@ -18,11 +18,12 @@ import pytest
 
 from facelab.config.scenario import load_scenario
 from facelab.errors import DataError
-from facelab.run import pipeline
+from facelab.run import pipeline, schema
 from facelab.run.store import RunStore
 from facelab.search.archive import DayShardArchive
 from facelab.search.percent import at_or_above, faiss_ip_radius, get_mapping, threshold32
 from facelab.search.watchlist import WatchlistIndex
+from facelab.truth import TruthStore
 
 D = 128
 WATCH_ID = 5
@@ -138,7 +139,8 @@ def test_pipeline_alerts_agree_with_the_searches(tmp_path, mapping, percent):
     sc = load_scenario("classroom")
     th = dataclasses.replace(sc.thresholds, mapping=mapping, alert_percent=percent, per_camera={})
     sc = sc.with_overrides(days=1, thresholds=th)
-    runner = pipeline.Runner(sc, tmp_path / "run", mode="image")
+    truth = TruthStore(tmp_path / "run", create=True)
+    runner = pipeline.Runner(sc, tmp_path / "run", truth=truth, mode="image")
     try:
         t = float(runner.cos_thr[0])
         assert t == get_mapping(mapping).to_cosine(percent)
@@ -150,15 +152,18 @@ def test_pipeline_alerts_agree_with_the_searches(tmp_path, mapping, percent):
         batch = pipeline.DayBatch(
             day=0,
             sightings=[
-                (int(s), None, 0, i, 0, None, None, None, None, 0.9, 60.0)
+                schema.SightingRow(
+                    id=int(s), frame_id=None, camera=0, t=i, day=0, det_score=0.9, face_px=60.0
+                )
                 for i, s in enumerate(sids)
-            ],  # fmt: skip
+            ],
             embeddings=[q],
         )
         watch = WatchlistIndex.build(np.array([WATCH_ID]), e0(), kind="flat")
         runner._commit(batch, watch, time.perf_counter())
     finally:
         runner.close()
+        truth.close()
     with RunStore(tmp_path / "run") as store:
         rows = store.db.execute("SELECT sighting, watch, percent FROM alerts").fetchall()
         alerted = {int(np.flatnonzero(sids == r[0])[0]) for r in rows}

@@ -25,6 +25,7 @@ from facelab.search import percent
 from facelab.errors import ConfigError
 from facelab.config.scenario import Scenario, load_scenario
 from facelab.lab.scores import load_scores
+from facelab.run import schema
 from facelab.run.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def _metro(scenario: Scenario, runs: dict[str, RunStore]) -> list[str]:
     store = runs["city"]
     sc = load_scores(store)
     days = len(np.unique(sc.day))  # days still in the archive window (older ones were purged)
-    secs = sum(r[0] for r in store.db.execute("SELECT seconds FROM days"))
+    secs = sum(d.seconds for d in schema.days(store.db))
     per_min = sc.searches.n_searches / secs * 60 if secs else float("nan")
     lines = [
         f"{len(scenario.cameras):,} cameras, {len(scenario.fr_cameras)} with FR; {sc.searches.n_searches:,} "

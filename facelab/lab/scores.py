@@ -3,8 +3,8 @@
 This is the one place where the search side (``facelab.sqlite``) meets the truth
 (``truth.sqlite``); it is read by the sweep and the report, never by search or alerting.
 
-Each sighting is one 1:N search against the watchlist; the pipeline kept its top ``TOP_K``
-candidates whatever their score, so any threshold can be applied afterwards without
+Each sighting is one 1:N search against the watchlist; the pipeline kept its top
+:data:`~facelab.run.schema.TOP_K` candidates whatever their score, so any threshold can be applied afterwards without
 re-embedding. A search is *mated* when the person really in the sighting is on the (active)
 watchlist; a candidate is a *mate* when it is that person's entry.
 """
@@ -17,7 +17,9 @@ import numpy as np
 
 from facelab.errors import RunError
 from facelab.lab.metrics import SearchScores
+from facelab.run import schema
 from facelab.run.store import RunStore
+from facelab.truth import TruthStore
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,9 @@ class RunScores:
     best_true_score: np.ndarray
 
 
-def _lookup(pairs, keys: np.ndarray, missing: int) -> np.ndarray:
-    """Map int64 ``keys`` through (key, value) pairs, ``missing`` where absent (vectorised)."""
-    table = np.array(list(pairs), np.int64).reshape(-1, 2)
+def _lookup(src: np.ndarray, dst: np.ndarray, keys: np.ndarray, missing: int) -> np.ndarray:
+    """Map int64 ``keys`` through ``src[i] -> dst[i]``, ``missing`` where absent (vectorised)."""
+    table = np.column_stack([src, dst]).astype(np.int64).reshape(-1, 2)
     table = table[np.argsort(table[:, 0])]
     pos = np.searchsorted(table[:, 0], keys)
     pos = np.minimum(pos, max(len(table) - 1, 0))
@@ -69,40 +71,40 @@ def _lookup(pairs, keys: np.ndarray, missing: int) -> np.ndarray:
 
 
 def load_scores(store: RunStore) -> RunScores:
-    """Read a run's candidates and truth into arrays.
+    """Read a run's candidates and truth (:class:`facelab.truth.TruthStore`) into arrays.
 
     Raises
     ------
     RunError
-        When the run has no completed day yet.
+        When the run has no completed day yet, or no ``truth.sqlite``.
     """
-    db, truth = store.db, store.truth
+    db = store.db
     days = store.days_done()
     if not days:
         raise RunError(f"{store.path}: no simulated day is complete yet; run `facelab run` first")
-    rows = db.execute(
-        "SELECT s.id, s.day, c.kind FROM sightings s JOIN cameras c ON c.idx = s.camera "
-        "ORDER BY s.id"
-    ).fetchall()
-    n = len(rows)
-    sighting = np.array([r[0] for r in rows], np.int64)
-    day = np.array([r[1] for r in rows], np.int64)
-    kind = np.array([r[2] for r in rows], dtype=object)
-    person = _lookup(truth.execute("SELECT sighting, person FROM sighting_truth"), sighting, -1)
-    active = np.array([r[0] for r in db.execute("SELECT id FROM watchlist WHERE active=1")], np.int64)
-    wt = np.array(truth.execute("SELECT watch, identity FROM watch_truth").fetchall(), np.int64)
-    wt = wt.reshape(-1, 2)[np.isin(wt.reshape(-1, 2)[:, 0], active)]
-    cand = np.array(
-        db.execute("SELECT sighting, rank, watch, score FROM candidates ORDER BY sighting, rank")
-        .fetchall(), dtype=np.float64,
-    ).reshape(-1, 4)  # fmt: skip
-    cand = cand[np.isin(cand[:, 2].astype(np.int64), active)]
-    row = np.searchsorted(sighting, cand[:, 0].astype(np.int64))
-    known = (row < n) & (sighting[np.minimum(row, max(n - 1, 0))] == cand[:, 0]) if n else row < 0
+    with TruthStore(store.path) as truth:
+        truth_person, wt = truth.sighting_persons(), truth.watch_identities()
+    cameras = schema.cameras(db)
+    kind_of = {c.idx: c.kind for c in cameras}
+    keys = schema.sighting_keys(db)
+    keys = keys[np.isin(keys["camera"], list(kind_of))]
+    n = len(keys)
+    sighting = keys["id"].copy()
+    day = keys["day"].copy()
+    kind = np.array([kind_of[c] for c in keys["camera"].tolist()], dtype=object)
+    person = _lookup(truth_person["sighting"], truth_person["person"], sighting, -1)
+    active = np.array(schema.active_watch_ids(db), np.int64)
+    wt = wt[np.isin(wt["watch"], active)]
+    cand = schema.candidate_scores(db)
+    cand = cand[np.isin(cand["watch"], active)]
+    row = np.searchsorted(sighting, cand["sighting"])
+    known = (
+        (row < n) & (sighting[np.minimum(row, max(n - 1, 0))] == cand["sighting"]) if n else row < 0
+    )
     cand, row = cand[known], row[known]
-    cand_identity = _lookup(map(tuple, wt), cand[:, 2].astype(np.int64), -2)
+    cand_identity = _lookup(wt["watch"], wt["identity"], cand["watch"], -2)
     cand_mate = cand_identity == person[row]
-    cand_score = cand[:, 3].copy()
+    cand_score = cand["score"].copy()
     # slot of each candidate within its search: rank among that search's surviving candidates
     start = np.searchsorted(row, np.arange(n))
     slot = np.arange(len(row)) - start[row]
@@ -111,9 +113,9 @@ def load_scores(store: RunStore) -> RunScores:
     is_mate = np.zeros((n, k), bool)
     scores[row, slot] = cand_score
     is_mate[row, slot] = cand_mate
-    mated = np.isin(person, wt[:, 1]) & (person >= 0)
+    mated = np.isin(person, wt["identity"]) & (person >= 0)
     n_watch = len(active)
-    fr = db.execute("SELECT COUNT(*) FROM cameras WHERE fr=1").fetchone()[0]
+    fr = sum(c.fr for c in cameras)
     # best true score per target (watchlisted person seen at an FR camera), -inf if never a candidate
     targets, target_of = np.unique(person[mated], return_inverse=True)
     best = np.full(len(targets), -np.inf)

@@ -14,8 +14,8 @@ Crash safety and resume: a day is the unit of work. Its frames and shard are wri
 (atomically, deterministic bytes), then all of its rows in one transaction that also marks the
 day done. A run killed at any moment and started again with the same command redoes only the
 unfinished day and ends with exactly the rows and index contents of an uninterrupted run.
-Ground truth (who each sighting really is) goes to ``truth.sqlite``; the search path never
-reads it.
+Ground truth (who each sighting really is) goes to the write-only
+:class:`~facelab.run.sinks.TruthSink` the caller gives; the search path never reads it.
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,22 +35,24 @@ from facelab import __version__
 from facelab.world import camera, motion, synth
 from facelab.vision import detect, embed
 from facelab.search import percent
-from facelab.search.watchlist import ALERT_ID_FACTOR
 from facelab.governance import provenance
 from facelab.vision import device as dev
+from facelab.cpus import usable_cpus
 from facelab.errors import ConfigError, RunError
 from facelab.fileio import write_atomic
 from facelab.vision.probe import FaceModels
+from facelab.run.sinks import PASS_TRUTH, SIGHTING_TRUTH, TruthSink
+from facelab.run import schema
+from facelab.run.schema import TOP_K
 from facelab.run.store import RunStore, Transaction
 from facelab.world.world import World, build_world
 
 log = logging.getLogger(__name__)
 
-TOP_K = 10  # watchlist candidates kept per sighting, whatever their score (sweeps read them)
 SIGHTING_ID_SHIFT = 32  # sighting id = day << 32 | sequence within the day
 MATCH_IOU = 0.5  # a detection is the ground-truth face it overlaps by at least this
 RENDER_BATCH = 16  # frames per chunk: chunk i+1 renders while chunk i embeds
-PREPARE_WORKERS = max(1, len(os.sched_getaffinity(0)) // 2)
+PREPARE_WORKERS: int | None = None  # render/detect threads; None: half the usable CPUs
 #: Chunks embedded at once on the CPU, each by its own SFace session with an equal share of the
 #: cores. One session with all the cores runs each layer on every core, and every layer waits
 #: for its slowest thread: whenever the render/detect worker holds a core, the whole session
@@ -66,17 +67,26 @@ RUN_ACTOR = "facelab-run"
 
 @dataclass
 class DayBatch:
-    """Everything one day produces, before it is written (rows as tuples, arrays as numpy)."""
+    """Everything one day produces, before it is written (rows of the run database as
+    :mod:`~facelab.run.schema` rows, truth as tuples, embeddings as numpy)."""
 
     day: int
-    frames: list[tuple] = field(default_factory=list)  # (id, camera, t, day, path)
-    sightings: list[tuple] = field(default_factory=list)  # (id, frame, cam, t, day, x,y,w,h, s, px)
+    frames: list[schema.FrameRow] = field(default_factory=list)
+    sightings: list[schema.SightingRow] = field(default_factory=list)
     embeddings: list[np.ndarray] = field(default_factory=list)  # float32 (n_i, 128)
-    truth: list[tuple] = field(default_factory=list)  # (sighting, day, pid, person, iou)
-    passes: list[tuple] = field(default_factory=list)  # (pid, day, camera, t, person, detected)
+    truth: list[tuple] = field(default_factory=list)  # SIGHTING_TRUTH fields, in order
+    passes: list[tuple] = field(default_factory=list)  # PASS_TRUTH fields, in order
 
     def emb(self) -> np.ndarray:
         return np.concatenate(self.embeddings) if self.embeddings else np.zeros((0, 128), np.float32)
+
+    def sighting_truth(self) -> np.ndarray:
+        """The day's sightings' truth (structured, :data:`~facelab.run.sinks.SIGHTING_TRUTH`)."""
+        return np.array(self.truth, SIGHTING_TRUTH)
+
+    def pass_truth(self) -> np.ndarray:
+        """The day's passes (structured, :data:`~facelab.run.sinks.PASS_TRUTH`)."""
+        return np.array(self.passes, PASS_TRUTH)
 
     def extend(self, part: DayBatch, embeddings: np.ndarray | None) -> None:
         """Append a chunk whose sighting ids are chunk-local (0, 1, …), numbered day-wide here."""
@@ -84,7 +94,7 @@ class DayBatch:
             self.embeddings.append(embeddings)
         first = len(self.sightings)
         ids = sighting_ids(self.day, first + len(part.sightings))[first:].tolist()
-        self.sightings += [(ids[r[0]], *r[1:]) for r in part.sightings]
+        self.sightings += [replace(r, id=ids[r.id]) for r in part.sightings]
         self.truth += [(ids[r[0]], *r[1:]) for r in part.truth]
         self.frames += part.frames
         self.passes += part.passes
@@ -190,7 +200,7 @@ class ImageSource:
         self._embedders: queue.SimpleQueue | None = None
         self.renderer = camera.CameraRenderer(scenario, world, self.generator)
 
-    def enrol_watchlist(self, watch_index) -> None:
+    def enrol_watchlist(self, watch_index, truth: TruthSink) -> None:
         from facelab.run.watchlist import enrol_photo
 
         s = self.scenario
@@ -205,7 +215,7 @@ class ImageSource:
             enrol_photo(
                 self.store, provenance.encode_png(photo, record), label=entry.label,
                 case=f"scenario:{s.name}", reason="scenario watchlist", actor=RUN_ACTOR,
-                models=self.models, largest=True,
+                models=self.models, largest=True, truth=truth,
                 index=watch_index, save=i == len(self.world.watchlist) - 1,
             )  # fmt: skip
 
@@ -221,7 +231,7 @@ class ImageSource:
             record = camera.frame_record(fr, self.scenario, self.generator.model_sha256)
             files.append((path, provenance.encode(fr.image, record, path)))
             rel = str(path.relative_to(self.store.path))
-            part.frames.append((fr.frame_id, fr.camera, fr.t, day, rel))
+            part.frames.append(schema.FrameRow(fr.frame_id, fr.camera, fr.t, day, rel))
             found = self.detector.detect_regions(fr.image, regions)
             matched = set()
             for j in range(len(found)):
@@ -230,9 +240,10 @@ class ImageSource:
                 k = int(np.argmax(ious)) if ious else -1
                 truth = fr.faces[k] if k >= 0 and ious[k] >= MATCH_IOU else None
                 local = len(part.sightings)
-                part.sightings.append((
-                    local, fr.frame_id, fr.camera, fr.t, day, *map(float, box),
-                    float(found.scores[j]), float(max(box[2], box[3])),
+                x, y, w, h = map(float, box)
+                part.sightings.append(schema.SightingRow(
+                    id=local, frame_id=fr.frame_id, camera=fr.camera, t=fr.t, day=day,
+                    x=x, y=y, w=w, h=h, det_score=float(found.scores[j]), face_px=max(w, h),
                 ))  # fmt: skip
                 part.truth.append((
                     local, day, truth.pid if truth else -1, truth.person if truth else -1,
@@ -259,7 +270,7 @@ class ImageSource:
         if self._embedders is None:
             self._embedders = queue.SimpleQueue()
             if dev.resolve_device(self.models.device) == "cpu":
-                threads = max(1, len(os.sched_getaffinity(0)) // EMBED_WORKERS)
+                threads = max(1, usable_cpus() // EMBED_WORKERS)
                 for _ in range(EMBED_WORKERS):
                     self._embedders.put(embed.Embedder(self.models.device, threads=threads))
             else:
@@ -276,7 +287,7 @@ class ImageSource:
 
     def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
         """The day's frames in chunks, four stages at once: the next chunks are rendered,
-        encoded and detected by :data:`PREPARE_WORKERS` worker threads while the previous ones
+        encoded and detected by :data:`PREPARE_WORKERS` worker threads (half the usable CPUs) while the previous ones
         are embedded (by :data:`EMBED_WORKERS` sessions; OpenCV and onnxruntime release the
         GIL), and a writer thread stores the signed frames (atomic write and fsync: I/O waits
         off the CPU path). Chunks are collected in order, so the result does not depend on the
@@ -297,20 +308,21 @@ class ImageSource:
             done += n_frames
             progress(done, len(truth_frames))
 
+        workers = PREPARE_WORKERS or max(1, usable_cpus() // 2)
         with ThreadPoolExecutor(1, thread_name_prefix="facelab-write") as writer, \
-                ThreadPoolExecutor(PREPARE_WORKERS, thread_name_prefix="facelab-render") as pool, \
+                ThreadPoolExecutor(workers, thread_name_prefix="facelab-render") as pool, \
                 ThreadPoolExecutor(in_flight, thread_name_prefix="facelab-embed") as embed_pool:  # fmt: skip
             writes = []
 
             def write(files: list[tuple[Path, bytes]]) -> None:
                 writes.append(writer.submit(_write_files, files))
 
-            pending = deque(pool.submit(self._prepare, c, day, write) for c in chunks[:PREPARE_WORKERS])
+            pending = deque(pool.submit(self._prepare, c, day, write) for c in chunks[:workers])
             embedding: deque = deque()  # (chunk rows, frames, future embeddings or None), in order
             for i in range(len(chunks)):
                 part, aligned = pending.popleft().result()
-                if i + PREPARE_WORKERS < len(chunks):
-                    pending.append(pool.submit(self._prepare, chunks[i + PREPARE_WORKERS], day, write))
+                if i + workers < len(chunks):
+                    pending.append(pool.submit(self._prepare, chunks[i + workers], day, write))
                 faces = embed_pool.submit(self._embed, embedders, np.stack(aligned)) if aligned else None
                 embedding.append((part, len(chunks[i]), faces))
                 if len(embedding) >= in_flight:
@@ -378,14 +390,14 @@ class TwinSource:
             [self.model.detect_rate[self.model.index(q)] for q in self.quality]
         )
 
-    def enrol_watchlist(self, watch_index) -> None:
+    def enrol_watchlist(self, watch_index, truth: TruthSink) -> None:
         from facelab.run.watchlist import enrol_batch
 
         ids = np.array([e.identity for e in self.world.watchlist], np.int64)
         enrol_batch(
             self.store, self.sampler.photos(ids, ids), [e.label for e in self.world.watchlist],
             identities=ids.tolist(), case=f"scenario:{self.scenario.name}",
-            reason="scenario watchlist", actor=RUN_ACTOR, index=watch_index,
+            reason="scenario watchlist", actor=RUN_ACTOR, index=watch_index, truth=truth,
         )  # fmt: skip
 
     def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
@@ -406,8 +418,8 @@ class TwinSource:
         frame_ids = [self.world.frame_id(int(f)) for f in self.world.pass_frame[p["pid"]]]
         cams, ts, persons, pids = (p[k].tolist() for k in ("camera", "t", "person", "pid"))
         batch.sightings = [
-            (sids[i], frame_ids[i], cams[i], ts[i], day, None, None, None, None, None, None)
-            for i in range(len(p))
+            schema.SightingRow(id=s, frame_id=f, camera=c, t=t, day=day)
+            for s, f, c, t in zip(sids, frame_ids, cams, ts)
         ]
         batch.truth = [(sids[i], day, pids[i], persons[i], 1.0) for i in range(len(p))]
         batch.embeddings.append(emb)
@@ -418,9 +430,10 @@ class TwinSource:
 class Runner:
     """Runs (or resumes) one scenario into one run directory.
 
-    ``on_step(label, day)``, when given, is called after each durable step: ``after-enrol``
-    (``day`` ``None``), then per day ``after-frames``, ``after-shard``, ``after-truth`` and
-    ``after-commit`` (the crash tests kill the process there).
+    ``truth`` receives the ground truth (:class:`~facelab.run.sinks.TruthSink`; the caller owns
+    and closes it). ``on_step(label, day)``, when given, is called after each durable step:
+    ``after-enrol`` (``day`` ``None``), then per day ``after-frames``, ``after-shard``,
+    ``after-truth`` and ``after-commit`` (the crash tests kill the process there).
     """
 
     def __init__(
@@ -428,6 +441,7 @@ class Runner:
         scenario,
         out: Path,
         *,
+        truth: TruthSink,
         mode: str | None = None,
         device: str = "cpu",
         on_step: Callable[[str, int | None], None] | None = None,
@@ -440,8 +454,10 @@ class Runner:
         self.mapping, self.cos_thr = camera_thresholds(scenario)
         self.world = build_world(scenario)
         self.store = open_or_create(scenario, Path(out), self.mode)
+        truth.open()  # the truth file exists from the run's creation on
         source_cls = ImageSource if self.mode == "image" else TwinSource
         self.source = source_cls(scenario, self.world, self.store, device)
+        self.truth = truth
         self.on_step = on_step
 
     def close(self) -> None:
@@ -452,13 +468,16 @@ class Runner:
             self.on_step(label, day)
 
     def _write_cameras(self) -> None:
+        rows = [
+            schema.CameraRow(
+                idx=i, id=c.id, kind=c.kind, station=c.station, fr=bool(c.fr),
+                width=c.resolution[0], height=c.resolution[1], quality=c.quality,
+                threshold=self.scenario.threshold_for(c.id),
+            )
+            for i, c in enumerate(self.scenario.cameras)
+        ]  # fmt: skip
         with Transaction(self.store.db) as db:
-            for i, c in enumerate(self.scenario.cameras):
-                db.execute(
-                    "INSERT OR REPLACE INTO cameras VALUES (?,?,?,?,?,?,?,?,?)",
-                    (i, c.id, c.kind, c.station, int(c.fr), *c.resolution, c.quality,
-                     self.scenario.threshold_for(c.id)),
-                )  # fmt: skip
+            schema.insert_cameras(db, rows)
 
     def _enrol(self) -> None:
         """Enrol the scenario's watchlist once; an interrupted enrolment is redone from scratch."""
@@ -467,10 +486,10 @@ class Runner:
         if self.store.get("watchlist_enrolled") == "1":
             return
         with Transaction(self.store.db) as db:
-            db.execute("DELETE FROM watchlist")
-        self.store.truth.execute("DELETE FROM watch_truth")
+            schema.clear_watchlist(db)
+        self.truth.clear_watch()
         self.store.watchlist_path.unlink(missing_ok=True)
-        self.source.enrol_watchlist(WatchlistIndex())
+        self.source.enrol_watchlist(WatchlistIndex(), self.truth)
         self._step("after-enrol")
         self.store.set("watchlist_enrolled", 1)
 
@@ -505,9 +524,9 @@ class Runner:
             results.append(self._commit(batch, watch, t0))
             if after_day is not None:
                 after_day(day)
-        n_watch = self.store.db.execute("SELECT COUNT(*) FROM watchlist WHERE active=1").fetchone()
+        n_watch = len(schema.active_watch_ids(self.store.db))
         return RunSummary(
-            self.store.path, self.mode, tuple(results), len(done), n_watch[0], self.device
+            self.store.path, self.mode, tuple(results), len(done), n_watch, self.device
         )
 
     def _commit(self, batch: DayBatch, watch, t0: float) -> DayResult:
@@ -515,63 +534,59 @@ class Runner:
         day = batch.day
         emb = batch.emb()
         n = len(batch.sightings)
-        sids = np.array([r[0] for r in batch.sightings], np.int64)
-        cams = np.array([r[2] for r in batch.sightings], np.int64)
-        cand_rows, alert_rows = [], []
+        sids = np.array([r.id for r in batch.sightings], np.int64)
+        cams = np.array([r.camera for r in batch.sightings], np.int64)
+        cands, alert_rows = np.empty(0, schema.CANDIDATE), []
         if n and len(watch):
             res = watch.search(emb, min(TOP_K, len(watch)))
             ii, rr = np.nonzero(res.ids >= 0)  # every stored candidate, row-major
             score = res.scores[ii, rr]
-            cand_rows = list(zip(
-                sids[ii].tolist(), rr.tolist(), res.ids[ii, rr].tolist(), score.tolist(),
-                [day] * len(ii),
-            ))  # fmt: skip
+            cands = np.empty(len(ii), schema.CANDIDATE)
+            cands["sighting"], cands["rank"], cands["watch"] = sids[ii], rr, res.ids[ii, rr]
+            cands["score"], cands["day"] = score, day
             hit = percent.at_or_above(score, self.cos_thr[cams[ii]])
             ai, ar = ii[hit], rr[hit]
             pct = self.mapping.to_percent(score[hit].astype(np.float64))
-            ts = np.array([r[3] for r in batch.sightings], np.int64)
-            frames = [batch.sightings[i][1] for i in ai.tolist()]
-            alert_rows = list(zip(
-                (sids[ai] * ALERT_ID_FACTOR + ar).tolist(), sids[ai].tolist(),
-                res.ids[ai, ar].tolist(), ar.tolist(), score[hit].tolist(), pct.tolist(),
-                cams[ai].tolist(), ts[ai].tolist(), [day] * len(ai), frames,
-            ))  # fmt: skip
+            alert_rows = [
+                schema.AlertRow(
+                    id=aid, sighting=s.id, watch=w, rank=k, score=sc, percent=p, camera=s.camera,
+                    t=s.t, day=day, frame_id=s.frame_id,
+                )
+                for s, aid, w, k, sc, p in zip(
+                    (batch.sightings[i] for i in ai.tolist()),
+                    schema.alert_id(sids[ai], ar).tolist(), res.ids[ai, ar].tolist(), ar.tolist(),
+                    score[hit].tolist(), pct.tolist(),
+                )
+            ]  # fmt: skip
         archive = self.store.archive()
         if n:
             archive.add_day(day, sids, emb, replace=True)
         self._step("after-shard", day)
-        truth = self.store.truth
-        with Transaction(truth):
-            truth.executemany("INSERT OR REPLACE INTO sighting_truth VALUES (?,?,?,?,?)", batch.truth)
-            truth.executemany("INSERT OR REPLACE INTO pass_truth VALUES (?,?,?,?,?,?)", batch.passes)
+        self.truth.add_day(batch.sighting_truth(), batch.pass_truth())
         self._step("after-truth", day)
         faces_truth = len(batch.passes)
         found = sum(p[5] for p in batch.passes)
         seconds = time.perf_counter() - t0  # the day's work, all but its final commit
         with Transaction(self.store.db) as db:
-            db.executemany("INSERT OR REPLACE INTO frames VALUES (?,?,?,?,?)", batch.frames)
-            db.executemany(
-                "INSERT OR REPLACE INTO sightings VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch.sightings
-            )
-            db.executemany("INSERT OR REPLACE INTO candidates VALUES (?,?,?,?,?)", cand_rows)
-            db.executemany(
-                "INSERT OR REPLACE INTO alerts(id, sighting, watch, rank, score, percent, camera,"
-                " t, day, frame_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                alert_rows,
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO days VALUES (?,?,?,?,?,datetime('now'))",
-                (day, len(batch.frames), n, len(alert_rows), round(seconds, 3)),
-            )
+            schema.insert_frames(db, batch.frames)
+            schema.insert_sightings(db, batch.sightings)
+            schema.insert_candidates(db, cands)
+            schema.insert_alerts(db, alert_rows)
+            schema.insert_day(db, schema.DayRow(
+                day=day, frames=len(batch.frames), sightings=n, alerts=len(alert_rows),
+                seconds=round(seconds, 3),
+            ))  # fmt: skip
         self._step("after-commit", day)
         log.info("day %d: %d sightings, %d alerts", day, n, len(alert_rows))
         return DayResult(day, len(batch.frames), faces_truth, found, n, len(alert_rows), seconds)
 
 
-def run_scenario(scenario, out: str | Path, *, mode: str | None = None, device: str = "cpu",
-                 on_progress=None, after_day=None, on_step=None) -> RunSummary:  # fmt: skip
-    """Run (or resume) ``scenario`` into ``out``; see :class:`Runner`."""
-    runner = Runner(scenario, Path(out), mode=mode, device=device, on_step=on_step)
+def run_scenario(scenario, out: str | Path, *, truth: TruthSink, mode: str | None = None,
+                 device: str = "cpu", on_progress=None, after_day=None,
+                 on_step=None) -> RunSummary:  # fmt: skip
+    """Run (or resume) ``scenario`` into ``out``, its ground truth into ``truth``; see
+    :class:`Runner`."""
+    runner = Runner(scenario, Path(out), truth=truth, mode=mode, device=device, on_step=on_step)
     try:
         return runner.run(on_progress, after_day)
     finally:

@@ -35,13 +35,13 @@ from facelab import imageio
 from facelab.search import percent
 from facelab.errors import ConfigError, FacelabError
 from facelab.vision.probe import FaceModels, face_embedding, load_probe
+from facelab.run import schema
 from facelab.run.store import RunStore
 from facelab.run.window import archive_window as retention_window
 
 log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400
-SQL_CHUNK = 900  # ids per "IN (...)" query, under SQLite's default variable limit
 SHEET_COLS = 6
 SHEET_TILE = 168  # px, square tiles: face crop on top, three caption lines below
 SHEET_FACE = 118  # px, side of the face crop inside a tile
@@ -240,26 +240,6 @@ def _parse_when(value, scenario, *, end: bool) -> tuple[int, str] | None:
     return t, (when.date().isoformat() if date_only else when.isoformat())
 
 
-def _cameras(store: RunStore) -> dict[int, tuple[str, str, str]]:
-    return {
-        int(r[0]): (r[1], r[2], r[3])
-        for r in store.db.execute("SELECT idx, id, kind, station FROM cameras")
-    }
-
-
-def _sighting_rows(store: RunStore, ids: list[int]) -> dict[int, tuple]:
-    out: dict[int, tuple] = {}
-    for s in range(0, len(ids), SQL_CHUNK):
-        chunk = ids[s : s + SQL_CHUNK]
-        q = (
-            "SELECT s.id, s.camera, s.t, s.day, s.x, s.y, s.w, s.h, f.path FROM sightings s "
-            f"LEFT JOIN frames f ON f.id = s.frame_id WHERE s.id IN ({','.join('?' * len(chunk))})"
-        )
-        for r in store.db.execute(q, chunk):
-            out[int(r[0])] = r
-    return out
-
-
 # --------------------------------------------------------------------------- search
 
 
@@ -394,7 +374,7 @@ def _check_params(store, scenario, min_percent, top, cameras, date_from, date_to
     cams = None
     if cameras:
         cams = tuple(dict.fromkeys(str(c) for c in cameras))
-        known = {r[0] for r in store.db.execute("SELECT id FROM cameras")}
+        known = {c.id for c in schema.cameras(store.db)}
         unknown = [c for c in cams if c not in known]
         if unknown:
             raise ConfigError(
@@ -429,26 +409,33 @@ def _search_days(
     sp: SearchParams = params["public"]
     q = emb.reshape(1, -1).astype(np.float32)
     t32 = params["t32"]
-    cams = _cameras(store)
+    cams = {c.idx: c for c in schema.cameras(store.db)}
     keep_cams = set(sp.cameras) if sp.cameras else None
 
+    def camera(idx: int) -> schema.CameraRow:
+        unknown = schema.CameraRow(
+            idx=idx, id=f"#{idx}", kind="?", station="?", fr=False, width=None, height=None,
+            quality=None, threshold=None,
+        )  # fmt: skip
+        return cams.get(idx, unknown)
+
     def join(scores: np.ndarray, ids: np.ndarray) -> list[tuple]:
-        rows = _sighting_rows(store, [int(i) for i in ids])
+        rows = schema.sighting_views(store.db, ids.tolist())
         out = []
         for s, i in zip(scores.tolist(), ids.tolist()):
-            r = rows.get(int(i))
-            if r is None:
+            v = rows.get(int(i))
+            if v is None:
                 log.warning("archived sighting %d has no row (skipped)", i)
                 continue
-            cam = cams.get(int(r[1]), (f"#{r[1]}", "?", "?"))
-            if keep_cams is not None and cam[0] not in keep_cams:
+            cam = camera(int(v.sighting.camera))
+            if keep_cams is not None and cam.id not in keep_cams:
                 continue
-            t = int(r[2])
+            t = int(v.sighting.t)
             if params["t_from"] is not None and t < params["t_from"]:
                 continue
             if params["t_to"] is not None and t > params["t_to"]:
                 continue
-            out.append((float(s), int(i), r, cam))
+            out.append((float(s), int(i), v, cam))
         return out
 
     if sp.top is None:
@@ -471,12 +458,13 @@ def _search_days(
     if sp.top is not None:
         kept = kept[: sp.top]
     hits = []
-    for rank, ((score, sid, r, cam), p) in enumerate(kept, start=1):
-        box = tuple(float(v) for v in r[4:8]) if r[4] is not None else None
+    for rank, ((score, sid, v, cam), p) in enumerate(kept, start=1):
+        r = v.sighting
+        box = (float(r.x), float(r.y), float(r.w), float(r.h)) if r.x is not None else None
         hits.append(Hit(
-            sighting=sid, camera=cam[0], camera_kind=cam[1], station=cam[2],
-            time=iso_time(scenario, r[2]), t=int(r[2]), day=int(r[3]), percent=float(p),
-            score=score, rank=rank, frame=r[8], box=box,
+            sighting=sid, camera=cam.id, camera_kind=cam.kind, station=cam.station,
+            time=iso_time(scenario, r.t), t=int(r.t), day=int(r.day), percent=float(p),
+            score=score, rank=rank, frame=v.frame_path, box=box,
         ))  # fmt: skip
     return hits
 

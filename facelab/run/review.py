@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from facelab.governance import audit
 from facelab.search import percent
-from facelab.search.watchlist import ALERT_ID_FACTOR
 from facelab.errors import ConfigError, DataError
+from facelab.run import schema
 from facelab.run.store import RunStore, Transaction
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,8 @@ class Alert:
     Attributes
     ----------
     id : int
-        Alert id (``sighting * 8 + rank``); a below-threshold candidate gets the id it would
-        have had.
+        Alert id (:func:`facelab.run.schema.alert_id` of sighting and rank); a below-threshold
+        candidate gets the id it would have had.
     watch_label : str
         Watchlist entry matched.
     camera : str
@@ -133,12 +133,13 @@ def list_alerts(
     if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
         raise ConfigError(f"--limit must be an integer >= 1, got {limit!r}")
     cam_idx = None
+    cameras = schema.cameras(store.db)
     if camera is not None:
-        row = store.db.execute("SELECT idx FROM cameras WHERE id=?", (camera,)).fetchone()
-        if row is None:
-            known = ", ".join(r[0] for r in store.db.execute("SELECT id FROM cameras ORDER BY idx"))
+        idx = {c.id: c.idx for c in cameras}
+        if camera not in idx:
+            known = ", ".join(c.id for c in cameras)
             raise ConfigError(f"unknown camera {camera!r} in {store.path}; cameras: {known}")
-        cam_idx = int(row[0])
+        cam_idx = int(idx[camera])
     mapping = _mapping(store)
     cos_t = None
     if min_percent is not None:
@@ -147,62 +148,47 @@ def list_alerts(
             raise ConfigError(f"--min-percent must lie in [0, 100], got {p:g}")
         cos_t = float(mapping.to_cosine(p))
     start = _start(store)
-    cams = dict(store.db.execute("SELECT idx, id FROM cameras"))
-    labels = dict(store.db.execute("SELECT id, label FROM watchlist"))
+    cams = {c.idx: c.id for c in cameras}
+    labels = _labels(store)
 
-    where, args = [], []
-    if cos_t is not None:
-        where.append("a.score >= ?")
-        args.append(cos_t)
-    if cam_idx is not None:
-        where.append("a.camera = ?")
-        args.append(cam_idx)
-    if status in DECISIONS or status == "pending":
-        where.append("a.status = ?")
-        args.append(status)
     rows = []
     if status != BELOW_THRESHOLD:
-        rows = _queue(store, where, args, start, cams, labels)
+        views = schema.alert_views(
+            store.db, min_score=cos_t, camera=cam_idx,
+            status=status if status in (*DECISIONS, "pending") else None,
+        )  # fmt: skip
+        rows = [_alert(v, start, cams, labels) for v in views]
     if cos_t is not None and status in (None, "pending", BELOW_THRESHOLD):
-        sql = (
-            "SELECT c.sighting, c.rank, c.watch, c.score, s.camera, s.t, s.day, f.path"
-            " FROM candidates c JOIN sightings s ON s.id = c.sighting"
-            " LEFT JOIN frames f ON f.id = s.frame_id"
-            " LEFT JOIN alerts a ON a.sighting = c.sighting AND a.rank = c.rank"
-            " WHERE a.id IS NULL AND c.score >= ?"
-            + (" AND s.camera = ?" if cam_idx is not None else "")
-        )
-        cargs = [cos_t] + ([cam_idx] if cam_idx is not None else [])
-        for r in store.db.execute(sql, cargs):
-            score = float(r[3])
+        for v in schema.unalerted_candidates(store.db, cos_t, cam_idx):
+            c, s = v.candidate, v.sighting
+            score = float(c.score)
             rows.append(Alert(
-                id=int(r[0]) * ALERT_ID_FACTOR + int(r[1]), watch_label=labels.get(r[2], f"#{r[2]}"),
-                camera=cams.get(r[4], f"#{r[4]}"), time=_iso(start, r[5]),
-                percent=float(mapping.to_percent(score)), rank=int(r[1]) + 1,
-                status=BELOW_THRESHOLD, frame=r[7], in_queue=False, watch_id=int(r[2]),
-                sighting=int(r[0]), t=int(r[5]), day=int(r[6]), score=score,
+                id=int(schema.alert_id(c.sighting, c.rank)),
+                watch_label=labels.get(c.watch, f"#{c.watch}"),
+                camera=cams.get(s.camera, f"#{s.camera}"), time=_iso(start, s.t),
+                percent=float(mapping.to_percent(score)), rank=int(c.rank) + 1,
+                status=BELOW_THRESHOLD, frame=v.frame_path, in_queue=False, watch_id=int(c.watch),
+                sighting=int(c.sighting), t=int(s.t), day=int(s.day), score=score,
             ))  # fmt: skip
     rows.sort(key=lambda a: (a.t, a.sighting, a.rank))
     return rows[: int(limit)] if limit is not None else rows
 
 
-def _queue(store, where, args, start, cams, labels) -> list[Alert]:
-    sql = (
-        "SELECT a.id, a.watch, a.camera, a.t, a.day, a.score, a.percent, a.rank, a.status,"
-        " f.path, a.sighting, a.reviewed_by, a.reviewed_at, a.case_id, a.note"
-        " FROM alerts a LEFT JOIN frames f ON f.id = a.frame_id"
-        + (" WHERE " + " AND ".join(where) if where else "")
-    )
-    return [
-        Alert(
-            id=int(r[0]), watch_label=labels.get(r[1], f"#{r[1]}"),
-            camera=cams.get(r[2], f"#{r[2]}"), time=_iso(start, r[3]), percent=float(r[6]),
-            rank=int(r[7]) + 1, status=r[8], frame=r[9], in_queue=True, watch_id=int(r[1]),
-            sighting=int(r[10]), t=int(r[3]), day=int(r[4]), score=float(r[5]),
-            reviewed_by=r[11], reviewed_at=r[12], case_id=r[13], note=r[14],
-        )
-        for r in store.db.execute(sql, args)
-    ]  # fmt: skip
+def _labels(store: RunStore) -> dict[int, str]:
+    """Label of every watchlist entry, removed ones too."""
+    return {e.id: e.label for e in schema.watchlist_entries(store.db, include_removed=True)}
+
+
+def _alert(v: schema.AlertView, start: _dt.datetime, cams: dict, labels: dict) -> Alert:
+    a = v.alert
+    return Alert(
+        id=int(a.id), watch_label=labels.get(a.watch, f"#{a.watch}"),
+        camera=cams.get(a.camera, f"#{a.camera}"), time=_iso(start, a.t), percent=float(a.percent),
+        rank=int(a.rank) + 1, status=a.status, frame=v.frame_path, in_queue=True,
+        watch_id=int(a.watch), sighting=int(a.sighting), t=int(a.t), day=int(a.day),
+        score=float(a.score), reviewed_by=a.reviewed_by, reviewed_at=a.reviewed_at,
+        case_id=a.case_id, note=a.note,
+    )  # fmt: skip
 
 
 def _iso(start: _dt.datetime, t) -> str:
@@ -219,10 +205,7 @@ def get_alert(store: RunStore, alert_id: int) -> Alert:
     """
     for a in _by_id(store, alert_id):
         return a
-    sid, rank = divmod(int(alert_id), ALERT_ID_FACTOR)
-    if store.db.execute(
-        "SELECT 1 FROM candidates WHERE sighting=? AND rank=?", (sid, rank)
-    ).fetchone():
+    if schema.candidate_exists(store.db, *schema.split_alert_id(alert_id)):
         raise DataError(
             f"{alert_id} is a candidate below the run's alert threshold, not an alert in the "
             "review queue; it cannot be reviewed"
@@ -231,9 +214,10 @@ def get_alert(store: RunStore, alert_id: int) -> Alert:
 
 
 def _by_id(store: RunStore, alert_id: int) -> list[Alert]:
-    cams = dict(store.db.execute("SELECT idx, id FROM cameras"))
-    labels = dict(store.db.execute("SELECT id, label FROM watchlist"))
-    return _queue(store, ["a.id = ?"], [int(alert_id)], _start(store), cams, labels)
+    start, labels = _start(store), _labels(store)
+    cams = {c.idx: c.id for c in schema.cameras(store.db)}
+    views = schema.alert_views(store.db, alert_id=int(alert_id))
+    return [_alert(v, start, cams, labels) for v in views]
 
 
 def review_alert(
@@ -284,10 +268,8 @@ def review_alert(
     before = get_alert(store, alert_id)
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     with Transaction(store.db) as db:
-        db.execute(
-            "UPDATE alerts SET status=?, reviewed_by=?, reviewed_at=?,"
-            " case_id=COALESCE(?, case_id), note=COALESCE(?, note) WHERE id=?",
-            (d, actor, now, case, note, int(alert_id)),
+        schema.set_review(
+            db, alert_id, status=d, reviewed_by=actor, reviewed_at=now, case_id=case, note=note
         )
         # Audit inside the transaction: if the log cannot be appended, the decision is undone.
         store.audit.append(

@@ -4,7 +4,8 @@ Layout of a run directory::
 
     RUN/run.json          format marker {"format": "facelab-run", "version": N, ...}
     RUN/facelab.sqlite    search side: cameras, frames, sightings, watchlist, alerts, reviews
-    RUN/truth.sqlite      ground truth (read by metrics only, never by the search path)
+                          (tables, rows and statements: :mod:`facelab.run.schema`)
+    RUN/truth.sqlite      ground truth (:mod:`facelab.truth`; never opened by the run layer)
     RUN/audit.jsonl       hash-chained audit log
     RUN/watchlist.faiss   watchlist index
     RUN/archive/          one FAISS shard per simulated day
@@ -22,9 +23,10 @@ import tempfile
 from pathlib import Path
 
 from facelab.errors import RunError
+from facelab.run import schema
 
 RUN_FORMAT = "facelab-run"
-RUN_VERSION = 1
+RUN_VERSION = 2
 MARKER = "run.json"
 
 
@@ -61,59 +63,11 @@ def require_run(path: str | Path) -> Path:
 # --------------------------------------------------------------------------- databases
 
 SEARCH_DB = "facelab.sqlite"
-TRUTH_DB = "truth.sqlite"
 AUDIT_LOG = "audit.jsonl"
 WATCHLIST_INDEX = "watchlist.faiss"
 ARCHIVE_DIR = "archive"
 FRAMES_DIR = "frames"
 PHOTOS_DIR = "watchlist"
-
-# The search side. Embeddings live only in the FAISS files (watchlist.faiss, archive/day-*.faiss).
-SEARCH_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cameras(
-  idx INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, kind TEXT NOT NULL, station TEXT NOT NULL,
-  fr INTEGER NOT NULL, width INTEGER, height INTEGER, quality TEXT, threshold REAL);
-CREATE TABLE IF NOT EXISTS days(
-  day INTEGER PRIMARY KEY, frames INTEGER, sightings INTEGER, alerts INTEGER, seconds REAL,
-  completed_at TEXT);
-CREATE TABLE IF NOT EXISTS frames(
-  id TEXT PRIMARY KEY, camera INTEGER NOT NULL, t INTEGER NOT NULL, day INTEGER NOT NULL,
-  path TEXT);
-CREATE INDEX IF NOT EXISTS frames_day ON frames(day);
-CREATE TABLE IF NOT EXISTS sightings(
-  id INTEGER PRIMARY KEY, frame_id TEXT, camera INTEGER NOT NULL, t INTEGER NOT NULL,
-  day INTEGER NOT NULL, x REAL, y REAL, w REAL, h REAL, det_score REAL, face_px REAL);
-CREATE INDEX IF NOT EXISTS sightings_day ON sightings(day);
-CREATE TABLE IF NOT EXISTS watchlist(
-  id INTEGER PRIMARY KEY, label TEXT UNIQUE NOT NULL, case_id TEXT, reason TEXT, photo TEXT,
-  photo_sha256 TEXT, enrolled_at TEXT, actor TEXT, active INTEGER NOT NULL DEFAULT 1);
-CREATE TABLE IF NOT EXISTS candidates(
-  sighting INTEGER NOT NULL, rank INTEGER NOT NULL, watch INTEGER NOT NULL, score REAL NOT NULL,
-  day INTEGER NOT NULL, PRIMARY KEY(sighting, rank)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS candidates_day ON candidates(day);
-CREATE TABLE IF NOT EXISTS alerts(
-  id INTEGER PRIMARY KEY, sighting INTEGER NOT NULL, watch INTEGER NOT NULL, rank INTEGER NOT NULL,
-  score REAL NOT NULL, percent REAL NOT NULL, camera INTEGER NOT NULL, t INTEGER NOT NULL,
-  day INTEGER NOT NULL, frame_id TEXT, status TEXT NOT NULL DEFAULT 'pending', case_id TEXT,
-  reviewed_by TEXT, reviewed_at TEXT, note TEXT);
-CREATE INDEX IF NOT EXISTS alerts_day ON alerts(day);
-CREATE TABLE IF NOT EXISTS purges(
-  id INTEGER PRIMARY KEY, at TEXT NOT NULL, now_day INTEGER NOT NULL, report TEXT NOT NULL);
-"""
-
-# Ground truth, apart from the search side; only metrics and reports read it.
-TRUTH_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sighting_truth(
-  sighting INTEGER PRIMARY KEY, day INTEGER NOT NULL, pid INTEGER NOT NULL,
-  person INTEGER NOT NULL, iou REAL);
-CREATE INDEX IF NOT EXISTS sighting_truth_day ON sighting_truth(day);
-CREATE TABLE IF NOT EXISTS pass_truth(
-  pid INTEGER PRIMARY KEY, day INTEGER NOT NULL, camera INTEGER NOT NULL, t INTEGER NOT NULL,
-  person INTEGER NOT NULL, detected INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS pass_truth_day ON pass_truth(day);
-CREATE TABLE IF NOT EXISTS watch_truth(watch INTEGER PRIMARY KEY, identity INTEGER);
-"""
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -129,7 +83,8 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class Transaction:
-    """``with Transaction(conn):`` — BEGIN IMMEDIATE … COMMIT, ROLLBACK on any exception."""
+    """``with Transaction(conn):`` — BEGIN IMMEDIATE … COMMIT, ROLLBACK on any exception (unless
+    SQLite already rolled back)."""
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
@@ -139,7 +94,10 @@ class Transaction:
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
 
 def _utcnow() -> str:
@@ -153,8 +111,8 @@ class RunStore:
     ----------
     path : Path
     meta : dict, the contents of ``run.json``
-    db : sqlite3.Connection, the search side
-    truth : sqlite3.Connection, the ground truth (metrics only)
+    db : sqlite3.Connection, the search side (the ground truth is not opened here:
+        :class:`facelab.truth.TruthStore`)
     audit : :class:`facelab.governance.audit.AuditLog`
     shards : :class:`facelab.search.archive.ShardCache` or None
         The shard cache :meth:`archive` loads shards into, when its owner shares one between
@@ -165,12 +123,10 @@ class RunStore:
         from facelab.governance.audit import AuditLog
 
         self.path = require_run(path)
-        for name in (SEARCH_DB, TRUTH_DB):
-            if not (self.path / name).is_file():
-                raise RunError(f"incomplete run directory {self.path}: {name} is missing")
+        if not (self.path / SEARCH_DB).is_file():
+            raise RunError(f"incomplete run directory {self.path}: {SEARCH_DB} is missing")
         self.meta = json.loads((self.path / MARKER).read_text())
         self.db = connect(self.path / SEARCH_DB)
-        self.truth = connect(self.path / TRUTH_DB)
         self.audit = AuditLog(self.path / AUDIT_LOG)
         self.shards = shards
         self._archive = None
@@ -184,10 +140,9 @@ class RunStore:
         run.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=run.parent, prefix=f".{run.name}.creating-"))
         try:
-            for name, schema in ((SEARCH_DB, SEARCH_SCHEMA), (TRUTH_DB, TRUTH_SCHEMA)):
-                conn = connect(tmp / name)
-                conn.executescript(schema)
-                conn.close()
+            conn = connect(tmp / SEARCH_DB)
+            conn.executescript(schema.SCHEMA)
+            conn.close()
             (tmp / ARCHIVE_DIR).mkdir()
             (tmp / FRAMES_DIR).mkdir()
             (tmp / PHOTOS_DIR).mkdir()
@@ -201,7 +156,6 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
-        self.truth.close()
 
     def __enter__(self) -> "RunStore":
         return self
@@ -212,11 +166,10 @@ class RunStore:
     # ---- key/value progress markers
 
     def get(self, key: str, default: str | None = None) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else default
+        return schema.meta_get(self.db, key, default)
 
     def set(self, key: str, value) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, str(value)))
+        schema.meta_set(self.db, key, value)
 
     # ---- files
 
@@ -278,7 +231,7 @@ class RunStore:
         return self._archive
 
     def days_done(self) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT day FROM days ORDER BY day")]
+        return schema.days_done(self.db)
 
     def scenario_dict(self) -> dict:
         return self.meta.get("scenario", {})

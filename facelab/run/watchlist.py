@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,26 +17,13 @@ import numpy as np
 from facelab.governance import audit, provenance
 from facelab.errors import DataError, RunError
 from facelab.vision.probe import face_embedding, load_probe
+from facelab.run.sinks import TruthSink
+from facelab.run import schema
+from facelab.run.schema import WatchlistEntry
 from facelab.run.store import RunStore, Transaction
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class WatchlistEntry:
-    """One row of the watchlist (no embedding: that lives in ``watchlist.faiss``)."""
-
-    id: int
-    label: str
-    case_id: str | None
-    reason: str | None
-    photo: str | None
-    enrolled_at: str
-    actor: str
-    active: bool
-
-
-_COLUMNS = "id, label, case_id, reason, photo, enrolled_at, actor, active"
 
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 """Watchlist labels name the enrolled photo's file, so no path characters."""
@@ -50,21 +36,19 @@ def check_label(store: RunStore, label: str) -> None:
             f"bad label {label!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
-    if store.db.execute("SELECT 1 FROM watchlist WHERE label=?", (label,)).fetchone():
+    if schema.label_exists(store.db, label):
         raise DataError(f"label {label!r} is already on the watchlist of {store.path}")
 
 
 def entries(store: RunStore, include_removed: bool = False) -> list[WatchlistEntry]:
     """Watchlist entries ordered by id."""
-    where = "" if include_removed else "WHERE active=1"
-    rows = store.db.execute(f"SELECT {_COLUMNS} FROM watchlist {where} ORDER BY id")
-    return [WatchlistEntry(*r[:7], bool(r[7])) for r in rows]
+    return schema.watchlist_entries(store.db, include_removed)
 
 
 def load_active(store: RunStore):
     """The watchlist index holding exactly the active entries of the database."""
     index = store.load_watchlist()
-    active = {r[0] for r in store.db.execute("SELECT id FROM watchlist WHERE active=1")}
+    active = set(schema.active_watch_ids(store.db))
     stale = [i for i in index.ids().tolist() if i not in active]
     if stale:
         log.warning("dropping %d watchlist vector(s) with no committed entry", len(stale))
@@ -90,33 +74,33 @@ def enrol_embedding(
     photo: str | None = None,
     photo_sha256: str | None = None,
     identity: int | None = None,
+    truth: TruthSink,
     index=None,
     save: bool = True,
 ) -> WatchlistEntry:
-    """Add one entry from an embedding (image mode enrols via :func:`enrol_photo`)."""
+    """Add one entry from an embedding (image mode enrols via :func:`enrol_photo`); its photo's
+    ``identity``, when known, goes to ``truth``."""
     check_label(store, label)
     index = load_active(store) if index is None else index
-    top = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM watchlist").fetchone()[0]
+    top = schema.max_watch_id(store.db)
     wid = int(max(top, int(index.ids().max(initial=0)))) + 1
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    entry = WatchlistEntry(
+        id=wid, label=label, case_id=case, reason=reason, photo=photo, photo_sha256=photo_sha256,
+        enrolled_at=now, actor=actor, active=True,
+    )  # fmt: skip
     with Transaction(store.db) as db:
-        db.execute(
-            "INSERT INTO watchlist(id, label, case_id, reason, photo, photo_sha256, enrolled_at,"
-            " actor, active) VALUES (?,?,?,?,?,?,?,?,1)",
-            (wid, label, case, reason, photo, photo_sha256, now, actor),
-        )
+        schema.insert_watchlist(db, [entry])
         index.add(np.array([wid], np.int64), embedding.reshape(1, -1))
         if save:
             index.save(store.watchlist_path)
     if identity is not None:
-        store.truth.execute(
-            "INSERT OR REPLACE INTO watch_truth(watch, identity) VALUES (?, ?)", (wid, identity)
-        )
+        truth.set_watch_identities(np.array([wid], np.int64), np.array([identity], np.int64))
     store.audit.append(
         actor, "enrol", reason=reason, case=case,
         details={"watch_id": wid, "label": label, "photo_sha256": photo_sha256},
     )  # fmt: skip
-    return WatchlistEntry(wid, label, case, reason, photo, now, actor, True)
+    return entry
 
 
 def enrol_batch(
@@ -128,29 +112,30 @@ def enrol_batch(
     case: str | None,
     reason: str | None,
     actor: str,
+    truth: TruthSink,
     index=None,
 ) -> int:
     """Enrol many embeddings at once (twin watchlists of 10^3–10^5): one transaction, one
-    index write, one audit record. Returns the number enrolled."""
+    index write, one audit record; ``identities``, when given, go to ``truth``. Returns the
+    number enrolled."""
     index = load_active(store) if index is None else index
-    top = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM watchlist").fetchone()[0]
+    top = schema.max_watch_id(store.db)
     first = int(max(top, int(index.ids().max(initial=0)))) + 1
     wids = np.arange(first, first + len(labels), dtype=np.int64)
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    with Transaction(store.db) as db:
-        db.executemany(
-            "INSERT INTO watchlist(id, label, case_id, reason, enrolled_at, actor, active)"
-            " VALUES (?,?,?,?,?,?,1)",
-            [(int(w), lab, case, reason, now, actor) for w, lab in zip(wids, labels)],
+    rows = [
+        WatchlistEntry(
+            id=w, label=lab, case_id=case, reason=reason, photo=None, photo_sha256=None,
+            enrolled_at=now, actor=actor, active=True,
         )
+        for w, lab in zip(wids.tolist(), labels)
+    ]  # fmt: skip
+    with Transaction(store.db) as db:
+        schema.insert_watchlist(db, rows)
         index.add(wids, embeddings)
         index.save(store.watchlist_path)
     if identities is not None:
-        with Transaction(store.truth) as truth:
-            truth.executemany(
-                "INSERT OR REPLACE INTO watch_truth(watch, identity) VALUES (?, ?)",
-                list(zip(wids.tolist(), identities)),
-            )
+        truth.set_watch_identities(wids, np.asarray(identities, np.int64))
     store.audit.append(
         actor, "enrol", reason=reason, case=case,
         details={"count": len(labels), "first_id": first, "last_id": int(wids[-1])},
@@ -167,6 +152,7 @@ def enrol_photo(
     reason: str | None,
     actor: str,
     models,
+    truth: TruthSink,
     largest: bool = False,
     index=None,
     save: bool = True,
@@ -174,7 +160,8 @@ def enrol_photo(
     """Enrol a pre-loaded frame: checks → provenance guard → one face → embedding → watchlist.
 
     Everything that can refuse (image mode, policy, label, photo, face) is checked before
-    anything is written.
+    anything is written. The identity in the photo's provenance record, when there is one,
+    goes to ``truth``.
     """
     require_image_mode(store, "enrol a photo")
     reason = audit.require_reason(reason, store.requires_reason, "enrolment")
@@ -187,7 +174,8 @@ def enrol_photo(
     return enrol_embedding(
         store, face.embedding, label=label, case=case, reason=reason, actor=actor,
         photo=str(photo.relative_to(store.path)), photo_sha256=probe.sha256,
-        identity=int(identity) if identity is not None else None, index=index, save=save,
+        identity=int(identity) if identity is not None else None, truth=truth, index=index,
+        save=save,
     )  # fmt: skip
 
 
@@ -197,7 +185,7 @@ def remove(store: RunStore, label_or_id: str, *, reason: str | None, actor: str)
     entry = _find(store, label_or_id)
     index = load_active(store)
     with Transaction(store.db) as db:
-        db.execute("UPDATE watchlist SET active=0, photo=NULL WHERE id=?", (entry.id,))
+        schema.deactivate_watch(db, entry.id)
         index.remove(np.array([entry.id], np.int64))
         index.save(store.watchlist_path)
     if entry.photo:

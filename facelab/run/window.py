@@ -14,6 +14,7 @@ import json
 import sqlite3
 from typing import NamedTuple
 
+from facelab.run import schema
 from facelab.run.store import RunStore
 
 
@@ -25,21 +26,19 @@ def day_date(start: _dt.date, day: int) -> _dt.date:
 def last_purge(db: sqlite3.Connection) -> dict | None:
     """The report of the purge run at the latest simulated now (the most recent among those),
     with its row id as ``purge_id``; ``None`` before the first purge."""
-    row = db.execute(
-        "SELECT id, report FROM purges ORDER BY now_day DESC, id DESC LIMIT 1"
-    ).fetchone()
+    row = schema.last_purge(db)
     if row is None:
         return None
-    report = json.loads(row[1])
-    report["purge_id"] = row[0]
+    report = json.loads(row.report)
+    report["purge_id"] = row.id
     return report
 
 
 def run_now(store: RunStore, db: sqlite3.Connection | None = None) -> int:
     """The run's simulated now: after its last completed day, or a later purge's now."""
     db = db or store.db
-    row = db.execute("SELECT MAX(day) FROM days").fetchone()
-    now = int(row[0]) + 1 if row and row[0] is not None else 0
+    done = schema.days_done(db)
+    now = done[-1] + 1 if done else 0
     last = last_purge(db)
     return max(now, int(last["now_day"])) if last else now
 

@@ -7,8 +7,7 @@ A candidate matches when ``score >= threshold`` under the one rule of
 threshold it was raised at.
 
 Result types are frozen dataclasses of numpy arrays: :class:`SearchResult` (top-k) and
-:class:`AlertCandidates` (flat arrays of every candidate at or above a threshold). An alert of
-the run store is numbered ``sighting id * ALERT_ID_FACTOR + rank`` (:data:`ALERT_ID_FACTOR`).
+:class:`AlertCandidates` (flat arrays of every candidate at or above a threshold).
 """
 
 from __future__ import annotations
@@ -69,10 +68,6 @@ ALERT_TOP_K = 5
 
 ALERT_CHUNK = 65_536
 """Queries per faiss call in :meth:`WatchlistIndex.alert_batch` (bounds the temporary memory)."""
-
-ALERT_ID_FACTOR = 8
-"""An alert of a run is numbered ``sighting id * ALERT_ID_FACTOR + rank``, ``rank`` being the
-watchlist candidate's rank for that sighting (0 = best)."""
 
 
 def watchlist_nprobe(nlist: int) -> int:

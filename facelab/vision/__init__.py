@@ -1,1 +1,2 @@
-"""vision."""
+"""Vision: the ONNX models and where they run, face detection, alignment and embedding, and a
+user's photo as a probe."""

@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from facelab.fileio import write_atomic
+from facelab.run import schema
 from facelab.run.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,7 @@ def journal_resume(store: RunStore, counts: dict, freed: dict) -> str:
     try:
         data = json.loads(path.read_text())
         token = str(data["token"])
-        done = store.db.execute(
-            "SELECT 1 FROM purges WHERE json_extract(report, '$.journal') = ?", (token,)
-        ).fetchone()
+        done = schema.purge_with_journal(store.db, token)
     except FileNotFoundError:
         return secrets.token_hex(8)
     except (OSError, ValueError, KeyError, TypeError, sqlite3.Error):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from facelab.governance.retention.holds import held_sightings
 from facelab.governance.retention.policy import Cutoffs, RetentionPolicy
+from facelab.run import schema
+from facelab.run.schema import FrameRow
 
 
 @dataclass
@@ -24,7 +26,7 @@ class PurgePlan:
     rows: set[int] = field(default_factory=set)  # every sighting row of a day < cut.scan
     keep_old: dict[int, int] = field(default_factory=dict)  # retained, day < window -> held
     case_held: int = 0  # retained only because of a case hold
-    frames: list[tuple[str, int, str | None]] = field(default_factory=list)  # rows to delete
+    frames: list[FrameRow] = field(default_factory=list)  # rows to delete
     kept_frame_paths: set[str] = field(default_factory=set)  # frames below cut.frames kept
     alerts: list[int] = field(default_factory=list)  # alert ids to delete
     candidate_sightings: set[int] = field(default_factory=set)  # delete their candidates
@@ -41,10 +43,9 @@ def purge_plan(db: sqlite3.Connection, policy: RetentionPolicy, now_day: int) ->
     scan = cut.scan
     if scan <= 0:
         return plan
-    rows = db.execute("SELECT id, day, frame_id FROM sightings WHERE day < ?", (scan,)).fetchall()
-    matched = {
-        r[0] for r in db.execute("SELECT DISTINCT sighting FROM alerts WHERE day < ?", (scan,))
-    }
+    keys = schema.sighting_keys(db, scan)
+    rows = zip(keys["id"].tolist(), keys["day"].tolist(), keys["frame_id"].tolist())
+    matched = schema.alerted_sightings(db, scan)
     held = held_sightings(db, scan) if policy.case_hold else set()
     all_ids = plan.rows
     kept_frames: set[str] = set()
@@ -61,20 +62,16 @@ def purge_plan(db: sqlite3.Connection, policy: RetentionPolicy, now_day: int) ->
         if frame_id is not None:
             kept_frames.add(frame_id)
     if cut.frames > 0:
-        for fid, day, path in db.execute(
-            "SELECT id, day, path FROM frames WHERE day < ?", (cut.frames,)
-        ).fetchall():
-            if fid in kept_frames:
-                if path:
-                    plan.kept_frame_paths.add(path)
+        for f in schema.frames_before(db, cut.frames):
+            if f.id in kept_frames:
+                if f.path:
+                    plan.kept_frame_paths.add(f.path)
             else:
-                plan.frames.append((fid, day, path))
-    for aid, sid in db.execute("SELECT id, sighting FROM alerts WHERE day < ?", (scan,)).fetchall():
-        if sid in plan.expired or sid not in all_ids:
-            plan.alerts.append(aid)
-    for (sid,) in db.execute(
-        "SELECT DISTINCT sighting FROM candidates WHERE day < ?", (scan,)
-    ).fetchall():
+                plan.frames.append(f)
+    for a in schema.alerts_before(db, scan):
+        if a.sighting in plan.expired or a.sighting not in all_ids:
+            plan.alerts.append(a.id)
+    for sid in schema.candidate_sightings_before(db, scan):
         if sid in plan.expired or sid not in all_ids:
             plan.candidate_sightings.add(sid)
     return plan

@@ -52,7 +52,7 @@ from facelab.governance.retention.files import (
     held_temp_files,
     unlink,
 )
-from facelab.governance.retention.holds import ensure_cases, utcnow
+from facelab.governance.retention.holds import utcnow
 from facelab.governance.retention.journal import (
     JOURNAL,
     PENDING_KEY,
@@ -63,8 +63,10 @@ from facelab.governance.retention.plan import PurgePlan, purge_plan
 from facelab.governance.retention.policy import RetentionPolicy, iso_time, parse_now
 from facelab.governance.retention.proof import DeletionProof, run_identity
 from facelab.governance.retention.report import BYTE_KINDS, COUNT_KINDS, PurgeReport
-from facelab.run.store import FRAMES_DIR, SEARCH_DB, TRUTH_DB, RunStore, Transaction
+from facelab.run import schema
+from facelab.run.store import FRAMES_DIR, SEARCH_DB, RunStore, Transaction
 from facelab.run.window import day_date, run_now
+from facelab.truth import TRUTH_DB, TruthStore
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +123,9 @@ def purge(
 
     own = not isinstance(run, RunStore)
     store = RunStore(run) if own else run
+    truth = None
     try:
+        truth = TruthStore(store.path).open()  # an incomplete run is refused before any deletion
         actor = actor or default_actor()
         reason = reason or "retention policy"
         scenario = store.scenario()
@@ -144,10 +148,12 @@ def purge(
                 )
         pending = store.get(PENDING_KEY)
         if pending is not None:  # a purge was killed before compacting: finish it first
-            _finish(store, int(pending), actor, reason)
-        return _purge(store, start, policy, int(now_day), actor, reason, proof, always_record,
-                      on_step or _no_step)  # fmt: skip
+            _finish(store, truth, int(pending), actor, reason)
+        return _purge(store, truth, start, policy, int(now_day), actor, reason, proof,
+                      always_record, on_step or _no_step)  # fmt: skip
     finally:
+        if truth is not None:
+            truth.close()
         if own:
             store.close()
 
@@ -177,6 +183,7 @@ def _no_step(label: str, day: int | None) -> None:
 
 def _purge(
     store: RunStore,
+    truth: TruthStore,
     start: _dt.date,
     policy: RetentionPolicy,
     now_day: int,
@@ -193,10 +200,8 @@ def _purge(
     freed = dict.fromkeys(BYTE_KINDS, 0)
     token = journal_resume(store, counts, freed)
     db_before = db_bytes(run / SEARCH_DB) + db_bytes(run / TRUTH_DB)
-    ensure_cases(store.db)
     db = store.db
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with Transaction(db):
         plan = purge_plan(db, policy, now_day)
         archive = store.archive()
         shard_days = [d for d in archive.days() if d < now_day]
@@ -213,9 +218,9 @@ def _purge(
             journal_save(run, token, counts, freed)
         on_step("purge-files", day_label)
 
-        _delete_truth(store.truth, plan, counts)
+        _delete_truth(truth, plan, counts)
         _delete_rows(db, plan, counts)
-        did = any(counts.values()) or freelist(db) + freelist(store.truth) > 0
+        did = any(counts.values()) or freelist(db) + freelist(truth.conn) > 0
         report = PurgeReport(
             purge_id=None,
             now_day=now_day,
@@ -233,23 +238,13 @@ def _purge(
             at=utcnow(),
         )
         if not (did or always_record):
-            db.execute("COMMIT")
             return report
         row = {**report.to_dict(), "db_bytes_before": db_before, "journal": token}
-        cur = db.execute(
-            "INSERT INTO purges(at, now_day, report) VALUES (?, ?, ?)",
-            (report.at, now_day, json.dumps(row)),
-        )
-        purge_id = int(cur.lastrowid)
+        purge_id = schema.insert_purge(db, report.at, now_day, json.dumps(row))
         store.set(PENDING_KEY, purge_id)
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
     (run / JOURNAL).unlink(missing_ok=True)  # its counts are in the report just committed
     on_step("purge-rows", day_label)
-    return _finish(store, purge_id, actor, reason)
+    return _finish(store, truth, purge_id, actor, reason)
 
 
 def _update_held(run: Path, archive, plan: PurgePlan, shard_days: list[int],
@@ -344,7 +339,7 @@ def _delete_frame_files(run: Path, plan: PurgePlan, proof: DeletionProof | None,
                         counts: dict, freed: dict) -> None:  # fmt: skip
     """Step 3, files: frames no retained sighting is in, clips, emptied day folders."""
     cut = plan.cut
-    frame_ref = {rel: fid for fid, _day, rel in plan.frames if rel}
+    frame_ref = {f.path: f.id for f in plan.frames if f.path}
     for day, folder in frame_day_dirs(run / FRAMES_DIR):
         if day >= cut.frames:
             continue
@@ -361,60 +356,48 @@ def _delete_frame_files(run: Path, plan: PurgePlan, proof: DeletionProof | None,
             freed["clips"] += unlink(p, proof, str(p.relative_to(run)))
             counts["clips"] += 1
     if proof is not None:
-        for fid, _day, _rel in plan.frames:
-            proof.add_frame_id(fid)
+        for f in plan.frames:
+            proof.add_frame_id(f.id)
 
 
-def _delete_truth(truth: sqlite3.Connection, plan: PurgePlan, counts: dict) -> None:
+def _delete_truth(truth: TruthStore, plan: PurgePlan, counts: dict) -> None:
     """Step 4: the ground-truth rows of purged sightings and passes past retention."""
-    with Transaction(truth):
-        stale = [
-            r[0]
-            for r in truth.execute(
-                "SELECT sighting FROM sighting_truth WHERE day < ?", (plan.cut.scan,)
-            ).fetchall()
-            if plan.truth_stale(r[0])
-        ]
-        truth.executemany("DELETE FROM sighting_truth WHERE sighting=?", [(s,) for s in stale])
-        counts["truth_sightings"] += len(stale)
-        n0 = truth.total_changes
-        truth.execute("DELETE FROM pass_truth WHERE day < ?", (plan.cut.passes,))
-        counts["truth_passes"] += truth.total_changes - n0
+    stale = [s for s in truth.sightings_before(plan.cut.scan).tolist() if plan.truth_stale(s)]
+    deleted = truth.delete(stale, passes_before=plan.cut.passes)
+    counts["truth_sightings"] += deleted.sightings
+    counts["truth_passes"] += deleted.passes
 
 
 def _delete_rows(db: sqlite3.Connection, plan: PurgePlan, counts: dict) -> None:
     """Step 5, rows (inside the purge's transaction): candidates, alerts, sightings, frames."""
-    n0 = db.total_changes
-    db.executemany("DELETE FROM candidates WHERE sighting=?",
-                   [(s,) for s in sorted(plan.candidate_sightings)])  # fmt: skip
-    counts["candidates"] += db.total_changes - n0
-    db.executemany("DELETE FROM alerts WHERE id=?", [(a,) for a in plan.alerts])
+    counts["candidates"] += schema.delete_candidates(db, sorted(plan.candidate_sightings))
+    schema.delete_alerts(db, plan.alerts)
     counts["alerts"] += len(plan.alerts)
-    db.executemany("DELETE FROM sightings WHERE id=?", [(s,) for s in sorted(plan.expired)])
+    schema.delete_sightings(db, sorted(plan.expired))
     counts["sightings"] += len(plan.expired)
-    db.executemany("DELETE FROM frames WHERE id=?", [(f[0],) for f in plan.frames])
+    schema.delete_frames(db, [f.id for f in plan.frames])
     counts["frames"] += len(plan.frames)
 
 
 def _oldest(db: sqlite3.Connection, start: _dt.date) -> str | None:
     """ISO date-time of the oldest sighting or frame left, ``None`` when none is."""
-    sql = "SELECT MIN(t) FROM sightings UNION ALL SELECT MIN(t) FROM frames"
-    ts = [r[0] for r in db.execute(sql).fetchall() if r[0] is not None]
-    return iso_time(start, min(ts)) if ts else None
+    t = schema.oldest_time(db)
+    return iso_time(start, t) if t is not None else None
 
 
-def _finish(store: RunStore, purge_id: int, actor: str, reason: str | None) -> PurgeReport:
+def _finish(store: RunStore, truth: TruthStore, purge_id: int, actor: str,
+            reason: str | None) -> PurgeReport:  # fmt: skip
     """Step 6: compact both databases, complete the report, audit it, clear the marker."""
     run = store.path
-    compact(store.truth, TRUTH_DB)
+    compact(truth.conn, TRUTH_DB)
     compact(store.db, SEARCH_DB)
-    row = store.db.execute("SELECT report FROM purges WHERE id=?", (purge_id,)).fetchone()
+    row = schema.purge_row(store.db, purge_id)
     if row is None:  # the marker outlived its row (cannot happen: same transaction); clear it
         with Transaction(store.db) as db:
-            db.execute("DELETE FROM meta WHERE key=?", (PENDING_KEY,))
+            schema.meta_delete(db, PENDING_KEY)
         checkpoint(store.db, SEARCH_DB)
         raise RetentionError(f"{run}: unfinished purge #{purge_id} has no report; run it again")
-    data = json.loads(row[0])
+    data = json.loads(row.report)
     before = int(data.pop("db_bytes_before", 0))
     after = db_bytes(run / SEARCH_DB) + db_bytes(run / TRUTH_DB)
     data["bytes_freed"]["databases"] = max(before - after, 0) if before else 0
@@ -430,12 +413,10 @@ def _finish(store: RunStore, purge_id: int, actor: str, reason: str | None) -> P
             },
         )  # fmt: skip
     with Transaction(store.db) as db:
-        db.execute(
-            "UPDATE purges SET report=? WHERE id=?", (json.dumps(report.to_dict()), purge_id)
-        )
-        db.execute("DELETE FROM meta WHERE key=?", (PENDING_KEY,))
+        schema.set_purge_report(db, purge_id, json.dumps(report.to_dict()))
+        schema.meta_delete(db, PENDING_KEY)
     checkpoint(store.db, SEARCH_DB)
-    checkpoint(store.truth, TRUTH_DB)
+    checkpoint(truth.conn, TRUTH_DB)
     log.info("purge #%d: %s", purge_id, report.counts)
     return report
 

@@ -33,8 +33,10 @@ from facelab.governance.retention.journal import JOURNAL, PENDING_KEY
 from facelab.governance.retention.plan import purge_plan
 from facelab.governance.retention.policy import effective_policy
 from facelab.governance.retention.proof import AUDIT_FILES, DeletionProof
-from facelab.run.store import ARCHIVE_DIR, FRAMES_DIR, SEARCH_DB, TRUTH_DB, RunStore, require_run
+from facelab.run import schema
+from facelab.run.store import ARCHIVE_DIR, FRAMES_DIR, SEARCH_DB, RunStore, require_run
 from facelab.run.window import archive_window, day_date, run_now
+from facelab.truth import TRUTH_DB, TruthStore
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class _ReadOnlyRun:
         self.path = run
         self.meta = json.loads((run / "run.json").read_text())
         self.db = connect_read_only(run / SEARCH_DB)
-        self.truth = connect_read_only(run / TRUTH_DB)
+        self.truth = TruthStore(run, connect=connect_read_only).open()
 
     def scenario_dict(self) -> dict:
         return self.meta.get("scenario", {})
@@ -142,7 +144,7 @@ class _ReadOnlyRun:
     scenario = RunStore.scenario  # needs only path and scenario_dict
 
     def days_done(self) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT day FROM days ORDER BY day")]
+        return schema.days_done(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -176,7 +178,7 @@ def _structural(run: Path) -> tuple[list[Check], int, str]:
         window = (f"{win.describe()}, now {day_date(start, now_day)}" if win
                   else f"empty (now {day_date(start, now_day)})")  # fmt: skip
         add("sightings", sorted(plan.expired), "sighting row(s) past retention")
-        add("frames", [f[0] for f in plan.frames], "frame row(s) past retention")
+        add("frames", [f.id for f in plan.frames], "frame row(s) past retention")
         add("alerts", plan.alerts, "alert row(s) of purged sightings")
         add("candidates", sorted(plan.candidate_sightings), "candidate row(s) of purged sightings")
         files = []
@@ -222,26 +224,20 @@ def _structural(run: Path) -> tuple[list[Check], int, str]:
             f"{len(plan.keep_old)} sighting(s) retained past the window, "
             + (f"{len(missing)} without a held embedding" if missing else "all embeddings held"),
         ))  # fmt: skip
-        truth_bad = [
-            r[0] for r in truth.execute(
-                "SELECT sighting FROM sighting_truth WHERE day < ?", (cut.scan,)).fetchall()
-            if plan.truth_stale(r[0])
-        ]  # fmt: skip
+        truth_bad = [s for s in truth.sightings_before(cut.scan).tolist() if plan.truth_stale(s)]
         add("ground truth", truth_bad, "sighting_truth row(s) of purged sightings")
-        passes = truth.execute(
-            "SELECT COUNT(*) FROM pass_truth WHERE day < ?", (cut.passes,)
-        ).fetchone()[0]
-        add("ground-truth passes", int(passes), "pass_truth row(s) past retention")
+        passes = truth.count_passes_before(cut.passes)
+        add("ground-truth passes", passes, "pass_truth row(s) past retention")
         temps = [str(p.relative_to(run)) for p in all_files(run)
                  if p.name.startswith(".") and p.name.endswith(".tmp")]  # fmt: skip
         add("temporary files", temps, "stale temporary file(s) of an interrupted write")
-        pending = db.execute("SELECT value FROM meta WHERE key=?", (PENDING_KEY,)).fetchone()
+        pending = schema.meta_get(db, PENDING_KEY)
         add(
             "unfinished purge",
-            int(bool(pending)) + int((run / JOURNAL).exists()),
+            int(pending is not None) + int((run / JOURNAL).exists()),
             "unfinished purge (marker or journal)",
         )
-        for name, conn in ((SEARCH_DB, db), (TRUTH_DB, truth)):
+        for name, conn in ((SEARCH_DB, db), (TRUTH_DB, truth.conn)):
             add(f"{name} free pages", freelist(conn), f"free page(s) in {name}")
             _frames, stale = wal_stale_frames(run / f"{name}-wal")
             add(f"{name} WAL", stale, f"stale WAL frame(s) in {name}-wal")

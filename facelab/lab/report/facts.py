@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import datetime as _dt
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from facelab.lab.scores import RunScores
+from facelab.run import schema
 from facelab.run.store import RunStore
 
 
@@ -66,11 +68,8 @@ class RunFacts:
 
 def run_facts(store: RunStore, scores: RunScores) -> RunFacts:
     """Collect :class:`RunFacts` from an open run and its loaded scores."""
-    by_kind = dict(
-        store.db.execute(
-            "SELECT kind, COUNT(*) FROM cameras WHERE fr=1 GROUP BY kind ORDER BY kind"
-        ).fetchall()
-    )
+    fr_kinds = Counter(c.kind for c in schema.cameras(store.db) if c.fr)
+    by_kind = {k: fr_kinds[k] for k in sorted(fr_kinds)}
     start = None
     raw = store.scenario_dict().get("start")
     if raw:

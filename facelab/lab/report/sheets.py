@@ -18,7 +18,9 @@ import numpy as np
 
 from facelab.errors import FacelabError
 from facelab.lab.scores import RunScores
+from facelab.run import schema
 from facelab.run.store import RunStore
+from facelab.truth import TruthStore
 
 log = logging.getLogger(__name__)
 
@@ -78,26 +80,25 @@ def false_matches(
     (ground truth; the same rule as :func:`facelab.lab.scores.load_scores`).
     """
     person = dict(zip(scores.sighting.tolist(), scores.person.tolist(), strict=True))
-    identity = dict(store.truth.execute("SELECT watch, identity FROM watch_truth").fetchall())
-    rows = store.db.execute(
-        "SELECT c.sighting, c.watch, c.score, w.label, w.photo, cam.id, s.day, s.t, "
-        "s.x, s.y, s.w, s.h, f.path FROM candidates c "
-        "JOIN watchlist w ON w.id = c.watch AND w.active = 1 "
-        "JOIN sightings s ON s.id = c.sighting JOIN cameras cam ON cam.idx = s.camera "
-        "LEFT JOIN frames f ON f.id = s.frame_id "
-        "WHERE c.score >= ? AND c.score < ? ORDER BY c.score DESC, c.sighting, c.rank",
-        (float(cos_lo), float(cos_hi)),
-    )
+    with TruthStore(store.path) as truth:
+        wt = truth.watch_identities()
+    identity = dict(zip(wt["watch"].tolist(), wt["identity"].tolist(), strict=True))
+    entries = {e.id: e for e in schema.watchlist_entries(store.db)}
+    cams = {c.idx: c.id for c in schema.cameras(store.db)}
     out: list[FalseMatch] = []
-    for sid, watch, score, label, photo, cam, day, t, x, y, w, h, frame in rows:
-        if sid not in person:
+    for v in schema.active_candidates_between(store.db, cos_lo, cos_hi):
+        c, s = v.candidate, v.sighting
+        if c.sighting not in person:
             continue
-        if identity.get(watch, -2) == person[sid]:
+        if identity.get(c.watch, -2) == person[c.sighting]:
             continue
-        box = None if None in (x, y, w, h) else (float(x), float(y), float(w), float(h))
+        xywh = (s.x, s.y, s.w, s.h)
+        box = None if None in xywh else tuple(float(a) for a in xywh)
+        entry = entries[c.watch]
         out.append(FalseMatch(
-            int(sid), int(watch), float(score), str(label), str(cam), int(day), int(t), box,
-            store.path / frame if frame else None, store.path / photo if photo else None,
+            int(c.sighting), int(c.watch), float(c.score), str(entry.label), str(cams[s.camera]),
+            int(s.day), int(s.t), box, store.path / v.frame_path if v.frame_path else None,
+            store.path / entry.photo if entry.photo else None,
         ))  # fmt: skip
         if len(out) >= limit:
             break

@@ -11,7 +11,7 @@ shards are kept by a :class:`~facelab.search.archive.cache.ShardCache`, the arch
 one its owner shares between archive objects.
 
 Searching and threads: a small query batch (one photo: the retrospective search) is searched
-over the day shards concurrently by a pool of :data:`SEARCH_THREADS` threads (faiss releases
+over the day shards concurrently by a pool of threads (one per usable CPU by default) (faiss releases
 the GIL), each worker limited to one OpenMP thread (``omp_set_num_threads`` is per calling
 thread in the OpenMP runtime faiss ships, libgomp), so the pool never oversubscribes the
 cores. Larger batches are searched shard after shard, each faiss call using every core across
@@ -34,6 +34,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from facelab.cpus import usable_cpus
 from facelab.errors import ConfigError, DataError, RunError
 from facelab.fileio import fsync_dir
 from facelab.search.archive.cache import DEFAULT_CACHE_SHARDS, ShardCache
@@ -71,16 +72,6 @@ _SHARD_RE = re.compile(r"^day-(\d{4,})\.faiss$")
 _TMP_RE = re.compile(r"^\.day-\d{4,}\.faiss\..+\.tmp$")
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-SEARCH_THREADS = usable_cpus()
-"""Default size of the pool that searches day shards concurrently (the usable CPUs)."""
 
 PARALLEL_MAX_QUERIES = 16
 """Query batches up to this size are searched over the shards concurrently, one OpenMP thread
@@ -189,7 +180,7 @@ class DayShardArchive:
         Map shard files read-only instead of reading them (``faiss.IO_FLAG_MMAP_IFC``).
     threads : int, optional
         Threads that search shards concurrently for small query batches (at most
-        :data:`PARALLEL_MAX_QUERIES` queries); default :data:`SEARCH_THREADS`; 1 searches
+        :data:`PARALLEL_MAX_QUERIES` queries); default one per usable CPU (:func:`facelab.cpus.usable_cpus`); 1 searches
         shard after shard.
     """
 
@@ -215,7 +206,7 @@ class DayShardArchive:
         self.cache = cache if cache is not None else ShardCache(cache_shards)
         self.root = Path(root)
         self.mmap = bool(mmap)
-        self.threads = check_positive("threads", SEARCH_THREADS if threads is None else threads)
+        self.threads = check_positive("threads", usable_cpus() if threads is None else threads)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
