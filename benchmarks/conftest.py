@@ -143,7 +143,14 @@ def machine() -> dict:
     blas = [
         {
             k: i.get(k)
-            for k in ("prefix", "user_api", "version", "architecture", "num_threads", "threading_layer")
+            for k in (
+                "prefix",
+                "user_api",
+                "version",
+                "architecture",
+                "num_threads",
+                "threading_layer",
+            )
         }
         | {"library": Path(i["filepath"]).name}
         for i in threadpool_info()
@@ -235,9 +242,9 @@ METRO_RUN = {  # population, days of the embedding-mode metro run shared by purg
 def metro_run(tmp_path_factory, twin_model) -> dict:
     """An embedding-mode run of the ``metro`` preset (seed 2020), population and days scaled
     by ``$FACELAB_BENCH_SCALE``; built once per session in a temporary folder."""
-    from facelab.run.pipeline import run_scenario
     from facelab.config.scenario import load_scenario
     from facelab.config.sections import PopulationSpec
+    from facelab.run.pipeline import run_scenario
     from facelab.truth import TruthStore
 
     people, days = METRO_RUN[bench_scale()]

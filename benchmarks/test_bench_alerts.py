@@ -133,7 +133,9 @@ def test_alert_events_per_minute(benchmark, context, tools, twin_model, size, ki
     }
     if kind == "flat":
         flops = 2.0 * size * wl.d * q
-        info.update(flops_per_round=flops, **tools.achieved(flops, best_search, context["roofline"]))
+        info.update(
+            flops_per_round=flops, **tools.achieved(flops, best_search, context["roofline"])
+        )
     else:
         ivf = faiss.downcast_index(wl.faiss_index)
         nlist = int(ivf.nlist)
@@ -147,7 +149,9 @@ def test_alert_events_per_minute(benchmark, context, tools, twin_model, size, ki
         # agreement with exact alerts on the first queries
         m = AGREEMENT_QUERIES
         emb = sampler.sightings(persons[:m], pids[:m], quality[:m])
-        exact = WatchlistIndex.build(np.arange(size), sampler.photos(np.arange(size), np.arange(size)), kind="flat")
+        exact = WatchlistIndex.build(
+            np.arange(size), sampler.photos(np.arange(size), np.arange(size)), kind="flat"
+        )
         a_ex = exact.alert_batch(emb, THRESHOLD)
         a_iv = wl.alert_batch(emb, THRESHOLD)
         ex = set(zip(a_ex.query_row.tolist(), a_ex.watch_id.tolist()))
@@ -165,7 +169,8 @@ def test_alert_events_per_minute(benchmark, context, tools, twin_model, size, ki
         info.update(
             target_events_per_min=TARGET_EVENTS_PER_MIN,
             target_met_search=info["search_events_per_min_best"] >= TARGET_EVENTS_PER_MIN,
-            target_met_sampling_and_search=info["total_events_per_min_best"] >= TARGET_EVENTS_PER_MIN,
+            target_met_sampling_and_search=info["total_events_per_min_best"]
+            >= TARGET_EVENTS_PER_MIN,
         )
     context.update(info)
     assert alerts >= 0

@@ -32,8 +32,8 @@ import time
 import numpy as np
 import pytest
 
-from facelab.search.archive import DayShardArchive, bytes_per_vector, default_nprobe
 from facelab.cpus import usable_cpus
+from facelab.search.archive import DayShardArchive, bytes_per_vector, default_nprobe
 from facelab.search.index import ivf_nlist
 
 SEED = 31
@@ -166,7 +166,10 @@ def _loaded_rss(root, spec: dict) -> int:
 
 def _lat(times) -> dict:
     a = np.array(times) * 1e3
-    return {"median_ms": round(float(np.median(a)), 3), "p95_ms": round(float(np.percentile(a, 95)), 3)}
+    return {
+        "median_ms": round(float(np.median(a)), 3),
+        "p95_ms": round(float(np.percentile(a, 95)), 3),
+    }
 
 
 @pytest.mark.benchmark(group="archive: 30-day one-photo search")
@@ -174,7 +177,9 @@ def _lat(times) -> dict:
 def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, name):
     """Build a 30-day archive of ``size`` sightings as one kind; search it by one photo."""
     if size not in _sizes(tools):
-        pytest.skip(f"archive size {size} not selected (scale {tools.scale!r}, $FACELAB_BENCH_ARCHIVE)")
+        pytest.skip(
+            f"archive size {size} not selected (scale {tools.scale!r}, $FACELAB_BENCH_ARCHIVE)"
+        )
     if size > MAX_SIZE.get(name, size) and "FACELAB_BENCH_ARCHIVE" not in os.environ:
         pytest.skip(f"{name} measured up to {MAX_SIZE[name]} unless $FACELAB_BENCH_ARCHIVE is set")
     data = _data(twin_model, size)
@@ -187,26 +192,36 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
         writer.add_day(d, ids, emb)
     build_s = time.perf_counter() - t
     disk = sum(p.stat().st_size for p in root.glob("day-*.faiss"))
-    bpv_formula = bytes_per_vector(spec["kind"], pq_m=spec.get("pq_m", 16), refine=spec.get("refine", False))
+    bpv_formula = bytes_per_vector(
+        spec["kind"], pq_m=spec.get("pq_m", 16), refine=spec.get("refine", False)
+    )
     loaded = _loaded_rss(root, spec)
     # every shard in memory (read, not mapped): the warm-server case, searched as facelab does
     arch = DayShardArchive(root, cache_shards=None, mmap=False, **spec)
     arch.search(q[:1], K)
     is_ivf = spec["kind"].startswith("ivf")
     nlist = ivf_nlist(data["per_day"]) if is_ivf else None
-    search_at = lambda nprobe: (lambda x: arch.search(x, K, nprobe=nprobe).ids)
+
+    def search_at(nprobe):
+        return lambda x: arch.search(x, K, nprobe=nprobe).ids
 
     # the same shards searched one after another (threads=1): what the pool saves
     serial_arch = DayShardArchive(root, cache_shards=None, mmap=False, threads=1, **spec)
     serial_t, serial_ids = _time_queries(lambda x: serial_arch.search(x, K).ids, q)
-    serial = {**_lat(serial_t), "threads": 1, "recall_at_10": round(_recall(serial_ids, data)[0], 4)}
+    serial = {
+        **_lat(serial_t),
+        "threads": 1,
+        "recall_at_10": round(_recall(serial_ids, data)[0], 4),
+    }
     serial_arch.clear_cache()  # free its copy of the shards
     # as facelab search opens it: the run's archive, default options, kept between searches
     kept = DayShardArchive(root, **spec)
     kept_t, _ = _time_queries(lambda x: kept.search(x, K).ids, q)
     kept.clear_cache()
     # cold: a new archive per search (every shard opened again)
-    cold_t, _ = _time_queries(lambda x: DayShardArchive(root, **spec).search(x, K).ids, q[:FRESH_QUERIES])
+    cold_t, _ = _time_queries(
+        lambda x: DayShardArchive(root, **spec).search(x, K).ids, q[:FRESH_QUERIES]
+    )
     cold = _lat(cold_t)
     probes = [None]  # facelab's default: every shard, all lists of a full-scan kind
     if is_ivf:
@@ -269,7 +284,9 @@ def test_archive_search(benchmark, context, tools, twin_model, tmp_path, size, n
         sec = default["median_ms"] / 1e3
         info.update(
             read_gbps=round(read_bytes / sec / 1e9, 2),
-            read_roofline_fraction=round(read_bytes / sec / 1e9 / context["roofline"]["read_gbps"], 3),
+            read_roofline_fraction=round(
+                read_bytes / sec / 1e9 / context["roofline"]["read_gbps"], 3
+            ),
             **tools.achieved(2.0 * size * 128, sec, context["roofline"]),
         )
     _RESULTS[(size, name)] = info
@@ -372,7 +389,9 @@ def test_archive_day_shard_1e8(benchmark, context, tools, twin_model, tmp_path, 
         context.update(
             read_gbps=round(DAY_1E8 * bpv / sec / 1e9, 2),
             read_gbps_copies_at_once=round(DAY_1E8 * bpv / per_shard_par / 1e9, 2),
-            read_roofline_fraction=round(DAY_1E8 * bpv / sec / 1e9 / context["roofline"]["read_gbps"], 3),
+            read_roofline_fraction=round(
+                DAY_1E8 * bpv / sec / 1e9 / context["roofline"]["read_gbps"], 3
+            ),
             **tools.achieved(2.0 * DAY_1E8 * 128, sec, context["roofline"]),
         )
     shutil.rmtree(root, ignore_errors=True)
@@ -462,9 +481,9 @@ def test_archive_projection_1e8(benchmark, context, tools):
                 meets_recall=ok is not None,
             )
             if ok:
-                l = ok["median_ms"] / 1e3
-                same_nprobe = l * math.sqrt(TARGET_N / big)
-                same_fraction = l * TARGET_N / big
+                sec = ok["median_ms"] / 1e3
+                same_nprobe = sec * math.sqrt(TARGET_N / big)
+                same_fraction = sec * TARGET_N / big
                 row.update(
                     at_nprobe=ok["nprobe"],
                     latency_s_at_1e8_same_nprobe=round(same_nprobe, 3),

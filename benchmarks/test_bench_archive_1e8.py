@@ -102,7 +102,9 @@ def test_archive_1e8_ivf_sq8(benchmark, context, twin_model, tmp_path):
             cand_i = np.concatenate([best_i, ids[s:][top]], 1)
             cand_m = np.concatenate([best_mate, persons[s:][top] == qp[:, None]], 1)
             order = np.argsort(-cand_s, axis=1, kind="stable")[:, :K]
-            best_s, best_i, best_mate = (np.take_along_axis(a, order, 1) for a in (cand_s, cand_i, cand_m))
+            best_s, best_i, best_mate = (
+                np.take_along_axis(a, order, 1) for a in (cand_s, cand_i, cand_m)
+            )
         exact_s += time.perf_counter() - t
         t = time.perf_counter()
         writer.add_day(d, ids, emb)

@@ -60,9 +60,17 @@ def _rates(s: metrics.SearchScores) -> list[dict]:
     cos = np.array(PERCENTS, float) / 100  # linear mapping: percent = 100 x cosine
     fp, fn = metrics.fpir(s, cos), metrics.fnir(s, cos, rank=1)
     return [
-        {"percent": p, "fpir": str(a), "fpir_value": a.value, "fpir_count": f"{a.count}/{a.total}",
-         "fpir_ci95": [a.lo, a.hi], "fnir": str(b), "fnir_value": b.value,
-         "fnir_count": f"{b.count}/{b.total}", "fnir_ci95": [b.lo, b.hi]}
+        {
+            "percent": p,
+            "fpir": str(a),
+            "fpir_value": a.value,
+            "fpir_count": f"{a.count}/{a.total}",
+            "fpir_ci95": [a.lo, a.hi],
+            "fnir": str(b),
+            "fnir_value": b.value,
+            "fnir_count": f"{b.count}/{b.total}",
+            "fnir_ci95": [b.lo, b.hi],
+        }
         for p, a, b in zip(PERCENTS, fp, fn)
     ]
 
@@ -167,12 +175,15 @@ def test_gallery_1_to_n(benchmark, context, tools, twin_model, n):
         batch_search_seconds_first=round(batch_s, 3),
         nprobe_sweep=sweeps,
         rates_exact_rank1=exact,
-        projection_12m=None if n >= NIST_N else {
+        projection_12m=None
+        if n >= NIST_N
+        else {
             "index_gb": round((NIST_N * (4 * 128 + 8) + NLIST * 128 * 4) / 1e9, 2),
             "build_seconds_linear": round(build_s * NIST_N / n),
             "exact_search_seconds_linear": round(t_exact * NIST_N / n),
             "ivf_search_ms_per_probe_linear_nprobe16": round(
-                sweeps[0]["latency_median_ms"] * NIST_N / n, 1),
+                sweeps[0]["latency_median_ms"] * NIST_N / n, 1
+            ),
             "note": "linear in N at fixed nlist; FPIR is not projected (it grows with N)",
         },
     )

@@ -106,7 +106,10 @@ def test_retention_purge_one_day(benchmark, context, metro_run, tmp_path, proof)
     def purge():
         reports.append(
             retention.purge(
-                state["dst"], retention_days=days - 1, actor="benchmark", reason="benchmark",
+                state["dst"],
+                retention_days=days - 1,
+                actor="benchmark",
+                reason="benchmark",
                 proof=state["proof"],
             )
         )

@@ -79,8 +79,13 @@ def test_sweep_scored_comparisons(benchmark, context, tools, n):
         seconds_best=round(best, 3),
         seconds_median=round(benchmark.stats.stats.median, 3),
         comparisons_per_s=round(n / best),
-        at_60_percent={"fmr": str(row60.fmr), "fnmr": str(row60.fnmr), "fpir": str(row60.fpir),
-                       "fnir": str(row60.fnir), "alerts": row60.alerts},
+        at_60_percent={
+            "fmr": str(row60.fmr),
+            "fnmr": str(row60.fnmr),
+            "fpir": str(row60.fpir),
+            "fnir": str(row60.fnir),
+            "alerts": row60.alerts,
+        },
     )
     assert len(table.rows) == 31
 

@@ -31,16 +31,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from facelab.world import camera
-from facelab.vision import embed, models
-from facelab.cpus import usable_cpus
-from facelab.run import pipeline
-from facelab.governance import provenance
-from facelab.vision.embed import Embedder
 from facelab.config.scenario import load_scenario
 from facelab.config.sections import DetectionSpec, PopulationSpec
-from facelab.world.world import build_world
+from facelab.cpus import usable_cpus
+from facelab.governance import provenance
+from facelab.run import pipeline
 from facelab.truth import TruthStore
+from facelab.vision import embed, models
+from facelab.vision.embed import Embedder
+from facelab.world import camera
+from facelab.world.world import build_world
 
 PEOPLE = 200  # classroom preset (seed 7) with 200 people and 2 days: 677 frames, 1 face each
 DAYS = 2
@@ -81,7 +81,11 @@ def frames(generator):
     t = time.perf_counter()
     out = render_frames(generator)
     out_seconds = time.perf_counter() - t
-    return {"frames": out, "render_seconds": out_seconds, "generator_sha256": generator.model_sha256}
+    return {
+        "frames": out,
+        "render_seconds": out_seconds,
+        "generator_sha256": generator.model_sha256,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -301,7 +305,9 @@ def _pipeline_bench(benchmark, frames, aligned, tmp_path, tweak=None, rounds=2):
 
     benchmark.pedantic(run, setup=setup, rounds=rounds, iterations=1)
     refs.append(_reference_rates(aligned))
-    around = [{b: (refs[i][b] + refs[i + 1][b]) / 2 for b in REFERENCE_BATCHES} for i in range(len(runs))]
+    around = [
+        {b: (refs[i][b] + refs[i + 1][b]) / 2 for b in REFERENCE_BATCHES} for i in range(len(runs))
+    ]
     return runs, around
 
 
@@ -310,7 +316,9 @@ def _ratios(rates: list[float], around: list[dict[int, float]]) -> dict:
     r32 = [r / a[32] for r, a in zip(rates, around)]
     best = [r / max(a.values()) for r, a in zip(rates, around)]
     return {
-        "embedder_faces_per_s_around_each_round": [{str(b): round(v, 1) for b, v in a.items()} for a in around],
+        "embedder_faces_per_s_around_each_round": [
+            {str(b): round(v, 1) for b, v in a.items()} for a in around
+        ],
         "ratio_to_embedder_batch32_per_round": [round(x, 3) for x in r32],
         "ratio_to_embedder_best_batch_per_round": [round(x, 3) for x in best],
         "ratio_to_embedder_batch32": round(float(np.median(r32)), 3),
@@ -376,7 +384,9 @@ def _chunk_embedders(sessions: int, threads: int | None = None, spinning: bool =
             opts.log_severity_level = 3
             if threads is not None:
                 opts.intra_op_num_threads = threads
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+            opts.add_session_config_entry(
+                "session.intra_op.allow_spinning", "1" if spinning else "0"
+            )
             emb = Embedder()
             emb._session = ort.InferenceSession(
                 str(models.model_path("embedder")), sess_options=opts,
@@ -413,12 +423,16 @@ VARIANTS = {
 
 @pytest.mark.benchmark(group="throughput: pipeline variants (diagnostic)")
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_pipeline_prerendered_variant(benchmark, context, frames, aligned, tmp_path, variant, monkeypatch):
+def test_pipeline_prerendered_variant(
+    benchmark, context, frames, aligned, tmp_path, variant, monkeypatch
+):
     """The pre-rendered pipeline with one change applied in this process (facelab untouched)."""
     if variant == "no-frame-files":  # restored after the test
         monkeypatch.setattr(pipeline.provenance, "encode", pipeline.provenance.encode)
         monkeypatch.setattr(pipeline, "write_atomic", pipeline.write_atomic)
-    runs, around = _pipeline_bench(benchmark, frames, aligned, tmp_path, VARIANTS[variant], rounds=1)
+    runs, around = _pipeline_bench(
+        benchmark, frames, aligned, tmp_path, VARIANTS[variant], rounds=1
+    )
     faces = runs[0][1].total("sightings")
     rates = [faces / s for s, _ in runs]
     context.update(

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelab.lab import calibration
-from facelab.world import camera
-from facelab.vision.detect import iou
-from facelab.vision.embed import Embedder
 from facelab.config.scenario import load_scenario
 from facelab.config.sections import PopulationSpec
+from facelab.lab import calibration
+from facelab.vision.detect import iou
+from facelab.vision.embed import Embedder
+from facelab.world import camera
 from facelab.world.world import build_world
 
 RECALL_PEOPLE = 200

@@ -26,11 +26,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from facelab.governance import audit
-from facelab.vision.probe import FaceModels
 from facelab.run.store import RunStore
 from facelab.truth import TruthStore
+from facelab.vision.probe import FaceModels
 
 __all__ = ["Run", "open_run", "run"]
+
 
 def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cpu",
         seed: int | None = None, days: int | None = None, on_progress=None,

@@ -124,7 +124,9 @@ def test_days_window_restricts(flat_arch, data):
     assert set(np.unique(one.days)) == {2}
     np.testing.assert_array_equal(flat_arch.search(data[3], 8, days=2).ids, one.ids)
     empty = flat_arch.search(data[3], 4, days=[42])
-    assert np.all(empty.ids == -1) and np.all(empty.days == -1) and np.all(np.isneginf(empty.scores))
+    assert (
+        np.all(empty.ids == -1) and np.all(empty.days == -1) and np.all(np.isneginf(empty.scores))
+    )
 
 
 def test_min_score_blanks_low_candidates(flat_arch, data):
@@ -142,7 +144,7 @@ def test_k_beyond_window_pads(tmp_path, data):
     arch.add_day(0, ids[:3], x[:3])
     arch.add_day(2, ids[3:5], x[3:5])
     res = arch.search(q[:4], 7)
-    assert np.all((res.ids[:, :5] >= 0)) and np.all(res.ids[:, 5:] == -1)
+    assert np.all(res.ids[:, :5] >= 0) and np.all(res.ids[:, 5:] == -1)
     assert np.all(res.days[:, 5:] == -1) and set(np.unique(res.days[:, :5])) == {0, 2}
 
 
@@ -382,7 +384,7 @@ def test_recall_at_10_against_exact(built, name, one_thread):
     assert err < (1e-5 if exact_scores else 0.02 if "sq8" in kind else 0.5), (name, err)
     # range search: the threshold rule holds, within the kind's score error
     t32 = np.float32(0.8)
-    for i, (sc, li, dy) in enumerate(arch.range_search(q[:50], 0.8)):
+    for i, (sc, li, _day) in enumerate(arch.range_search(q[:50], 0.8)):
         assert np.all(sc >= t32) and np.all(np.diff(sc) <= 0)
         if exact_scores:
             np.testing.assert_allclose([s[i, pos[int(j)]] for j in li], sc, atol=1e-5)
@@ -644,7 +646,9 @@ def test_parallel_search_equals_serial(
         for opts in ({}, {"min_score": 0.45}, {"nprobe": 3}, {"days": [0, 2, 3]}):
             _same(par.search(q[:m], 7, **opts), serial.search(q[:m], 7, **opts))
         _same_ranges(par.range_search(q[:m], 0.45), serial.range_search(q[:m], 0.45))
-        _same_ranges(par.range_search(q[:m], 0.4, nprobe=5), serial.range_search(q[:m], 0.4, nprobe=5))
+        _same_ranges(
+            par.range_search(q[:m], 0.4, nprobe=5), serial.range_search(q[:m], 0.4, nprobe=5)
+        )
     assert len(par.cached_days()) <= 1
     if len(src.days()) > 1:  # small batches went through the pool, larger ones did not
         assert pool_calls and set(pool_calls) == {4} and len(pool_calls) == 3 * 6

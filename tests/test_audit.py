@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab.governance.audit import ZERO_HASH, AuditLog, AuditReport, default_actor, require_reason
 from facelab.cli import app
 from facelab.errors import AuditError, RunError
+from facelab.governance.audit import ZERO_HASH, AuditLog, AuditReport, default_actor, require_reason
 from facelab.run.store import RUN_FORMAT, RUN_VERSION
 
 N_RECORDS = 12

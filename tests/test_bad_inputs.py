@@ -23,8 +23,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab.governance import provenance
-from facelab.world import synth
 from facelab.cli import app
 from facelab.errors import (
     AuditError,
@@ -35,6 +33,8 @@ from facelab.errors import (
     ProvenanceError,
     RunError,
 )
+from facelab.governance import provenance
+from facelab.world import synth
 
 # --------------------------------------------------------------------------- shared run
 
@@ -79,7 +79,9 @@ def bad(run_dir, tmp_path_factory):
     jpg = cv2.imencode(".jpg", photo)[1].tobytes()
     files["truncated.jpg"] = jpg[: len(jpg) * 2 // 3]
     files["16bit.png"] = cv2.imencode(".png", photo.astype(np.uint16) * 257)[1].tobytes()
-    files["grayscale.png"] = cv2.imencode(".png", cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))[1].tobytes()
+    files["grayscale.png"] = cv2.imencode(".png", cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))[
+        1
+    ].tobytes()
     files["not-an-image.png"] = b"these are not the pixels you are looking for\n" * 20
     files["empty.png"] = b""
     files["no-provenance.png"] = cv2.imencode(".png", photo)[1].tobytes()
@@ -168,7 +170,9 @@ PHOTO_CASES = [
 
 
 @pytest.mark.parametrize("command", ["search", "enroll"])
-@pytest.mark.parametrize(("name", "error", "fragment"), PHOTO_CASES, ids=[c[0] for c in PHOTO_CASES])
+@pytest.mark.parametrize(
+    ("name", "error", "fragment"), PHOTO_CASES, ids=[c[0] for c in PHOTO_CASES]
+)
 def test_bad_photo_is_refused_and_run_unchanged(run_dir, bad, command, name, error, fragment):
     args = (search_args if command == "search" else enroll_args)(run_dir, bad[name])
     message = refused(args, run_dir, error, fragment)
@@ -176,7 +180,9 @@ def test_bad_photo_is_refused_and_run_unchanged(run_dir, bad, command, name, err
 
 
 def test_largest_face_is_taken_when_asked_and_said(run_dir, bad):
-    result = runner.invoke(app, [str(a) for a in search_args(run_dir, bad["two-faces.png"], "--largest")])
+    result = runner.invoke(
+        app, [str(a) for a in search_args(run_dir, bad["two-faces.png"], "--largest")]
+    )
     assert result.exit_code == 0, result.output
     assert "the photo holds 2 faces; the largest was used" in result.output
 

@@ -11,12 +11,12 @@ import cv2
 import pytest
 from typer.testing import CliRunner
 
-from facelab.world import camera, synth
-from facelab.governance import provenance
 from facelab.cli import app
-from facelab.vision.detect import FaceDetector, iou
-from facelab.errors import ConfigError
 from facelab.config.scenario import load_scenario, parse_scenario
+from facelab.errors import ConfigError
+from facelab.governance import provenance
+from facelab.vision.detect import FaceDetector, iou
+from facelab.world import camera, synth
 from facelab.world.world import build_world
 
 
@@ -66,6 +66,7 @@ def test_frames_cli_is_deterministic(tmp_path):
 
 
 # --------------------------------------------------------------------------- truth boxes
+
 
 def _tiny(population: int, quality: dict, interval: int):
     """A 160×120 camera: the smallest frame, where faces most easily spill over its edges."""
@@ -177,8 +178,8 @@ BAD_SCENARIOS = {
     "not-toml": "seed = [\n",
     "unknown-key": 'seed = 1\nstart = 2026-03-02\ndays = 1\ncolour = "red"\n',
     "bad-kind": (
-        'seed = 1\nstart = 2026-03-02\ndays = 1\n[population]\nsize = 3\n'
-        '[watchlist]\nsize = 0\nin_city = 0\n'
+        "seed = 1\nstart = 2026-03-02\ndays = 1\n[population]\nsize = 3\n"
+        "[watchlist]\nsize = 0\nin_city = 0\n"
         '[[cameras]]\nid = "c"\nkind = "bus"\nstation = "A"\n'
     ),
 }

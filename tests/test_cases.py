@@ -7,13 +7,13 @@ import sqlite3
 
 import numpy as np
 import pytest
+from groundtruth import run_with_truth
 from typer.testing import CliRunner
 
-from facelab.lab import cases
 from facelab.cli import app
-from facelab.errors import ConfigError
 from facelab.config.scenario import load_scenario
-from groundtruth import run_with_truth
+from facelab.errors import ConfigError
+from facelab.lab import cases
 
 runner = CliRunner()
 

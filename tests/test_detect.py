@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from facelab.world import camera, synth
-from facelab.vision import models
-from facelab.vision.detect import FaceDetector
 from facelab.config.scenario import load_scenario
 from facelab.config.sections import PopulationSpec
+from facelab.vision import models
+from facelab.vision.detect import FaceDetector
+from facelab.world import camera, synth
 from facelab.world.world import build_world
 
 
@@ -43,7 +43,9 @@ def test_matches_opencv_face_detector(frames):
         assert len(got) == len(want)
         total += len(got)
         if len(got):
-            flat = np.concatenate([got.boxes, got.landmarks.reshape(-1, 10), got.scores[:, None]], 1)
+            flat = np.concatenate(
+                [got.boxes, got.landmarks.reshape(-1, 10), got.scores[:, None]], 1
+            )
             np.testing.assert_allclose(flat, want, atol=1e-3)
     assert total >= 18  # the frames really hold faces
 

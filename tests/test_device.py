@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import faiss
 import numpy as np
 import pytest
 
-import faiss
-
+from facelab.errors import ConfigError, DeviceError
 from facelab.vision import device
 from facelab.vision.device import (
     check_session_providers,
@@ -18,7 +18,6 @@ from facelab.vision.device import (
     ort_providers,
     resolve_device,
 )
-from facelab.errors import ConfigError, DeviceError
 
 CUDA_HERE = not cuda_problems()
 
@@ -124,7 +123,7 @@ def test_check_session_providers_catches_silent_fallback():
 @pytest.mark.skipif(CUDA_HERE, reason="this machine can use CUDA")
 def test_real_onnxruntime_session_falls_back_and_is_caught():
     """onnxruntime, asked for CUDA it does not have, quietly runs on CPU; we notice."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper
 

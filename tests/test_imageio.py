@@ -75,7 +75,7 @@ def test_truncated_jpeg(tmp_path):
 
 
 def test_16_bit(tmp_path):
-    image = (_bgr().astype(np.uint16) * 257)
+    image = _bgr().astype(np.uint16) * 257
     deep = _write(tmp_path / "deep.png", _encode(".png", image))
     _refused(deep, "16-bit images are not supported; facelab writes 8-bit BGR PNG")
 

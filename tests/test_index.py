@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from facelab import blas
-from facelab.search import watchlist
 from facelab.errors import ConfigError, DataError, RunError
+from facelab.search import watchlist
 from facelab.search.index import (
     check_embeddings,
     check_ids,
@@ -118,11 +118,15 @@ def test_check_embeddings_non_finite_and_zero_rows():
     x[3, 0] = np.nan
     x[7, 5] = np.inf
     x[9, 9] = -np.inf
-    with pytest.raises(DataError, match=r"^gallery: 3 of 20 rows hold NaN or infinite values \(first at row 3\)$"):
+    with pytest.raises(
+        DataError, match=r"^gallery: 3 of 20 rows hold NaN or infinite values \(first at row 3\)$"
+    ):
         check_embeddings(x, name="gallery")
     z = unit(np.random.default_rng(2).normal(size=(20, D)))
     z[[4, 11]] = 0
-    with pytest.raises(DataError, match=r"gallery: 2 of 20 rows are zero vectors \(first at row 4\)"):
+    with pytest.raises(
+        DataError, match=r"gallery: 2 of 20 rows are zero vectors \(first at row 4\)"
+    ):
         check_embeddings(z, name="gallery")
 
 
@@ -191,7 +195,9 @@ def test_read_index_missing_and_corrupt(tmp_path):
     with pytest.raises(RunError, match=r"corrupt or unreadable index file .*bad\.faiss"):
         read_index(bad)
     idx = faiss.IndexIDMap2(faiss.IndexFlatIP(D))
-    idx.add_with_ids(unit(np.random.default_rng(5).normal(size=(50, D))), np.arange(50, dtype=np.int64))
+    idx.add_with_ids(
+        unit(np.random.default_rng(5).normal(size=(50, D))), np.arange(50, dtype=np.int64)
+    )
     write_index_atomic(idx, bad)
     raw = bad.read_bytes()
     bad.write_bytes(raw[: len(raw) // 2])
@@ -313,7 +319,7 @@ def test_remove(data):
     assert not np.isin(res.ids, gone).any()
     keep = ~np.isin(ids, gone)
     assert_topk_matches(res, s[:, keep], ids[keep], 5)
-    for sc, li in wl.range_search(q, 0.5):
+    for _scores, li in wl.range_search(q, 0.5):
         assert not np.isin(li, gone).any()
     wl.add(gone, g[np.isin(ids, gone)])  # re-enrol after removal is allowed
     assert len(wl) == 5_000
@@ -376,7 +382,9 @@ def test_ivf_watchlist_recall_remove_and_reload(data, tmp_path):
     assert not np.isin(res.ids, gone).any()
     pos = {int(v): i for i, v in enumerate(ids)}
     ok = res.ids >= 0
-    true = np.array([[s[i, pos[int(j)]] if j >= 0 else 0 for j in row] for i, row in enumerate(res.ids)])
+    true = np.array(
+        [[s[i, pos[int(j)]] if j >= 0 else 0 for j in row] for i, row in enumerate(res.ids)]
+    )
     np.testing.assert_allclose(true[ok], res.scores[ok], atol=1e-5)
     path = tmp_path / "wl.faiss"
     wl.save(path)
@@ -507,7 +515,10 @@ def test_alert_batch_matches_numpy(flat, data, t, k):
     assert got.query_row.dtype == np.int64 and got.watch_id.dtype == np.int64
     assert got.score.dtype == np.float32 and got.rank.dtype == np.int32
     ref = alert_reference(s, ids, t, k)
-    have = {(int(i), int(j)): (sc, int(r)) for i, j, sc, r in zip(got.query_row, got.watch_id, got.score, got.rank)}
+    have = {
+        (int(i), int(j)): (sc, int(r))
+        for i, j, sc, r in zip(got.query_row, got.watch_id, got.score, got.rank)
+    }
     assert len(have) == len(got)
     kth = np.sort(s, axis=1)[:, -k]
     for key in set(ref) ^ set(have):  # only borderline pairs may differ

@@ -77,8 +77,9 @@ def test_fmr_fnmr_equal_direct_count_with_ties():
     rng = np.random.default_rng(11)
     gen = _tied_scores(rng, 3000, 0.6)
     imp = _tied_scores(rng, 5000, 0.1)
-    t = np.concatenate([np.unique(gen), np.unique(imp), rng.uniform(-1, 1.2, 50),
-                        [-np.inf, np.inf, 0.0]]).astype(np.float64)
+    t = np.concatenate(
+        [np.unique(gen), np.unique(imp), rng.uniform(-1, 1.2, 50), [-np.inf, np.inf, 0.0]]
+    ).astype(np.float64)
     pairs = fmr_fnmr(gen, imp, t)
     assert len(pairs) == t.size
     g64, i64 = gen.astype(np.float64), imp.astype(np.float64)
@@ -107,8 +108,9 @@ def _one_candidate_searches(rng, n, p_mated=0.4, p_mate_found=0.85):
     """k = 1 searches; tied scores; some mated searches return a non-mate at rank 1."""
     mated = rng.random(n) < p_mated
     is_mate = mated & (rng.random(n) < p_mate_found)
-    score = np.where(is_mate, np.round(rng.normal(0.6, 0.15, n), 2),
-                     np.round(rng.normal(0.2, 0.12, n), 2))
+    score = np.where(
+        is_mate, np.round(rng.normal(0.6, 0.15, n), 2), np.round(rng.normal(0.2, 0.12, n), 2)
+    )
     return SearchScores(score[:, None].astype(np.float32), is_mate[:, None], mated)
 
 
@@ -139,7 +141,7 @@ def test_fpir_fnir_match_sklearn_roc_with_misses():
 def _random_searches(rng, n, k):
     mated = rng.random(n) < 0.5
     scores = -np.sort(-np.round(rng.uniform(-0.2, 0.9, (n, k)), 1), axis=1)
-    scores[rng.random(n) < 0.05, k // 2:] = -np.inf  # short candidate lists
+    scores[rng.random(n) < 0.05, k // 2 :] = -np.inf  # short candidate lists
     mate_col = rng.integers(0, k + 2, n)  # k, k+1: mate not returned
     is_mate = np.zeros((n, k), bool)
     rows = np.flatnonzero(mated & (mate_col < k))
@@ -192,8 +194,9 @@ def test_mated_and_nonmated_scores():
 
 
 def test_search_scores_validation():
-    ok = dict(scores=np.array([[0.9, 0.5]]), is_mate=np.array([[True, False]]),
-              mated=np.array([True]))
+    ok = dict(
+        scores=np.array([[0.9, 0.5]]), is_mate=np.array([[True, False]]), mated=np.array([True])
+    )
     SearchScores(**ok)
     with pytest.raises(DataError, match="scores"):
         SearchScores(**{**ok, "scores": np.array([[np.nan, 0.5]])})
@@ -206,8 +209,9 @@ def test_search_scores_validation():
     with pytest.raises(DataError, match="not enrolled"):
         SearchScores(**{**ok, "mated": np.array([False])})
     with pytest.raises(DataError, match="padded"):
-        SearchScores(**{**ok, "scores": np.array([[0.9, -np.inf]]),
-                        "is_mate": np.array([[False, True]])})
+        SearchScores(
+            **{**ok, "scores": np.array([[0.9, -np.inf]]), "is_mate": np.array([[False, True]])}
+        )
     with pytest.raises(DataError, match="camera"):
         SearchScores(**ok, camera=np.array(["a", "b"]))
     with pytest.raises(ConfigError):
@@ -246,8 +250,9 @@ def test_eer():
 def test_operational_figures():
     alert_true = np.array([True, False, False, False, True, False])
     alert_score = np.array([0.9, 0.8, 0.7, 0.6, 0.6, 0.5])
-    out = operational_figures(alert_true, alert_score, n_searches=100, camera_days=4,
-                              thresholds=[0.6, 0.85, 1.0])
+    out = operational_figures(
+        alert_true, alert_score, n_searches=100, camera_days=4, thresholds=[0.6, 0.85, 1.0]
+    )
     o = out[0]
     assert (o.threshold, o.alerts, o.true_alerts, o.false_alerts) == (0.6, 5, 2, 3)
     assert o.false_alert_share.value == 0.6 and o.false_alert_share.total == 5

@@ -20,15 +20,15 @@ import onnxruntime as ort
 import pytest
 from typer.testing import CliRunner
 
+from facelab import paths
+from facelab.cli import app
+from facelab.errors import ModelError
+from facelab.governance import provenance
 from facelab.lab import calibration
 from facelab.vision import models
-from facelab import paths
-from facelab.governance import provenance
-from facelab.world import synth
-from facelab.cli import app
 from facelab.vision.detect import FaceDetector
 from facelab.vision.embed import align
-from facelab.errors import ModelError
+from facelab.world import synth
 
 REAL_MODELS = paths.model_dir()
 

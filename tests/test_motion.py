@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facelab.world import camera, motion, synth
-from facelab.vision.detect import FaceDetector, iou
 from facelab.config.scenario import load_scenario
 from facelab.config.sections import PopulationSpec
+from facelab.vision.detect import FaceDetector, iou
+from facelab.world import camera, motion, synth
 from facelab.world.world import build_world
 
 W, H, GRID = 320, 240, 32
@@ -89,7 +89,9 @@ def chunk():
     """The first 48 FR frames of a classroom day (seed 7): three cameras, one face each."""
     sc = load_scenario("classroom").with_overrides(population=PopulationSpec(60), days=1)
     world = build_world(sc)
-    return camera.CameraRenderer(sc, world, synth.FaceGenerator()).render(list(world.fr_frames(0))[:48])
+    return camera.CameraRenderer(sc, world, synth.FaceGenerator()).render(
+        list(world.fr_frames(0))[:48]
+    )
 
 
 def test_detection_in_motion_regions_finds_the_whole_frame_faces(chunk):
@@ -127,8 +129,8 @@ def test_whole_frame_regions_equal_whole_frame_detection(chunk):
 def test_pipeline_detects_in_motion_regions_unless_the_scenario_says_full(chunk):
     from types import SimpleNamespace
 
-    from facelab.run.pipeline import ImageSource
     from facelab.config.sections import DetectionSpec
+    from facelab.run.pipeline import ImageSource
 
     sc = load_scenario("classroom")
     motion_regions = ImageSource._regions(SimpleNamespace(scenario=sc), chunk[:16])

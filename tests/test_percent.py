@@ -169,8 +169,21 @@ def test_parse_thresholds(spec, expected):
 
 @pytest.mark.parametrize(
     "spec",
-    ["", "abc", "50:80", "50:80:0", "50:80:-5", "80:50:5", "50,,60", "101", "-1", "nan",
-     "1:2:3:4", "0:100:0.000001", "50;60"],
+    [
+        "",
+        "abc",
+        "50:80",
+        "50:80:0",
+        "50:80:-5",
+        "80:50:5",
+        "50,,60",
+        "101",
+        "-1",
+        "nan",
+        "1:2:3:4",
+        "0:100:0.000001",
+        "50;60",
+    ],
 )
 def test_parse_thresholds_errors(spec):
     with pytest.raises(ConfigError) as exc:

@@ -7,12 +7,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from groundtruth import run_with_truth
 
-from facelab.run import pipeline
-from facelab.governance import provenance
 from facelab.config.scenario import load_scenario
 from facelab.config.sections import PopulationSpec
-from groundtruth import run_with_truth
+from facelab.governance import provenance
+from facelab.run import pipeline
 
 
 def _rows(run: Path) -> dict:
@@ -35,7 +35,9 @@ def test_workers_do_not_change_the_run(scenario, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "RENDER_BATCH", 4)  # several chunks in flight at once
     one = run_with_truth(scenario, tmp_path / "one")
     monkeypatch.setattr(pipeline, "PREPARE_WORKERS", 3)
-    monkeypatch.setattr(pipeline, "EMBED_WORKERS", 3)  # chunks embedded out of order, collected in order
+    monkeypatch.setattr(
+        pipeline, "EMBED_WORKERS", 3
+    )  # chunks embedded out of order, collected in order
     three = run_with_truth(scenario, tmp_path / "three")
     assert one.total("sightings") == three.total("sightings") > 5
     assert _rows(tmp_path / "one") == _rows(tmp_path / "three")
@@ -45,7 +47,8 @@ def test_workers_do_not_change_the_run(scenario, tmp_path, monkeypatch):
         assert (tmp_path / "three" / f.relative_to(tmp_path / "one")).read_bytes() == f.read_bytes()
     shards = sorted((tmp_path / "one").rglob("*.faiss"))
     assert shards and all(
-        (tmp_path / "three" / f.relative_to(tmp_path / "one")).read_bytes() == f.read_bytes() for f in shards
+        (tmp_path / "three" / f.relative_to(tmp_path / "one")).read_bytes() == f.read_bytes()
+        for f in shards
     )  # the same embeddings in the same order
     verified = provenance.load_verified(frames[0])
     assert verified.record["kind"] == "frame" and verified.image.shape == (480, 640, 3)

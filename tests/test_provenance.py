@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facelab.governance import provenance
 from facelab.errors import ImageError, ProvenanceError
+from facelab.governance import provenance
 from facelab.imageio import png_chunk, png_chunks
 
 

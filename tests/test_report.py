@@ -82,7 +82,7 @@ def _parse(path: Path) -> _Page:
 def _decode(uri: str) -> np.ndarray:
     prefix = "data:image/png;base64,"
     assert uri.startswith(prefix), uri[:40]
-    data = base64.b64decode(uri[len(prefix):], validate=True)
+    data = base64.b64decode(uri[len(prefix) :], validate=True)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.size > 0
     return image
@@ -125,7 +125,9 @@ def test_report_sections_and_plain_language_captions(report, run_dir):
         "One open model",
         "Small scale",
         "Someone similar in the passage",
-        "At 50 %", "At 65 %", "At 80 %",
+        "At 50 %",
+        "At 65 %",
+        "At 80 %",
         "Flagged even at 80 %",
         "Flagged at 65 % (but not at 80 %)",
         "Flagged at 50 % (but not at 65 %)",
@@ -181,8 +183,11 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
         write_report(tmp_path)
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium for the real-browser "
-                    "check (apt-get install chromium); the image checks above still run")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs /usr/bin/chromium for the real-browser "
+    "check (apt-get install chromium); the image checks above still run",
+)
 def test_report_renders_in_a_real_browser(report, tmp_path):
     shot = tmp_path / "shot.png"
     cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",

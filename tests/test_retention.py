@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from groundtruth import run_with_truth
 from typer.testing import CliRunner
 
 from facelab.cli import app
@@ -23,7 +24,6 @@ from facelab.run.store import RunStore
 from facelab.run.window import archive_window
 from facelab.search.index import read_index
 from facelab.world.world import build_world
-from groundtruth import run_with_truth
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,10 @@ from groundtruth import truth_tables
 from typer.testing import CliRunner
 
 from facelab import api
-from facelab.run import pipeline, review, schema
 from facelab.cli import app
 from facelab.config.scenario import load_scenario
 from facelab.errors import AuditError, ConfigError, DataError
+from facelab.run import pipeline, review, schema
 from facelab.run.store import RunStore
 from facelab.search.watchlist import WatchlistIndex
 from facelab.truth import TruthStore
@@ -106,7 +106,14 @@ def test_cli_alerts_lists_queue_and_marks_below_threshold(run_dir):
     r = cli("alerts", run_dir)
     assert r.exit_code == 0, r.output
     assert r.output.splitlines()[0].split() == [
-        "id", "watch", "camera", "time", "percent", "rank", "status", "frame"
+        "id",
+        "watch",
+        "camera",
+        "time",
+        "percent",
+        "rank",
+        "status",
+        "frame",
     ]
     assert "below-threshold" not in r.output
     assert "alert(s) in the queue" in r.output.splitlines()[-1]
@@ -137,8 +144,10 @@ def test_confirm_and_reject_change_status_and_append_audit(lab, run_dir):
     assert lab.alerts(status="confirmed") == [after[first.id]]
     recs = audit_records(run_dir)
     assert len(recs) == n + 2
-    assert [(x.action, x.actor, x.reason, x.details["decision"], x.details["alert_id"])
-            for x in recs[-2:]] == [  # fmt: skip
+    assert [
+        (x.action, x.actor, x.reason, x.details["decision"], x.details["alert_id"])
+        for x in recs[-2:]
+    ] == [  # fmt: skip
         ("review", "reviewer", "same person on the frame", "confirmed", first.id),
         ("review", "bo", "different person", "rejected", second.id),
     ]

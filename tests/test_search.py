@@ -18,12 +18,12 @@ from groundtruth import truth_tables
 from typer.testing import CliRunner
 
 from facelab import api
-from facelab.governance import provenance
-from facelab.run import retrospective as search
-from facelab.world import synth
 from facelab.cli import app
 from facelab.errors import AuditError, ConfigError, ImageError
+from facelab.governance import provenance
+from facelab.run import retrospective as search
 from facelab.run.store import RunStore
+from facelab.world import synth
 
 # --------------------------------------------------------------------------- shared run
 
@@ -104,7 +104,10 @@ def probe_searches(run_dir, lab, generator):
         assert true_ids, f"identity {identity} never passed a good FR camera"
         for k in PROBE_KEYS:
             photo = portrait_png(generator, sc, identity, k * 10**6 + identity)
-            out[identity, k] = (lab.search(photo, reason="acceptance test", min_percent=50), true_ids)
+            out[identity, k] = (
+                lab.search(photo, reason="acceptance test", min_percent=50),
+                true_ids,
+            )
     return out
 
 
@@ -121,7 +124,7 @@ def _recall(probe_searches, min_percent: float) -> tuple[int, int, dict]:
 
 def test_new_photo_of_watchlisted_person_finds_true_appearances_first(run_dir, probe_searches):
     person, _ = truth_tables(run_dir)
-    for (identity, k), (res, true_ids) in probe_searches.items():
+    for (identity, k), (res, _true_ids) in probe_searches.items():
         is_true = [person.get(h.sighting) == identity for h in res.hits]
         assert any(is_true), (identity, k)
         # their true appearances come first: no false hit ranks above a true one
@@ -176,11 +179,15 @@ def test_cli_search_prints_window_hits_and_caveat(run_dir, generator, tmp_path):
     r = cli("search", run_dir, photo, "--reason", "cli test", "--sheet", sheet)
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert lines[0] == "searched   archive window 2026-03-02 .. 2026-03-03 (2 day shard(s) searched)"
+    assert (
+        lines[0] == "searched   archive window 2026-03-02 .. 2026-03-03 (2 day shard(s) searched)"
+    )
     assert any(line.split()[:2] == ["#", "camera"] for line in lines)
     p = sc["thresholds"]["alert_percent"]
-    assert f"hit(s) at ≥ {p:g} % (possible false matches); facelab cannot tell true from false " \
+    assert (
+        f"hit(s) at ≥ {p:g} % (possible false matches); facelab cannot tell true from false "
         "matches — every hit needs a human check" in r.output
+    )
     assert "frames/day-00" in r.output
     verified = provenance.load_verified(sheet)
     assert verified.record["kind"] == "sheet"
@@ -201,7 +208,12 @@ def test_search_is_audited_with_probe_hash_parameters_and_count(run_dir, lab, ge
         rec = s.audit.records()[-1]
         assert s.audit.verify().ok
     assert rec.seq == res.audit_seq
-    assert (rec.action, rec.actor, rec.reason, rec.case) == ("search", "tester", "stolen bicycle", "C-9")
+    assert (rec.action, rec.actor, rec.reason, rec.case) == (
+        "search",
+        "tester",
+        "stolen bicycle",
+        "C-9",
+    )
     d = rec.details
     assert d["probe_sha256"] == res.probe_sha256 == search.load_probe(photo).sha256
     assert d["result_count"] == res.count <= 3
@@ -247,9 +259,15 @@ def test_top_k_cameras_and_time_filters(run_dir, lab, generator):
     assert {h.day for h in day1.hits} == {1}
     assert all(h.time.startswith("2026-03-03T") for h in day1.hits)
     morning = lab.search(
-        photo, reason="test", min_percent=20, date_from="2026-03-02T00:00", date_to="2026-03-02T12:00"
+        photo,
+        reason="test",
+        min_percent=20,
+        date_from="2026-03-02T00:00",
+        date_to="2026-03-02T12:00",
     )
-    assert morning.hits and all("2026-03-02T00:00" <= h.time <= "2026-03-02T12:00" for h in morning.hits)
+    assert morning.hits and all(
+        "2026-03-02T00:00" <= h.time <= "2026-03-02T12:00" for h in morning.hits
+    )
     lower = lab.search(photo, reason="test", min_percent=10)
     assert lower.count > everything.count  # lowering the percent shows more
     start = datetime.datetime(2026, 3, 2)
@@ -288,13 +306,16 @@ def test_api_and_cli_enrol_list_remove(run_dir, generator, tmp_path):
     r = cli("watchlist", run_dir, "--remove", "PUPIL-25", "--reason", "case closed")
     assert r.exit_code == 0, r.output
     assert "PUPIL-25" not in [e.label for e in lab.watchlist()]
-    assert [e.active for e in lab.watchlist(include_removed=True) if e.label == "PUPIL-25"] == [False]
+    assert [e.active for e in lab.watchlist(include_removed=True) if e.label == "PUPIL-25"] == [
+        False
+    ]
     assert not (run_dir / "watchlist" / "PUPIL-25.png").exists()
     with RunStore(run_dir) as s:
         recs = s.audit.records()[-2:]
         assert s.load_watchlist().ids().tolist() == [1, 2, 3, 4, 5, 6]
     assert [(r.action, r.reason, r.case) for r in recs] == [
-        ("enrol", "test", "C-25"), ("remove", "case closed", "C-25")
+        ("enrol", "test", "C-25"),
+        ("remove", "case closed", "C-25"),
     ]
     assert recs[0].actor == "ana"
 

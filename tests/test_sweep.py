@@ -9,8 +9,8 @@ import pytest
 
 from facelab.errors import ConfigError, DataError
 from facelab.lab.metrics import SearchScores, fmr_fnmr, fnir, fpir
-from facelab.search.percent import get_mapping
 from facelab.lab.sweep import SweepTable, sweep
+from facelab.search.percent import get_mapping
 
 
 def _inputs(rng, n_gen=2000, n_imp=20000, n_search=3000, k=3):
@@ -25,8 +25,14 @@ def _inputs(rng, n_gen=2000, n_imp=20000, n_search=3000, k=3):
     searches = SearchScores(scores.astype(np.float32), is_mate, mated)
     alert_score = np.round(rng.uniform(0.3, 0.95, 500), 3)
     alert_true = rng.random(500) < alert_score - 0.3
-    return dict(genuine=gen, impostor=imp, searches=searches, alert_true=alert_true,
-                alert_score=alert_score, camera_days=28)
+    return dict(
+        genuine=gen,
+        impostor=imp,
+        searches=searches,
+        alert_true=alert_true,
+        alert_score=alert_score,
+        camera_days=28,
+    )
 
 
 def test_sweep_rows_match_metrics_at_the_equivalent_cosine():
@@ -130,5 +136,10 @@ def test_sweep_errors():
     with pytest.raises(DataError, match="impostor"):
         sweep([50], impostor=np.array([0.1, np.nan]))
     with pytest.raises(DataError):
-        sweep([50], alert_score=data["alert_score"], alert_true=data["alert_true"][:-1],
-              n_searches=9, camera_days=1)
+        sweep(
+            [50],
+            alert_score=data["alert_score"],
+            alert_true=data["alert_true"][:-1],
+            n_searches=9,
+            camera_days=1,
+        )

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab.lab import calibration
-from facelab.world import camera, synth
-from facelab.governance import provenance
 from facelab.cli import app
+from facelab.config.scenario import load_scenario
+from facelab.governance import provenance
+from facelab.lab import calibration
 from facelab.vision.detect import FaceDetector
 from facelab.vision.embed import Embedder
-from facelab.config.scenario import load_scenario
+from facelab.world import camera, synth
 from facelab.world.world import build_world
 
 

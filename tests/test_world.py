@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from facelab.errors import ConfigError
 from facelab.config.scenario import load_scenario, parse_scenario
+from facelab.errors import ConfigError
 from facelab.world.world import PASS_DTYPE, SECONDS_PER_DAY, FrameTruth, build_world
 
 CITY = {
@@ -95,8 +95,10 @@ def test_seed_sensitivity(city, world):
 
 def test_more_days_keep_earlier_days(city, world):
     longer = build_world(city.with_overrides(days=6))
-    assert np.array_equal(longer.day_passes(0)[["person", "camera", "t"]],
-                          world.day_passes(0)[["person", "camera", "t"]])
+    assert np.array_equal(
+        longer.day_passes(0)[["person", "camera", "t"]],
+        world.day_passes(0)[["person", "camera", "t"]],
+    )
     assert longer.passes.shape[0] > world.passes.shape[0]
 
 
@@ -114,7 +116,9 @@ def test_frames_partition_passes(world, city):
             for f in frames:
                 assert isinstance(f, FrameTruth)
                 assert f.camera == cam and f.day == day
-                assert f.frame_id == f"{city.cameras[cam].id}-d{day:03d}-{f.t % SECONDS_PER_DAY:06d}"
+                assert (
+                    f.frame_id == f"{city.cameras[cam].id}-d{day:03d}-{f.t % SECONDS_PER_DAY:06d}"
+                )
                 pids = np.array(f.passes)
                 assert (world.passes["camera"][pids] == cam).all()
                 assert (world.passes["t"][pids] >= f.t).all()
@@ -127,8 +131,9 @@ def test_frames_partition_passes(world, city):
     assert len(ids) == n_frames == world.n_frames
     assert max(len(world.frame(i).passes) for i in range(world.n_frames)) > 1
     assert np.array_equal(world.frame_pass[np.argsort(world.frame_pass)], np.arange(n))
-    assert all(world.pass_frame[pid] == f for f in range(world.n_frames)
-               for pid in world.frame(f).passes)
+    assert all(
+        world.pass_frame[pid] == f for f in range(world.n_frames) for pid in world.frame(f).passes
+    )
 
 
 def test_fr_frames(world, city):

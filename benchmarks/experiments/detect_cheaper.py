@@ -32,12 +32,12 @@ import time
 import cv2
 import numpy as np
 
-from facelab.world import camera, motion, synth
+from facelab.config.scenario import load_scenario
+from facelab.config.sections import PopulationSpec
 from facelab.vision import embed
 from facelab.vision.detect import FaceDetector, iou
 from facelab.vision.embed import Embedder
-from facelab.config.scenario import load_scenario
-from facelab.config.sections import PopulationSpec
+from facelab.world import camera, motion, synth
 from facelab.world.world import build_world
 
 FRAMES = 200
@@ -50,7 +50,9 @@ GRID = 32
 def frames(quality: str | None = None):
     sc = load_scenario("classroom").with_overrides(population=PopulationSpec(200), days=1)
     if quality:
-        sc = sc.with_overrides(cameras=tuple(dataclasses.replace(c, quality=quality) for c in sc.cameras))
+        sc = sc.with_overrides(
+            cameras=tuple(dataclasses.replace(c, quality=quality) for c in sc.cameras)
+        )
     world = build_world(sc)
     renderer = camera.CameraRenderer(sc, world, synth.FaceGenerator())
     truth = list(world.fr_frames(0))[:FRAMES]
@@ -141,7 +143,9 @@ def genuine_mean(vecs: dict, pids, person: dict) -> float:
     by_person: dict[int, list] = {}
     for p in sorted(pids):
         by_person.setdefault(person[p], []).append(vecs[p])
-    scores = [float(a @ b) for xs in by_person.values() for i, a in enumerate(xs) for b in xs[i + 1 :]]
+    scores = [
+        float(a @ b) for xs in by_person.values() for i, a in enumerate(xs) for b in xs[i + 1 :]
+    ]
     return float(np.mean(scores)) if scores else float("nan")
 
 

@@ -46,7 +46,9 @@ def alternate(ways: dict, pairs: int) -> None:
 
 
 def main(pairs: int) -> None:
-    alternate({f"{pipeline.EMBED_WORKERS} sessions": None, "1 session": tb._chunk_embedders(1)}, pairs)
+    alternate(
+        {f"{pipeline.EMBED_WORKERS} sessions": None, "1 session": tb._chunk_embedders(1)}, pairs
+    )
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from facelab.governance.audit import AuditLog, AuditRecord
 from facelab.cli._app import app
 from facelab.errors import AuditError
+from facelab.governance.audit import AuditLog, AuditRecord
 from facelab.run.store import require_run
 
 AUDIT_FILE = "audit.jsonl"

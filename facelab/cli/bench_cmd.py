@@ -99,7 +99,9 @@ def print_yardstick(reports, samples, console: Console) -> None:
         for name, flags in zip(("FMR", "FNMR"), r.inside(fmr, fnmr)):
             total += len(flags)
             image_in += sum(flags)
-            outside += [f"{r.pairs} {name} at {pc:g} %" for pc, ok in zip(r.percents, flags) if not ok]
+            outside += [
+                f"{r.pairs} {name} at {pc:g} %" for pc, ok in zip(r.percents, flags) if not ok
+            ]
     console.print(
         f"yardstick: the twin puts {twin_in} of {total} rates inside the fresh sample's "
         f"intervals; the fitted image sample (other people, same cameras) puts {image_in} of "
@@ -110,18 +112,37 @@ def print_yardstick(reports, samples, console: Console) -> None:
 
 @app.command("calibrate")
 def calibrate(
-    identities: Annotated[int, typer.Option("--identities", min=2, help="People in the image sample.")] = 150,
-    sightings: Annotated[int, typer.Option("--sightings", min=2, help="Camera faces per person and quality.")] = 4,
-    photos: Annotated[int, typer.Option("--photos", min=2, help="Enrolment photos per person.")] = 2,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the image sample and of the fit.")] = 0,
-    out: Annotated[Path | None, typer.Option("--out", help="Where to write the twin (default: models/twin.npz).")] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto (generator and embedder).")] = "cpu",
-    qualities: Annotated[str, typer.Option("--qualities", help="Camera qualities to calibrate.")] = "good,fair,poor",
-    check: Annotated[int, typer.Option(
-        "--check", min=0,
-        help="Also compare on a fresh image sample of this many people (seed + 1), with the "
-        "fitted image sample's own rates as a yardstick; 0 compares on the fitted sample only.",
-    )] = 0,
+    identities: Annotated[
+        int, typer.Option("--identities", min=2, help="People in the image sample.")
+    ] = 150,
+    sightings: Annotated[
+        int, typer.Option("--sightings", min=2, help="Camera faces per person and quality.")
+    ] = 4,
+    photos: Annotated[
+        int, typer.Option("--photos", min=2, help="Enrolment photos per person.")
+    ] = 2,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the image sample and of the fit.")
+    ] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to write the twin (default: models/twin.npz)."),
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="cpu, cuda or auto (generator and embedder).")
+    ] = "cpu",
+    qualities: Annotated[
+        str, typer.Option("--qualities", help="Camera qualities to calibrate.")
+    ] = "good,fair,poor",
+    check: Annotated[
+        int,
+        typer.Option(
+            "--check",
+            min=0,
+            help="Also compare on a fresh image sample of this many people (seed + 1), with the "
+            "fitted image sample's own rates as a yardstick; 0 compares on the fitted sample only.",
+        ),
+    ] = 0,
 ) -> None:
     """Fit the embedding twin to image-mode SFace embeddings and save it.
 
@@ -130,14 +151,14 @@ def calibrate(
     genuine and impostor scores compare with image mode: KS statistics and FMR / FNMR at
     50–80 %.
     """
-    from facelab.vision import detect, embed
-    from facelab.world import synth
+    from facelab.config.quality import BUILTIN_QUALITY
+    from facelab.errors import ConfigError
     from facelab.twin.calibrate import calibrate as calibrate_twin
     from facelab.twin.imagesample import sample_all
     from facelab.twin.model import PHOTO, default_path
     from facelab.twin.validation import compare
-    from facelab.errors import ConfigError
-    from facelab.config.quality import BUILTIN_QUALITY
+    from facelab.vision import detect, embed
+    from facelab.world import synth
 
     quals = [q.strip() for q in qualities.split(",") if q.strip()]
     unknown = [q for q in quals if q not in BUILTIN_QUALITY]
@@ -156,6 +177,7 @@ def calibrate(
                TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("rendering, detecting, embedding", total=total)
+
         def step(n: int) -> None:
             bar.advance(task, n)
 
@@ -164,7 +186,8 @@ def calibrate(
         )
         checks = (
             sample_all(check, sightings, 1, seed + 1, quals, models=opened, progress=step)
-            if check else None
+            if check
+            else None
         )
     sampled = time.perf_counter()
     model.save(path)

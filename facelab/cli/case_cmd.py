@@ -16,14 +16,14 @@ def case_cmd(
         str | None,
         typer.Argument(help="aclu-congress, cardiff-2017, npl-lfr or metro; omit to list them."),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Folder for the case's runs (resumed if there).")] = Path(
-        "runs/cases"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for the case's runs (resumed if there).")
+    ] = Path("runs/cases"),
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
 ) -> None:
     """Re-run a published deployment on synthetic people; print its headline beside the published one."""
-    from facelab.lab.cases import CASES, run_case
     from facelab.cli.run_cmd import run_with_progress
+    from facelab.lab.cases import CASES, run_case
 
     if name is None:
         for c in CASES.values():

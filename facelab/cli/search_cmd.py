@@ -8,27 +8,37 @@ Each command delegates to :mod:`facelab.api` (the same calls a notebook makes). 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from facelab.cli._app import app
 
-RunArg = Annotated[Path, typer.Argument(help="Run directory (made by `facelab run`).", show_default=False)]
+RunArg = Annotated[
+    Path, typer.Argument(help="Run directory (made by `facelab run`).", show_default=False)
+]
 PhotoArg = Annotated[
-    Path, typer.Argument(help="Photo of one synthetic person: a PNG made by facelab.", show_default=False)
+    Path,
+    typer.Argument(
+        help="Photo of one synthetic person: a PNG made by facelab.", show_default=False
+    ),
 ]
 ActorOpt = Annotated[
-    Optional[str],
-    typer.Option("--actor", help="Who acts, for the audit log (default: $FACELAB_ACTOR, else your login name)."),
+    str | None,
+    typer.Option(
+        "--actor",
+        help="Who acts, for the audit log (default: $FACELAB_ACTOR, else your login name).",
+    ),
 ]
 ReasonOpt = Annotated[
-    Optional[str], typer.Option("--reason", help="Stated reason, kept in the audit log.")
+    str | None, typer.Option("--reason", help="Stated reason, kept in the audit log.")
 ]
-CaseOpt = Annotated[Optional[str], typer.Option("--case", help="Case id, kept in the audit log.")]
+CaseOpt = Annotated[str | None, typer.Option("--case", help="Case id, kept in the audit log.")]
 LargestOpt = Annotated[
     bool,
-    typer.Option("--largest", help="If the photo holds several faces, use the largest (else refuse)."),
+    typer.Option(
+        "--largest", help="If the photo holds several faces, use the largest (else refuse)."
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Embedder device: cpu, cuda or auto.")]
 
@@ -38,7 +48,9 @@ def table(headers: list[str], rows: list[list], right: set[int] = frozenset()) -
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for n, r in enumerate(cells):
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ]
         print("  ".join(parts).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
@@ -86,12 +98,10 @@ def enroll_cmd(
 def watchlist_cmd(
     run: RunArg,
     remove: Annotated[
-        Optional[str], typer.Option("--remove", help="Remove this entry (label or id).")
+        str | None, typer.Option("--remove", help="Remove this entry (label or id).")
     ] = None,
     reason: ReasonOpt = None,
-    show_all: Annotated[
-        bool, typer.Option("--all", help="Also list removed entries.")
-    ] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Also list removed entries.")] = False,
     actor: ActorOpt = None,
 ) -> None:
     """List the watchlist, or remove an entry with --remove LABEL --reason R.
@@ -109,8 +119,18 @@ def watchlist_cmd(
         return
     table(
         ["id", "label", "case", "enrolled", "by", "active", "reason"],
-        [[e.id, e.label, e.case_id or "-", e.enrolled_at, e.actor, "yes" if e.active else "no",
-          e.reason or "-"] for e in rows],  # fmt: skip
+        [
+            [
+                e.id,
+                e.label,
+                e.case_id or "-",
+                e.enrolled_at,
+                e.actor,
+                "yes" if e.active else "no",
+                e.reason or "-",
+            ]
+            for e in rows
+        ],  # fmt: skip
         right={0},
     )
     n = sum(e.active for e in rows)
@@ -127,27 +147,32 @@ def search_cmd(
     reason: ReasonOpt = None,
     case: CaseOpt = None,
     min_percent: Annotated[
-        Optional[float],
-        typer.Option("--min-percent", help="Lowest percent shown (default: the run's alert threshold)."),
+        float | None,
+        typer.Option(
+            "--min-percent", help="Lowest percent shown (default: the run's alert threshold)."
+        ),
     ] = None,
     top: Annotated[
-        Optional[int], typer.Option("--top", min=1, help="At most K hits, best first (FAISS top-k).")
+        int | None, typer.Option("--top", min=1, help="At most K hits, best first (FAISS top-k).")
     ] = None,
     camera: Annotated[
-        Optional[list[str]], typer.Option("--camera", help="Only this camera id (repeatable).")
+        list[str] | None, typer.Option("--camera", help="Only this camera id (repeatable).")
     ] = None,
     date_from: Annotated[
-        Optional[str], typer.Option("--from", help="From this date or time (YYYY-MM-DD[THH:MM]).")
+        str | None, typer.Option("--from", help="From this date or time (YYYY-MM-DD[THH:MM]).")
     ] = None,
     date_to: Annotated[
-        Optional[str], typer.Option("--to", help="Up to this date or time, inclusive.")
+        str | None, typer.Option("--to", help="Up to this date or time, inclusive.")
     ] = None,
     mapping: Annotated[
-        Optional[str], typer.Option("--mapping", help="Percent mapping: linear or sigmoid (default: the run's).")
+        str | None,
+        typer.Option("--mapping", help="Percent mapping: linear or sigmoid (default: the run's)."),
     ] = None,
     sheet: Annotated[
-        Optional[Path],
-        typer.Option("--sheet", dir_okay=False, help="Also draw the probe beside its hits into this PNG."),
+        Path | None,
+        typer.Option(
+            "--sheet", dir_okay=False, help="Also draw the probe beside its hits into this PNG."
+        ),
     ] = None,
     largest: LargestOpt = False,
     actor: ActorOpt = None,
@@ -182,8 +207,10 @@ def search_cmd(
         print()
         table(
             ["#", "camera", "time", "percent", "frame"],
-            [[h.rank, h.camera, h.time.replace("T", " "), f"{h.percent:.1f} %", h.frame or "-"]
-             for h in res.hits],  # fmt: skip
+            [
+                [h.rank, h.camera, h.time.replace("T", " "), f"{h.percent:.1f} %", h.frame or "-"]
+                for h in res.hits
+            ],  # fmt: skip
             right={0, 3},
         )
         print()
@@ -199,7 +226,7 @@ def search_cmd(
 def alerts_cmd(
     run: RunArg,
     min_percent: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(
             "--min-percent",
             help="Show candidates at or above this percent; below the run's threshold the "
@@ -207,11 +234,11 @@ def alerts_cmd(
         ),
     ] = None,
     status: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--status", help="pending, confirmed, rejected or below-threshold."),
     ] = None,
-    camera: Annotated[Optional[str], typer.Option("--camera", help="Only this camera id.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="At most N rows.")] = None,
+    camera: Annotated[str | None, typer.Option("--camera", help="Only this camera id.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N rows.")] = None,
 ) -> None:
     """The manual review queue: alerts with camera, time, percent, rank, status and frame.
 
@@ -225,8 +252,19 @@ def alerts_cmd(
         return
     table(
         ["id", "watch", "camera", "time", "percent", "rank", "status", "frame"],
-        [[a.id, a.watch_label, a.camera, a.time.replace("T", " "), f"{a.percent:.1f} %", a.rank,
-          a.status, a.frame or "-"] for a in rows],  # fmt: skip
+        [
+            [
+                a.id,
+                a.watch_label,
+                a.camera,
+                a.time.replace("T", " "),
+                f"{a.percent:.1f} %",
+                a.rank,
+                a.status,
+                a.frame or "-",
+            ]
+            for a in rows
+        ],  # fmt: skip
         right={0, 4, 5},
     )
     queued = [a for a in rows if a.in_queue]
@@ -241,12 +279,18 @@ def alerts_cmd(
 @app.command("review")
 def review_cmd(
     run: RunArg,
-    alert: Annotated[int, typer.Argument(help="Alert id (see `facelab alerts`).", show_default=False)],
-    confirm: Annotated[bool, typer.Option("--confirm", help="The reviewer confirms the match.")] = False,
-    reject: Annotated[bool, typer.Option("--reject", help="The reviewer rejects the match.")] = False,
+    alert: Annotated[
+        int, typer.Argument(help="Alert id (see `facelab alerts`).", show_default=False)
+    ],
+    confirm: Annotated[
+        bool, typer.Option("--confirm", help="The reviewer confirms the match.")
+    ] = False,
+    reject: Annotated[
+        bool, typer.Option("--reject", help="The reviewer rejects the match.")
+    ] = False,
     reason: ReasonOpt = None,
     case: CaseOpt = None,
-    note: Annotated[Optional[str], typer.Option("--note", help="Free text kept on the alert.")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Free text kept on the alert.")] = None,
     actor: ActorOpt = None,
 ) -> None:
     """Record a decision on an alert: --confirm or --reject (with --reason or --case).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -36,7 +36,7 @@ def _sheet_default(name: str) -> Path:
 _FACES_HELP = (
     "Draw synthetic faces: n distinct identities, or K sightings of one identity.\n\n"
     "Without --sightings: the undisturbed 64x64 face of each identity 0..n-1 under --seed. "
-    "With --sightings K: K \"pre-loaded frame\" portraits of --identity, each a latent "
+    'With --sightings K: K "pre-loaded frame" portraits of --identity, each a latent '
     "variation (sigma = synth.DEFAULT_LATENT_SIGMA) with the default photo degradation. "
     "Every PNG carries a signed provenance record."
 )
@@ -62,9 +62,11 @@ def faces_cmd(
     ] = 64,
     seed: Annotated[int, typer.Option("--seed", min=0, help="World seed of the identities.")] = 0,
     sightings: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
-            "--sightings", min=1, max=4096,
+            "--sightings",
+            min=1,
+            max=4096,
             help="Draw this many sighting portraits of ONE identity instead of n identities.",
         ),
     ] = None,  # fmt: skip
@@ -72,29 +74,32 @@ def faces_cmd(
         int, typer.Option("--identity", min=0, help="Identity drawn with --sightings.")
     ] = 0,
     sheet: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
-            "--sheet", dir_okay=False,
+            "--sheet",
+            dir_okay=False,
             help="Contact sheet PNG to write [default: faces-N.png or sightings-K.png here].",
         ),
     ] = None,  # fmt: skip
     out: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--out", file_okay=False, help="Also write each face as its own PNG here."),
     ] = None,
     cols: Annotated[int, typer.Option("--cols", min=1, max=64, help="Sheet columns.")] = 8,
     cell: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
-            "--cell", min=32, max=512,
+            "--cell",
+            min=32,
+            max=512,
             help=f"Sheet cell side in px [default: {SHEET_CELL_FACE} for faces, "
             f"{SHEET_CELL_PORTRAIT} for sighting portraits].",
         ),  # fmt: skip
     ] = None,
 ) -> None:
     """Draw synthetic faces (see ``_FACES_HELP``)."""
-    from facelab.lab import calibration
     from facelab.governance import provenance
+    from facelab.lab import calibration
     from facelab.world import synth
 
     gen = synth.FaceGenerator()
@@ -106,9 +111,14 @@ def faces_cmd(
         names = [f"face-s{seed}-id{i:05d}.png" for i in ids]
         records = [
             provenance.make_record(
-                "face", generator=GENERATOR, model_sha256=gen.model_sha256, seed=seed,
-                identity=i, params={
-                    "sigma": 0.0, "sighting": None,
+                "face",
+                generator=GENERATOR,
+                model_sha256=gen.model_sha256,
+                seed=seed,
+                identity=i,
+                params={
+                    "sigma": 0.0,
+                    "sighting": None,
                     "degradation": synth.NO_DEGRADATION.to_dict(),
                     "size": synth.FACE_SIZE,
                 },
@@ -132,12 +142,18 @@ def faces_cmd(
         names = [f"portrait-s{seed}-id{identity:05d}-k{k:03d}.png" for k in ks]
         records = [
             provenance.make_record(
-                "portrait", generator=GENERATOR, model_sha256=gen.model_sha256, seed=seed,
-                identity=identity, params={
-                    "sigma": sigma, "sighting": int(k),
+                "portrait",
+                generator=GENERATOR,
+                model_sha256=gen.model_sha256,
+                seed=seed,
+                identity=identity,
+                params={
+                    "sigma": sigma,
+                    "sighting": int(k),
                     "sighting_id": calibration.sighting_id(identity, int(k)),
                     "sighting_stream": calibration.PORTRAIT_SIGHTING_STREAM,
-                    "degradation": degr, "size": synth.PORTRAIT_SIZE,
+                    "degradation": degr,
+                    "size": synth.PORTRAIT_SIZE,
                     "face_px": synth.PORTRAIT_FACE_PX,
                 },
             )  # fmt: skip
@@ -233,23 +249,23 @@ def frames_cmd(
         Path, typer.Option("--out", file_okay=False, help="Folder for the PNGs and truth.json.")
     ],
     limit: Annotated[
-        Optional[int], typer.Option("--limit", min=1, help="Render only the first N frames.")
+        int | None, typer.Option("--limit", min=1, help="Render only the first N frames.")
     ] = None,
     clip: Annotated[
         bool, typer.Option("--clip", help="Also write the frames as an MJPG clip (.avi).")
     ] = False,
     seed: Annotated[
-        Optional[int], typer.Option("--seed", min=0, help="Override the scenario's seed.")
+        int | None, typer.Option("--seed", min=0, help="Override the scenario's seed.")
     ] = None,
 ) -> None:
     """Render one camera-day's frames with ground truth (see ``_FRAMES_HELP``)."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from facelab.world import camera as cam_mod
-    from facelab.governance import provenance
-    from facelab.world import synth
     from facelab.config.scenario import load_scenario
+    from facelab.governance import provenance
+    from facelab.world import camera as cam_mod
+    from facelab.world import synth
     from facelab.world.world import build_world
 
     sc = load_scenario(scenario)

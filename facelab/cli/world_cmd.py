@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -51,8 +50,8 @@ def _fmt(v: object) -> str:
 @app.command("world")
 def world(
     scenario: str = typer.Argument(..., help="Preset name (classroom, metro) or path to a .toml."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override the scenario's seed."),
-    days: Optional[int] = typer.Option(None, "--days", help="Override the number of days."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
+    days: int | None = typer.Option(None, "--days", help="Override the number of days."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Build a scenario's ground truth (people, cameras, schedule) and summarise it."""

@@ -29,7 +29,7 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +220,7 @@ class AuditLog:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             last = self._last_record(fd)
-            now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            now = datetime.now(UTC).isoformat(timespec="milliseconds")
             record = AuditRecord(
                 seq=last.seq + 1 if last else 1,
                 time=now.replace("+00:00", "Z"),
@@ -357,8 +357,11 @@ class AuditLog:
             if count == 0:
                 return AuditReport(True, 0)
             return AuditReport(
-                False, count, None, f"anchor {self.head_path.name} is missing, so records cut "
-                "from the end could not be detected"
+                False,
+                count,
+                None,
+                f"anchor {self.head_path.name} is missing, so records cut "
+                "from the end could not be detected",
             )
         except (OSError, ValueError, TypeError, KeyError):
             return AuditReport(False, count, None, f"anchor {self.head_path.name} is unreadable")
@@ -375,7 +378,9 @@ class AuditLog:
             # update leaves one, and anyone who may append can add more through this API.
             if hashes[n_head] != h_head:
                 return AuditReport(
-                    False, n_head - 1, n_head, f"record {n_head} differs from the anchored one "
-                    "(the chain was rewritten)"
+                    False,
+                    n_head - 1,
+                    n_head,
+                    f"record {n_head} differs from the anchored one (the chain was rewritten)",
                 )
         return AuditReport(True, count)

@@ -337,7 +337,9 @@ def encode_jpeg(
     return jpeg[:2] + segment + jpeg[2:]
 
 
-def encode(image: np.ndarray, record: dict[str, Any], path: str | Path, key: bytes | None = None) -> bytes:
+def encode(
+    image: np.ndarray, record: dict[str, Any], path: str | Path, key: bytes | None = None
+) -> bytes:
     """A signed PNG or JPEG, by the suffix of ``path`` (``.jpg``/``.jpeg`` or ``.png``)."""
     suffix = Path(path).suffix.lower()
     if suffix in (".jpg", ".jpeg"):

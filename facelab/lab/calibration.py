@@ -32,11 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facelab.vision import embed
+from facelab.errors import DataError
 from facelab.lab import metrics
 from facelab.search import percent
+from facelab.vision import embed
 from facelab.world import synth
-from facelab.errors import DataError
 
 log = logging.getLogger(__name__)
 

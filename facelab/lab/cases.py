@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from facelab.lab import metrics
-from facelab.search import percent
-from facelab.errors import ConfigError
 from facelab.config.scenario import Scenario, load_scenario
+from facelab.errors import ConfigError
+from facelab.lab import metrics
 from facelab.lab.scores import load_scores
 from facelab.run import schema
 from facelab.run.store import RunStore
+from facelab.search import percent
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,9 @@ def _cardiff(scenario: Scenario, runs: dict[str, RunStore]) -> list[str]:
         alert = sc.cand_score >= t
         false = int((alert & ~sc.cand_mate).sum())
         mark = "  ← run threshold" if p == scenario.thresholds.alert_percent else ""
-        lines.append(f"at {p:.0f} %: {int(alert.sum()):,} alerts, false: {_pct(false, int(alert.sum()))}{mark}")
+        lines.append(
+            f"at {p:.0f} %: {int(alert.sum()):,} alerts, false: {_pct(false, int(alert.sum()))}{mark}"
+        )
     return lines
 
 
@@ -133,7 +135,9 @@ def _npl(scenario: Scenario, runs: dict[str, RunStore]) -> list[str]:
         )
     small, big = fpirs.get("wl-1000"), fpirs.get("wl-10000")
     if small and big:
-        lines.append(f"ratio of FPIRs {big / small:.1f} for a 10× larger watchlist, at {p:.0f} % (seed {scenario.seed})")
+        lines.append(
+            f"ratio of FPIRs {big / small:.1f} for a 10× larger watchlist, at {p:.0f} % (seed {scenario.seed})"
+        )
     return lines
 
 

@@ -119,7 +119,11 @@ def load_scores(store: RunStore) -> RunScores:
     # best true score per target (watchlisted person seen at an FR camera), -inf if never a candidate
     targets, target_of = np.unique(person[mated], return_inverse=True)
     best = np.full(len(targets), -np.inf)
-    np.maximum.at(best, target_of, np.where(is_mate[mated], scores[mated], -np.inf).max(axis=1, initial=-np.inf))
+    np.maximum.at(
+        best,
+        target_of,
+        np.where(is_mate[mated], scores[mated], -np.inf).max(axis=1, initial=-np.inf),
+    )
     return RunScores(
         searches=SearchScores(scores=scores, is_mate=is_mate, mated=mated, camera=kind),
         sighting=sighting,

@@ -32,19 +32,19 @@ from pathlib import Path
 import numpy as np
 
 from facelab import __version__
-from facelab.world import camera, motion, synth
-from facelab.vision import detect, embed
-from facelab.search import percent
-from facelab.governance import provenance
-from facelab.vision import device as dev
 from facelab.cpus import usable_cpus
 from facelab.errors import ConfigError, RunError
 from facelab.fileio import write_atomic
-from facelab.vision.probe import FaceModels
-from facelab.run.sinks import PASS_TRUTH, SIGHTING_TRUTH, TruthSink
+from facelab.governance import provenance
 from facelab.run import schema
 from facelab.run.schema import TOP_K
+from facelab.run.sinks import PASS_TRUTH, SIGHTING_TRUTH, TruthSink
 from facelab.run.store import RunStore, Transaction
+from facelab.search import percent
+from facelab.vision import detect, embed
+from facelab.vision import device as dev
+from facelab.vision.probe import FaceModels
+from facelab.world import camera, motion, synth
 from facelab.world.world import World, build_world
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,9 @@ class DayBatch:
     passes: list[tuple] = field(default_factory=list)  # PASS_TRUTH fields, in order
 
     def emb(self) -> np.ndarray:
-        return np.concatenate(self.embeddings) if self.embeddings else np.zeros((0, 128), np.float32)
+        return (
+            np.concatenate(self.embeddings) if self.embeddings else np.zeros((0, 128), np.float32)
+        )
 
     def sighting_truth(self) -> np.ndarray:
         """The day's sightings' truth (structured, :data:`~facelab.run.sinks.SIGHTING_TRUTH`)."""
@@ -297,7 +299,9 @@ class ImageSource:
 
         batch = DayBatch(day)
         truth_frames = list(self.world.fr_frames(day))
-        chunks = [truth_frames[s : s + RENDER_BATCH] for s in range(0, len(truth_frames), RENDER_BATCH)]
+        chunks = [
+            truth_frames[s : s + RENDER_BATCH] for s in range(0, len(truth_frames), RENDER_BATCH)
+        ]
         embedders = self._chunk_embedders()
         in_flight = embedders.qsize()
         done = 0
@@ -323,7 +327,11 @@ class ImageSource:
                 part, aligned = pending.popleft().result()
                 if i + workers < len(chunks):
                     pending.append(pool.submit(self._prepare, chunks[i + workers], day, write))
-                faces = embed_pool.submit(self._embed, embedders, np.stack(aligned)) if aligned else None
+                faces = (
+                    embed_pool.submit(self._embed, embedders, np.stack(aligned))
+                    if aligned
+                    else None
+                )
                 embedding.append((part, len(chunks[i]), faces))
                 if len(embedding) >= in_flight:
                     collect(*embedding.popleft())
@@ -404,7 +412,9 @@ class TwinSource:
         batch = DayBatch(day)
         p = self.world.day_passes(day)
         p = p[self.world.camera_is_fr[p["camera"]]]
-        rng = np.random.default_rng(np.random.SeedSequence([self.scenario.seed, TWIN_DETECT_STREAM, day]))
+        rng = np.random.default_rng(
+            np.random.SeedSequence([self.scenario.seed, TWIN_DETECT_STREAM, day])
+        )
         found = rng.random(len(p)) < self.detect_rate[p["camera"]]
         batch.passes = [
             (int(r["pid"]), day, int(r["camera"]), int(r["t"]), int(r["person"]), int(f))
@@ -519,7 +529,9 @@ class Runner:
                 if self.device != "cpu":
                     watch.use_device(self.device)  # faiss-gpu where it can; cuda without: error
             t0 = time.perf_counter()
-            batch = self.source.day(day, lambda d, n, _day=day: on_progress and on_progress(_day, d, n))
+            batch = self.source.day(
+                day, lambda d, n, _day=day: on_progress and on_progress(_day, d, n)
+            )
             self._step("after-frames", day)
             results.append(self._commit(batch, watch, t0))
             if after_day is not None:

@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from facelab.governance import audit, provenance
 from facelab import imageio
-from facelab.search import percent
 from facelab.errors import ConfigError, FacelabError
-from facelab.vision.probe import FaceModels, face_embedding, load_probe
+from facelab.governance import audit, provenance
 from facelab.run import schema
 from facelab.run.store import RunStore
 from facelab.run.window import archive_window as retention_window
+from facelab.search import percent
+from facelab.vision.probe import FaceModels, face_embedding, load_probe
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,10 @@ def _parse_when(value, scenario, *, end: bool) -> tuple[int, str] | None:
         text = str(value).strip()
         try:
             if len(text) == 10:
-                when, date_only = _dt.datetime.combine(_dt.date.fromisoformat(text), _dt.time()), True
+                when, date_only = (
+                    _dt.datetime.combine(_dt.date.fromisoformat(text), _dt.time()),
+                    True,
+                )
             else:
                 when, date_only = _dt.datetime.fromisoformat(text).replace(tzinfo=None), False
         except ValueError:

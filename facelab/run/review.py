@@ -19,11 +19,11 @@ import datetime as _dt
 import logging
 from dataclasses import dataclass
 
-from facelab.governance import audit
-from facelab.search import percent
 from facelab.errors import ConfigError, DataError
+from facelab.governance import audit
 from facelab.run import schema
 from facelab.run.store import RunStore, Transaction
+from facelab.search import percent
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,9 @@ def _start(store: RunStore) -> _dt.datetime:
     try:
         return _dt.datetime.combine(_dt.date.fromisoformat(str(start)), _dt.time())
     except ValueError:
-        raise ConfigError(f"{store.path / 'run.json'}: scenario start {start!r} is not a date") from None
+        raise ConfigError(
+            f"{store.path / 'run.json'}: scenario start {start!r} is not a date"
+        ) from None
 
 
 def list_alerts(
@@ -264,9 +266,11 @@ def review_alert(
         raise ConfigError(f"unknown decision {decision!r}; choose confirmed or rejected")
     policy = bool(store.scenario_dict().get("policy", {}).get("require_reason", True))
     case = case.strip() if case and case.strip() else None
-    reason = audit.require_reason(reason, policy and case is None, "a review decision (or a --case id)")
+    reason = audit.require_reason(
+        reason, policy and case is None, "a review decision (or a --case id)"
+    )
     before = get_alert(store, alert_id)
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     with Transaction(store.db) as db:
         schema.set_review(
             db, alert_id, status=d, reviewed_by=actor, reviewed_at=now, case_id=case, note=note

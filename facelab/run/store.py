@@ -101,7 +101,7 @@ class Transaction:
 
 
 def _utcnow() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 class RunStore:
@@ -132,7 +132,7 @@ class RunStore:
         self._archive = None
 
     @classmethod
-    def create(cls, path: str | Path, meta: dict) -> "RunStore":
+    def create(cls, path: str | Path, meta: dict) -> RunStore:
         """Create a run directory atomically (built beside it, then renamed into place)."""
         run = Path(path)
         if run.exists():
@@ -157,7 +157,7 @@ class RunStore:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "RunStore":
+    def __enter__(self) -> RunStore:
         return self
 
     def __exit__(self, *exc) -> None:

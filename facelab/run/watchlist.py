@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from facelab.governance import audit, provenance
 from facelab.errors import DataError, RunError
-from facelab.vision.probe import face_embedding, load_probe
-from facelab.run.sinks import TruthSink
+from facelab.governance import audit, provenance
 from facelab.run import schema
 from facelab.run.schema import WatchlistEntry
+from facelab.run.sinks import TruthSink
 from facelab.run.store import RunStore, Transaction
+from facelab.vision.probe import face_embedding, load_probe
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def enrol_embedding(
     index = load_active(store) if index is None else index
     top = schema.max_watch_id(store.db)
     wid = int(max(top, int(index.ids().max(initial=0)))) + 1
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     entry = WatchlistEntry(
         id=wid, label=label, case_id=case, reason=reason, photo=photo, photo_sha256=photo_sha256,
         enrolled_at=now, actor=actor, active=True,
@@ -122,7 +122,7 @@ def enrol_batch(
     top = schema.max_watch_id(store.db)
     first = int(max(top, int(index.ids().max(initial=0)))) + 1
     wids = np.arange(first, first + len(labels), dtype=np.int64)
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     rows = [
         WatchlistEntry(
             id=w, label=lab, case_id=case, reason=reason, photo=None, photo_sha256=None,

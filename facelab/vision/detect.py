@@ -80,7 +80,9 @@ class FaceDetector:
         self.providers = tuple(self._session.get_providers())
 
     def __getstate__(self):
-        return {k: getattr(self, k) for k in ("device", "score_threshold", "nms_threshold", "threads")}
+        return {
+            k: getattr(self, k) for k in ("device", "score_threshold", "nms_threshold", "threads")
+        }
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -89,7 +91,10 @@ class FaceDetector:
     def detect(self, image: np.ndarray) -> Detections:
         """Detect faces in a uint8 (H, W, 3) BGR image; strongest first."""
         h, w = image.shape[:2]
-        ph, pw = -(-h // STRIDE_MULTIPLE) * STRIDE_MULTIPLE, -(-w // STRIDE_MULTIPLE) * STRIDE_MULTIPLE
+        ph, pw = (
+            -(-h // STRIDE_MULTIPLE) * STRIDE_MULTIPLE,
+            -(-w // STRIDE_MULTIPLE) * STRIDE_MULTIPLE,
+        )
         if (ph, pw) != (h, w):
             image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
         x = image.transpose(2, 0, 1)[None].astype(np.float32)
@@ -122,7 +127,9 @@ class FaceDetector:
         if not boxes:
             empty = np.zeros((0,), np.float32)
             return Detections(empty.reshape(0, 4), empty.reshape(0, 5, 2), empty)
-        boxes_a, marks_a, scores_a = (np.concatenate(a).astype(np.float32) for a in (boxes, marks, scores))
+        boxes_a, marks_a, scores_a = (
+            np.concatenate(a).astype(np.float32) for a in (boxes, marks, scores)
+        )
         order = np.asarray(cv2.dnn.NMSBoxes(
             boxes_a.tolist(), scores_a.tolist(), self.score_threshold, self.nms_threshold, top_k=TOP_K,
         ), np.int64).reshape(-1)  # fmt: skip

@@ -10,8 +10,8 @@ import logging
 import cv2
 import numpy as np
 
-from facelab.vision import models
 from facelab.errors import DataError
+from facelab.vision import models
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,9 @@ class Embedder:
     threads : onnxruntime intra-op threads (default: one per core).
     """
 
-    def __init__(self, device: str = "cpu", batch_size: int = DEFAULT_BATCH, threads: int | None = None):
+    def __init__(
+        self, device: str = "cpu", batch_size: int = DEFAULT_BATCH, threads: int | None = None
+    ):
         self.device = device
         self.batch_size = batch_size
         self.threads = threads

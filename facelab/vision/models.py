@@ -185,7 +185,9 @@ def read_manifest(root: Path | None = None) -> dict:
     try:
         return json.loads(path.read_text())
     except ValueError as exc:
-        raise ModelError(f"{path}: unreadable manifest ({exc}); run `facelab models fetch`")
+        raise ModelError(
+            f"{path}: unreadable manifest ({exc}); run `facelab models fetch`"
+        ) from exc
 
 
 def _up_to_date(spec: ModelSpec, entry: dict | None, root: Path) -> bool:
@@ -396,8 +398,12 @@ def convert_generator(data: bytes) -> onnx.ModelProto:
         y = f"conv{i}"
         nodes.append(
             helper.make_node(
-                "ConvTranspose", [x, wname], [y], kernel_shape=[4, 4],
-                strides=[stride, stride], pads=[pad] * 4,
+                "ConvTranspose",
+                [x, wname],
+                [y],
+                kernel_shape=[4, 4],
+                strides=[stride, stride],
+                pads=[pad] * 4,
             )  # fmt: skip
         )
         if i == len(GEN_LAYERS) - 1:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facelab.vision import detect, embed
 from facelab import imageio
-from facelab.governance import provenance
 from facelab.errors import FacelabError, ImageError
+from facelab.governance import provenance
+from facelab.vision import detect, embed
 
 log = logging.getLogger(__name__)
 

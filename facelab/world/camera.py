@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facelab.world import synth
 from facelab.errors import DataError
+from facelab.world import synth
 
 log = logging.getLogger(__name__)
 

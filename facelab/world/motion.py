@@ -55,7 +55,9 @@ class Region:
         return (self.x1 - self.x0) * (self.y1 - self.y0)
 
     def overlaps(self, other: Region) -> bool:
-        return self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
+        return (
+            self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 and other.y0 < self.y1
+        )
 
     def union(self, other: Region) -> Region:
         return Region(min(self.x0, other.x0), min(self.y0, other.y0),
@@ -94,7 +96,9 @@ def _regions(mask: np.ndarray, width: int, height: int, grid: int) -> list[Regio
     return _merge(boxes)
 
 
-def changed_regions(images: Sequence[np.ndarray], grid: int = 32) -> list[tuple[Region, ...] | None]:
+def changed_regions(
+    images: Sequence[np.ndarray], grid: int = 32
+) -> list[tuple[Region, ...] | None]:
     """Regions to detect faces in, for frames of one fixed camera (same size, any order).
 
     Parameters

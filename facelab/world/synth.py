@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from facelab.vision import models
 from facelab.config import defaults
 from facelab.errors import DataError
+from facelab.vision import models
 
 log = logging.getLogger(__name__)
 

@@ -54,20 +54,22 @@ STREAM_WATCHLIST = 0x574C0001
 STREAM_SCHEDULE = 0x53430001
 
 #: Structured dtype of :attr:`World.passes`.
-PASS_DTYPE = np.dtype([
-    ("person", np.int32),
-    ("camera", np.int32),
-    ("t", np.int64),
-    ("day", np.int32),
-    ("pid", np.int64),
-])
+PASS_DTYPE = np.dtype(
+    [
+        ("person", np.int32),
+        ("camera", np.int32),
+        ("t", np.int64),
+        ("day", np.int32),
+        ("pid", np.int64),
+    ]
+)
 
 # Movement-model constants (fractions of the active window; travel time in seconds).
-MORNING_CENTRE = 0.12      # 6 h–23 h window → about 08:00
-MORNING_SD = 0.05          # → about 50 min
-EVENING_CENTRE = 0.70      # → about 17:55
-EVENING_SD = 0.07          # → about 70 min
-TRAVEL_S = (1800, 3600)    # 30–60 min between the two stations of a trip
+MORNING_CENTRE = 0.12  # 6 h–23 h window → about 08:00
+MORNING_SD = 0.05  # → about 50 min
+EVENING_CENTRE = 0.70  # → about 17:55
+EVENING_SD = 0.07  # → about 70 min
+TRAVEL_S = (1800, 3600)  # 30–60 min between the two stations of a trip
 WORK_POPULARITY_SIGMA = 0.75  # log-normal spread of how many commuters each station employs
 WATCHLIST_LABEL = "WL-{:04d}"
 
@@ -206,8 +208,9 @@ class World:
 
     def day_passes(self, day: int) -> np.ndarray:
         """The passes of ``day`` (a view of :attr:`passes`, sorted by ``(t, camera, person)``)."""
-        lo, hi = np.searchsorted(self.passes["t"], [day * SECONDS_PER_DAY,
-                                                    (day + 1) * SECONDS_PER_DAY])
+        lo, hi = np.searchsorted(
+            self.passes["t"], [day * SECONDS_PER_DAY, (day + 1) * SECONDS_PER_DAY]
+        )
         return self.passes[lo:hi]
 
     # ---- frames
@@ -221,7 +224,7 @@ class World:
 
     def frame(self, f: int) -> FrameTruth:
         """Frame index ``f`` (``0 <= f < n_frames``) as a :class:`FrameTruth`."""
-        pids = self.frame_pass[self.frame_ptr[f]:self.frame_ptr[f + 1]]
+        pids = self.frame_pass[self.frame_ptr[f] : self.frame_ptr[f + 1]]
         return FrameTruth(
             frame_id=self.frame_id(f),
             camera=int(self.frame_camera[f]),
@@ -251,8 +254,7 @@ class World:
 
     def fr_frame_indices(self, day: int) -> np.ndarray:
         """Frame indexes of the FR cameras on ``day``, in ``(t, camera)`` order."""
-        lo, hi = np.searchsorted(self.frame_t, [day * SECONDS_PER_DAY,
-                                                (day + 1) * SECONDS_PER_DAY])
+        lo, hi = np.searchsorted(self.frame_t, [day * SECONDS_PER_DAY, (day + 1) * SECONDS_PER_DAY])
         idx = np.arange(lo, hi, dtype=np.int64)
         return idx[self.camera_is_fr[self.frame_camera[lo:hi]]]
 
@@ -266,8 +268,17 @@ class World:
     def fingerprint(self) -> str:
         """SHA-256 (hex) over every ground-truth array and the watchlist."""
         h = hashlib.sha256()
-        for a in (self.camera_station, self.home, self.work, self.commuter, self.passes,
-                  self.frame_t, self.frame_camera, self.frame_ptr, self.frame_pass):
+        for a in (
+            self.camera_station,
+            self.home,
+            self.work,
+            self.commuter,
+            self.passes,
+            self.frame_t,
+            self.frame_camera,
+            self.frame_ptr,
+            self.frame_pass,
+        ):
             h.update(np.ascontiguousarray(a).tobytes())
         for e in self.watchlist:
             h.update(f"{e.identity},{int(e.in_city)},{e.label};".encode())
@@ -351,8 +362,18 @@ def build_world(scenario: Scenario) -> World:
     watchlist = _draw_watchlist(scenario, _rng(seed, STREAM_WATCHLIST))
 
     chunks = [
-        _day_passes(scenario, day, _rng(seed, STREAM_SCHEDULE, day), commuter, home, work,
-                    n_st, st_ptr, st_count, st_cams)
+        _day_passes(
+            scenario,
+            day,
+            _rng(seed, STREAM_SCHEDULE, day),
+            commuter,
+            home,
+            work,
+            n_st,
+            st_ptr,
+            st_count,
+            st_cams,
+        )
         for day in range(scenario.days)
     ]
     person = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int32)
@@ -367,10 +388,21 @@ def build_world(scenario: Scenario) -> World:
     passes["pid"] = np.arange(order.shape[0], dtype=np.int64)
 
     frame_t, frame_camera, frame_ptr, frame_pass, pass_frame = _group_frames(
-        passes, scenario.policy.frame_interval_s)
+        passes, scenario.policy.frame_interval_s
+    )
 
-    arrays = (camera_station, home, work, commuter, passes, frame_t, frame_camera, frame_ptr,
-              frame_pass, pass_frame)
+    arrays = (
+        camera_station,
+        home,
+        work,
+        commuter,
+        passes,
+        frame_t,
+        frame_camera,
+        frame_ptr,
+        frame_pass,
+        pass_frame,
+    )
     for a in arrays:
         a.flags.writeable = False
     world = World(
@@ -389,8 +421,14 @@ def build_world(scenario: Scenario) -> World:
         frame_pass=frame_pass,
         pass_frame=pass_frame,
     )
-    log.info("world %s: %d people, %d cameras, %d passes, %d frames", scenario.name, P,
-             len(cams), passes.shape[0], frame_t.shape[0])
+    log.info(
+        "world %s: %d people, %d cameras, %d passes, %d frames",
+        scenario.name,
+        P,
+        len(cams),
+        passes.shape[0],
+        frame_t.shape[0],
+    )
     return world
 
 
@@ -403,16 +441,25 @@ def _draw_watchlist(scenario: Scenario, rng: np.random.Generator) -> tuple[Watch
     # shuffle before labelling so that label order says nothing about who is in the city
     perm = rng.permutation(size)
     return tuple(
-        WatchEntry(identity=int(identities[j]), in_city=bool(flags[j]),
-                   label=WATCHLIST_LABEL.format(k + 1))
+        WatchEntry(
+            identity=int(identities[j]), in_city=bool(flags[j]), label=WATCHLIST_LABEL.format(k + 1)
+        )
         for k, j in enumerate(perm)
     )
 
 
-def _day_passes(scenario: Scenario, day: int, rng: np.random.Generator, commuter: np.ndarray,
-                home: np.ndarray, work: np.ndarray, n_st: int, st_ptr: np.ndarray,
-                st_count: np.ndarray, st_cams: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _day_passes(
+    scenario: Scenario,
+    day: int,
+    rng: np.random.Generator,
+    commuter: np.ndarray,
+    home: np.ndarray,
+    work: np.ndarray,
+    n_st: int,
+    st_ptr: np.ndarray,
+    st_count: np.ndarray,
+    st_cams: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One day's passes, unsorted: ``(person int32, camera int32, t int64)``."""
     mv = scenario.movement
     P = home.shape[0]
@@ -474,5 +521,10 @@ def _group_frames(passes: np.ndarray, interval: int):
     frame_ptr = np.append(starts, order.shape[0]).astype(np.int64)
     pass_frame = np.empty(order.shape[0], dtype=np.int64)
     pass_frame[order] = np.cumsum(new) - 1
-    return (s_t[starts].astype(np.int64), s_cam[starts].astype(np.int32), frame_ptr,
-            order.astype(np.int64), pass_frame)
+    return (
+        s_t[starts].astype(np.int64),
+        s_cam[starts].astype(np.int32),
+        frame_ptr,
+        order.astype(np.int64),
+        pass_frame,
+    )

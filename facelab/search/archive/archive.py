@@ -72,7 +72,6 @@ _SHARD_RE = re.compile(r"^day-(\d{4,})\.faiss$")
 _TMP_RE = re.compile(r"^\.day-\d{4,}\.faiss\..+\.tmp$")
 
 
-
 PARALLEL_MAX_QUERIES = 16
 """Query batches up to this size are searched over the shards concurrently, one OpenMP thread
 per shard; larger ones shard after shard, faiss parallelising over the queries. Below faiss'
