@@ -31,7 +31,7 @@ test: models lint
 	$(BIN)/python -m pytest -q
 
 bench: models
-	$(BIN)/python -c 'from facelab import twin; twin.load_default()' 2>/dev/null || $(BIN)/facelab calibrate
+	$(BIN)/python -c 'from facelab.twin.model import load_default; load_default()' 2>/dev/null || $(BIN)/facelab calibrate
 	$(BIN)/python -m pytest benchmarks -q --benchmark-json=benchmarks/results.json
 
 # GPU twins replace the CPU packages in a separate environment (both provide the same modules).

@@ -9,7 +9,7 @@ Example::
     lab.watchlist()                                  # facelab watchlist runs/demo
     res = lab.search("photo.png", reason="class demo", sheet="hits.png")
     for hit in res.hits:
-        print(hit.camera, hit.time, f"{hit.percent:.1f} %", hit.frame)
+        print(hit.camera, hit.time, shown(hit.percent), hit.frame)   # "84.3 %"
     queue = lab.alerts(min_percent=50)               # facelab alerts runs/demo --min-percent 50
     lab.review(queue[0].id, "rejected", reason="not the same person")
 
@@ -26,33 +26,61 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from facelab.governance import audit
-from facelab.run.store import RunStore
+from facelab.run.store import AUDIT_LOG, RunStore
 from facelab.truth import TruthStore
 from facelab.vision.probe import FaceModels
 
-__all__ = ["Run", "open_run", "run"]
+__all__ = [
+    "Run", "open_run", "run", "world", "case", "calibrate", "demo", "frames", "load_scenario",
+    "models_fetch", "models_list", "synth_faces", "synth_stats",
+]  # fmt: skip
+
+
+DEMO_SCENARIO = "classroom"
+"""The scenario of ``facelab demo``."""
+DEMO_THRESHOLDS = "50:80:5"
+"""The thresholds of the demo's sweep and report."""
+
+
+def load_scenario(scenario, *, seed: int | None = None, days: int | None = None,
+             threshold: float | None = None):  # fmt: skip
+    """A scenario (preset name, TOML path or Scenario) with the command line's overrides.
+
+    ``threshold`` replaces ``[thresholds] alert_percent`` (the alert threshold of every camera
+    without its own ``per_camera`` value) and is validated as that key is in a scenario file.
+    Raises ``ConfigError`` for invalid values.
+    """
+    from facelab.config import scenario as config
+
+    sc = scenario if isinstance(scenario, config.Scenario) else config.load_scenario(scenario)
+    overrides = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
+    if threshold is not None:
+        import dataclasses
+
+        from facelab.config.validate import ErrorContext, optional, percent
+
+        value = optional(ErrorContext(sc.source), {"alert_percent": threshold}, "thresholds",
+                         "alert_percent", percent, None)  # fmt: skip
+        overrides["thresholds"] = dataclasses.replace(sc.thresholds, alert_percent=value)
+    return sc.with_overrides(**overrides) if overrides else sc
 
 
 def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cpu",
-        seed: int | None = None, days: int | None = None, on_progress=None,
-        on_step=None):  # fmt: skip
+        seed: int | None = None, days: int | None = None, threshold: float | None = None,
+        on_progress=None, on_step=None):  # fmt: skip
     """Run (or resume) a scenario into ``out``, as ``facelab run``; returns the RunSummary.
 
-    ``scenario`` is a preset name, a TOML path or a :class:`facelab.config.scenario.Scenario`.
-    ``on_progress(day, done, total)`` is called as frames are processed. The retention purge
+    ``scenario`` is a preset name, a TOML path or a :class:`facelab.config.scenario.Scenario`;
+    ``seed``, ``days`` and ``threshold`` override it (:func:`load_scenario`). ``on_progress(day, done, total)`` is called as frames are processed. The retention purge
     runs after each simulated day and once more at the end (a no-op unless a purge was cut
     short by a crash), exactly as on the command line. ``on_step(name, day)`` is called after
     each durable step of the run and of its purges (the kill tests stop the process there).
     The ground truth goes to the run's :class:`~facelab.truth.TruthStore`.
     """
-    from facelab.config.scenario import Scenario, load_scenario
     from facelab.governance import retention
     from facelab.run.pipeline import run_scenario
 
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    overrides = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
-    if overrides:
-        sc = sc.with_overrides(**overrides)
+    sc = load_scenario(scenario, seed=seed, days=days, threshold=threshold)
     with TruthStore(out, create=True) as truth:
         summary = run_scenario(
             sc, out, truth=truth, mode=mode, device=device, on_progress=on_progress,
@@ -61,6 +89,89 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
         )  # fmt: skip
     retention.purge_after_day(out, on_step=on_step)
     return summary
+
+
+def world(scenario, *, seed: int | None = None, days: int | None = None):
+    """The scenario's simulated city (``facelab world``): a :class:`facelab.world.world.World`;
+    ``.summary()`` is what the command prints, :func:`people` the person ids worth a photo."""
+    from facelab.world.world import build_world
+
+    return build_world(load_scenario(scenario, seed=seed, days=days))
+
+
+def people(scenario, n: int = 5) -> dict:
+    """Person ids worth a photo (``facelab world --people``): the watchlist and the ``n``
+    people who pass face-recognition cameras most. ``scenario``: as :func:`world`, or a World."""
+    from facelab.run.photo import people_to_try
+    from facelab.world.world import World
+
+    return people_to_try(scenario if isinstance(scenario, World) else world(scenario), n)
+
+
+def case(name: str, out: str | Path = "runs/cases", *, device: str = "cpu"):
+    """Re-run a published case (``facelab case NAME``) under ``out/NAME``; a CaseResult."""
+    from facelab.lab.cases import run_case
+
+    return run_case(name, Path(out) / name,
+                    run=lambda sc, path: run(sc, path, device=device))  # fmt: skip
+
+
+def calibrate(out: str | Path | None = None, *, device: str = "cpu", **kw):
+    """Fit the embedding twin (``facelab calibrate``) and save it (default: the twin
+    embedding mode loads); returns ``(model, samples)``. ``kw``: identities, sightings,
+    photos, seed, qualities of :func:`facelab.twin.calibrate.calibrate`."""
+    from facelab.twin.calibrate import calibrate as fit
+    from facelab.twin.model import default_path
+
+    model, samples = fit(device=device, **kw)
+    model.save(Path(out) if out is not None else default_path())
+    return model, samples
+
+
+def demo(out: str | Path = "runs/demo", *, device: str = "cpu") -> Path:
+    """The classroom demo (``facelab demo``): run (or resume) it and write its report."""
+    run(DEMO_SCENARIO, out, device=device)
+    return open_run(out).report(thresholds=DEMO_THRESHOLDS)
+
+
+def frames(scenario, camera: str, day: int, out: str | Path, *, limit: int | None = None,
+           clip: bool = False, seed: int | None = None):  # fmt: skip
+    """Render one camera-day's frames with their ground truth (``facelab frames``)."""
+    from facelab.lab.render import render_frames
+
+    return render_frames(load_scenario(scenario, seed=seed), camera, day, out, limit=limit,
+                         clip=clip)  # fmt: skip
+
+
+def models_fetch() -> dict:
+    """Download and convert the models (``facelab models fetch``); status per model."""
+    from facelab.vision import models
+
+    return models.fetch()
+
+
+def models_list() -> list[dict]:
+    """The models with status, licence, source and SHA-256 (``facelab models list``)."""
+    from facelab.vision import models
+
+    return models.listing()
+
+
+def synth_faces(n: int = 64, *, seed: int = 0, sightings: int | None = None,
+                identity: int = 0, sheet: str | Path | None = None,
+                out: str | Path | None = None, cols: int = 8, cell: int | None = None):  # fmt: skip
+    """Draw synthetic faces into a signed contact sheet (``facelab synth faces``)."""
+    from facelab.lab.render import synth_faces as draw
+
+    return draw(n, seed=seed, sightings=sightings, identity=identity, sheet=sheet, out=out,
+                cols=cols, cell=cell)  # fmt: skip
+
+
+def synth_stats(identities: int = 100, sightings: int = 4, seed: int = 0):
+    """SFace genuine-vs-impostor scores on facelab's faces (``facelab synth stats``)."""
+    from facelab.lab import calibration
+
+    return calibration.genuine_impostor_scores(identities, sightings, seed)
 
 
 def open_run(path: str | Path, *, actor: str | None = None, device: str = "cpu") -> Run:
@@ -88,7 +199,7 @@ class Run:
     def __init__(self, path: str | Path, *, actor: str | None = None, device: str = "cpu"):
         from facelab.search.archive import ShardCache
 
-        with RunStore(path) as s:  # checks the run directory now; nothing is written
+        with RunStore(path, readonly=True) as s:  # checks the run directory; writes nothing
             self.shards = ShardCache(s.archive_options()["cache_shards"])
         self.path = Path(path)
         self.actor = actor or audit.default_actor()
@@ -99,9 +210,10 @@ class Run:
         return f"Run({str(self.path)!r})"
 
     @contextmanager
-    def store(self):
-        """``with run.store() as s:`` — the open :class:`~facelab.run.store.RunStore`."""
-        s = RunStore(self.path, shards=self.shards)
+    def store(self, *, readonly: bool = False):
+        """``with run.store() as s:`` — the open :class:`~facelab.run.store.RunStore`
+        (``readonly``: opened so that nothing in the run can change)."""
+        s = RunStore(self.path, shards=self.shards, readonly=readonly)
         try:
             yield s
         finally:
@@ -124,7 +236,7 @@ class Run:
         """Watchlist entries (``facelab watchlist``)."""
         from facelab.run import watchlist
 
-        with self.store() as s:
+        with self.store(readonly=True) as s:
             return watchlist.entries(s, include_removed=include_removed)
 
     def remove(self, label: str, *, reason: str | None = None):
@@ -139,18 +251,21 @@ class Run:
     def search(self, photo, *, reason: str | None = None, case: str | None = None,
                min_percent: float | None = None, top: int | None = None, cameras=None,
                date_from=None, date_to=None, mapping: str | None = None, largest: bool = False,
-               sheet: str | Path | None = None):  # fmt: skip
+               sheet: str | Path | None = None, allow_missing: bool = False):  # fmt: skip
         """Where was this person seen? (``facelab search``); returns a SearchResult.
 
-        With ``sheet``, also draws the probe beside its hits into that PNG.
+        With ``sheet``, also draws the probe beside its hits into that PNG. A day shard of
+        the window that is missing or unreadable is a ``RunError`` unless ``allow_missing``
+        (then the result's ``missing_days`` names the days not searched).
         """
         from facelab.run import retrospective as search
 
-        with self.store() as s:
+        with self.store(readonly=True) as s:
             result = search.search_photo(
                 s, photo, min_percent=min_percent, top=top, cameras=cameras,
                 date_from=date_from, date_to=date_to, reason=reason, case=case,
                 actor=self.actor, mapping=mapping, models=self.models, largest=largest,
+                allow_missing=allow_missing,
             )  # fmt: skip
             if sheet is not None:
                 search.draw_sheet(s, result, photo, sheet)
@@ -160,7 +275,7 @@ class Run:
         """Draw a search's probe beside its hits (``facelab search --sheet``)."""
         from facelab.run import retrospective as search
 
-        with self.store() as s:
+        with self.store(readonly=True) as s:
             return search.draw_sheet(s, result, photo, path)
 
     # ---- review queue
@@ -170,15 +285,106 @@ class Run:
         """The manual review queue (``facelab alerts``); a list of Alert."""
         from facelab.run import review
 
-        with self.store() as s:
+        with self.store(readonly=True) as s:
             return review.list_alerts(s, min_percent, status, camera, limit)
 
-    def review(self, alert_id: int, decision: str, *, reason: str | None = None,
+    def review(self, alert_id: int | str, decision: str, *, reason: str | None = None,
                case: str | None = None, note: str | None = None):  # fmt: skip
-        """Confirm or reject an alert (``facelab review``); returns the updated Alert."""
-        from facelab.run import review
+        """Confirm or reject an alert (``facelab review``); returns the updated Alert.
 
+        ``alert_id`` is the stored id or its short form (``A-3-0042``,
+        :func:`facelab.run.schema.display_alert_id`)."""
+        from facelab.run import review
+        from facelab.run.schema import parse_alert_id
+
+        alert_id = parse_alert_id(alert_id)
         with self.store() as s:
             return review.review_alert(
                 s, alert_id, decision, actor=self.actor, reason=reason, case=case, note=note
             )
+
+    # ---- photos of the run's people
+
+    def photo(self, person: str | int, out: str | Path, *, take: int = 1):
+        """A fresh signed photo of a person of the run's world (``facelab photo``); returns
+        a :class:`facelab.run.photo.PersonPhoto`."""
+        from facelab.run.photo import write_person_photo
+
+        with self.store(readonly=True) as s:
+            sc = s.scenario()
+        return write_person_photo(sc, person, out, take=take, device=self.device)
+
+    # ---- metrics and report
+
+    def sweep(self, thresholds: str = "50:80:5", mapping: str = "linear", rank: int = 1,
+              seconds_per_candidate: float | None = None, camera_kind: str | None = None):  # fmt: skip
+        """Error rates, false alerts and review load per threshold (``facelab sweep``); a
+        :class:`facelab.lab.sweep.SweepTable`."""
+        from facelab.lab.metrics import SECONDS_PER_CANDIDATE
+        from facelab.lab.scores import load_scores
+        from facelab.lab.sweep import run_mapping, sweep_run
+
+        spc = SECONDS_PER_CANDIDATE if seconds_per_candidate is None else seconds_per_candidate
+        with self.store(readonly=True) as s:
+            scores = load_scores(s)
+        kw = {"camera_kind": camera_kind} if camera_kind is not None else {}
+        return sweep_run(scores, thresholds, run_mapping(scores, mapping), rank=rank,
+                         seconds_per_candidate=spc, **kw)  # fmt: skip
+
+    def report(self, out: str | Path | None = None, **kw) -> Path:
+        """Write the run's HTML report (``facelab report``); ``kw``: thresholds, mapping, rank,
+        seconds_per_candidate of :func:`facelab.lab.report.html.write_report`."""
+        from facelab.lab.report.html import write_report
+
+        return write_report(self.path, out, **kw)
+
+    # ---- retention
+
+    def purge(self, *, now=None, retention_days: int | None = None, reason: str | None = None,
+              proof=None):  # fmt: skip
+        """Delete what is past retention (``facelab purge``); a PurgeReport. ``proof``: a
+        :class:`facelab.governance.retention.DeletionProof` to collect fingerprints into."""
+        from facelab.governance import retention
+
+        return retention.purge(
+            self.path, now=now, retention_days=retention_days, actor=self.actor,
+            reason=reason or "retention policy", proof=proof, always_record=True,
+        )  # fmt: skip
+
+    def retention_verify(self, proof=None):
+        """Check that nothing past retention is left (``facelab retention verify``); a
+        VerifyReport (``.ok``)."""
+        from facelab.governance import retention
+
+        return retention.verify(self.path, proof)
+
+    def retention_window(self):
+        """The archive window a search looks at (``facelab retention window``), or None."""
+        from facelab.run.window import archive_window
+
+        with self.store(readonly=True) as s:
+            return archive_window(s)
+
+    def retention_cases(self) -> list[tuple[str, str, int]]:
+        """Cases with confirmed alerts: ``(case, status, n)`` (``facelab retention cases``)."""
+        from facelab.governance import retention
+
+        with self.store(readonly=True) as s:
+            return retention.cases(s)
+
+    def retention_close_case(self, case_id: str, *, reason: str | None = None) -> int:
+        """Close a case (``facelab retention close-case``); the number of alerts released."""
+        from facelab.governance import retention
+
+        with self.store() as s:
+            return retention.close_case(s, case_id, actor=self.actor, reason=reason)
+
+    # ---- audit
+
+    def audit(self):
+        """The audit log's records (``facelab audit RUN``)."""
+        return audit.AuditLog(self.path / AUDIT_LOG).records()
+
+    def audit_verify(self):
+        """Check the audit log's hash chain (``facelab audit verify RUN``); a report (``.ok``)."""
+        return audit.AuditLog(self.path / AUDIT_LOG).verify()

@@ -59,3 +59,17 @@ class RetentionError(FacelabError):
     """A purge cannot be done, or `retention verify` found purged bytes or leftovers."""
 
     exit_code = 10
+
+
+class ConflictError(FacelabError):
+    """A change was refused because someone else changed the same thing first (a review of an
+    alert that another reviewer has already decided)."""
+
+    exit_code = 11
+
+
+class RetentionParameterError(ConfigError, RetentionError):
+    """A retention option or deletion-proof file is invalid (``--now``, ``--retention-days``,
+    ``--keep-proof``, ``--proof``): a parameter error (exit code 2), not a failed proof."""
+
+    exit_code = 2

@@ -7,7 +7,9 @@ One gate for all image input: :func:`read_image` for files and :func:`decode_ima
 What is refused, and why:
 
 - missing files, folders, empty files and files over :data:`MAX_FILE_BYTES`;
-- bytes that are not an image or are corrupt;
+- folders, FIFOs, sockets and devices (also behind a symlink), checked before reading;
+- bytes that are not a PNG or JPEG file, or are corrupt (only PNG and JPEG reach the decoder,
+  after their dimensions are checked, so no other format's header can make it allocate);
 - truncated PNG and JPEG files. OpenCV may return a *partial* image for a cut JPEG (the missing
   rows come out grey), so truncation is detected from the file structure, not from the decoder:
   a PNG must walk chunk by chunk, every CRC good, up to its ``IEND`` chunk; a JPEG must carry its
@@ -25,14 +27,17 @@ from __future__ import annotations
 
 import logging
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import cv2.utils.logging as cv_logging
 import numpy as np
 
 from facelab.errors import ImageError
+from facelab.fileio import read_user_file
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,9 @@ MAX_SIDE = 8192
 """Largest accepted image side, in pixels."""
 MAX_FILE_BYTES = 256 * 1024 * 1024
 """Largest accepted image file, in bytes."""
+_cv_log_lock = threading.Lock()
+_cv_quiet_depth = 0
+_cv_saved_level = 0
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SOI = b"\xff\xd8\xff"
@@ -230,13 +238,35 @@ def _check_size(width: int, height: int, name: str) -> None:
         )
 
 
+def _imdecode(data: bytes) -> np.ndarray | None:
+    """``cv2.imdecode`` with OpenCV's own logging silenced while it runs: a decoder's
+    ``[ERROR:…]``/``[WARN:…]`` lines would reach the user's terminal beside facelab's one-line
+    refusal. The level is process-wide, so concurrent decodes share one silenced span: the
+    first to enter saves the level, the last to leave restores it."""
+    global _cv_quiet_depth, _cv_saved_level
+    with _cv_log_lock:
+        if _cv_quiet_depth == 0:
+            _cv_saved_level = cv_logging.getLogLevel()
+            cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
+        _cv_quiet_depth += 1
+    try:
+        return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+    finally:
+        with _cv_log_lock:
+            _cv_quiet_depth -= 1
+            if _cv_quiet_depth == 0:
+                cv_logging.setLogLevel(_cv_saved_level)
+
+
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Decode image bytes into a BGR array, refusing anything facelab cannot use.
 
     Parameters
     ----------
     data : bytes
-        The encoded file (PNG, JPEG, or another format OpenCV reads).
+        The encoded file (PNG or JPEG).
     name : str
         The file's name, used in error messages.
 
@@ -257,10 +287,9 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
         _check_size(*_png_size(png_chunks(data, name), name), name)
     elif data.startswith(JPEG_SOI):
         _check_size(*_jpeg_size(jpeg_segments(data, name), name), name)
-    try:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        image = None
+    else:
+        raise _fail(name, "not an image, or a corrupt one (facelab reads PNG and JPEG files)")
+    image = _imdecode(data)
     if image is None:
         raise _fail(name, "not an image, or a corrupt one (the decoder could not read it)")
     if image.dtype == np.uint16:
@@ -285,28 +314,17 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """Read a user-supplied file whole, with one-line errors naming it.
+    """Read a user-supplied file whole, with one-line errors naming it
+    (:func:`facelab.fileio.read_user_file`: type and size are checked before reading).
 
     Raises
     ------
     ImageError
-        If the file is missing, a folder, empty, over :data:`MAX_FILE_BYTES`, or unreadable.
+        If the file is missing, a folder, a FIFO, socket or device (also behind a symlink),
+        empty, over :data:`MAX_FILE_BYTES`, or unreadable.
     """
-    p = Path(path)
-    name = str(p)
-    if p.is_dir():
-        raise _fail(name, "is a directory, not an image file")
-    try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _fail(name, f"file too large ({size} bytes; at most {MAX_FILE_BYTES})")
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise _fail(name, "file not found") from None
-    except PermissionError:
-        raise _fail(name, "permission denied") from None
-    except OSError as exc:
-        raise _fail(name, f"cannot read file ({exc.strerror or exc})") from None
+    name = _one_line(str(path))
+    data = read_user_file(path, max_bytes=MAX_FILE_BYTES, error=ImageError, prefix=name)
     if not data:
         raise _fail(name, "empty file")
     return data

@@ -42,6 +42,9 @@ CREATE INDEX IF NOT EXISTS pass_truth_day ON pass_truth(day);
 CREATE TABLE IF NOT EXISTS watch_truth(watch INTEGER PRIMARY KEY, identity INTEGER);
 """
 
+TRUTH_TABLES = ("sighting_truth", "pass_truth", "watch_truth")
+"""Tables every ``truth.sqlite`` has; a database without them is foreign."""
+
 SIGHTING_PERSON = np.dtype([("sighting", np.int64), ("person", np.int64)])
 """A sighting id and the person really in it (-1: a detection of no one)."""
 
@@ -73,10 +76,15 @@ class TruthStore:
         file) as soon as the run exists.
     create : bool
         Create the database and its tables when the file is missing; otherwise a missing file
-        is a :class:`~facelab.errors.RunError` (an incomplete run).
+        is a :class:`~facelab.errors.RunError` (an incomplete run). An existing file is never
+        given a schema: an empty, damaged or foreign one is a :class:`~facelab.errors.RunError`
+        naming it.
     connect : callable, optional
         ``connect(path) -> sqlite3.Connection``; default :func:`facelab.run.store.connect`
         (read-write). Retention's verify passes a read-only one.
+    readonly : bool
+        Open with :func:`facelab.run.store.connect_read_only` (the lab's reads): nothing in
+        the run changes, not even a ``-wal`` or ``-shm`` file.
     """
 
     def __init__(
@@ -85,10 +93,11 @@ class TruthStore:
         *,
         create: bool = False,
         connect: Callable[[Path], sqlite3.Connection] | None = None,
+        readonly: bool = False,
     ):
         self.path = Path(run) / TRUTH_DB
-        self._create = create
-        self._connect = connect or run_store.connect
+        self._create = create and not readonly
+        self._connect = connect or (run_store.connect_read_only if readonly else run_store.connect)
         self._conn: sqlite3.Connection | None = None
 
     def open(self) -> TruthStore:
@@ -98,9 +107,16 @@ class TruthStore:
                 raise RunError(
                     f"incomplete run directory {self.path.parent}: {TRUTH_DB} is missing"
                 )
-            conn = self._connect(self.path)
-            if self._create:
+            if self._create and not self.path.exists():
+                conn = run_store.connect(self.path, create=True)
                 conn.executescript(TRUTH_SCHEMA)
+            else:
+                conn = self._connect(self.path)
+                try:
+                    run_store.check_tables(conn, self.path, TRUTH_TABLES)
+                except RunError:
+                    conn.close()
+                    raise
             self._conn = conn
         return self
 

@@ -137,11 +137,39 @@ def test_records_and_append_refuse_damaged_log(tmp_path):
     _fill(log, 3)
     data = log.path.read_bytes()
     log.path.write_bytes(data[:-10])
-    with pytest.raises(AuditError, match="incomplete line"):
+    with pytest.raises(AuditError, match="does not verify at record 3.*line 3 is incomplete"):
         log.append("ana", "search")
+    assert log.path.read_bytes() == data[:-10]
     log.path.write_bytes(data.replace(b'"seq":2', b'"seq":2,,'))
     with pytest.raises(AuditError, match="line 2 is not valid JSON"):
         log.records()
+
+
+def test_append_refuses_a_chain_that_no_longer_verifies(tmp_path):
+    """An edit in the middle, a record cut off the end, or a missing anchor: the append is
+    refused and neither the log nor its anchor changes."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    _fill(log, 4)
+    data, head = log.path.read_bytes(), log.head_path.read_bytes()
+    edited = data.replace(b'"actor":"ana"', b'"actor":"eve"', 1)
+    assert edited != data
+    lines = data.splitlines(keepends=True)
+    for bad, match in (
+        (edited, "does not verify at record 2"),
+        (b"".join(lines[:-1]), "cut from the end"),
+    ):
+        log.path.write_bytes(bad)
+        with pytest.raises(AuditError, match=match):
+            log.append("ana", "search")
+        assert (log.path.read_bytes(), log.head_path.read_bytes()) == (bad, head)
+    log.path.write_bytes(data)
+    log.head_path.unlink()
+    with pytest.raises(AuditError, match="anchor audit.head is missing"):
+        log.append("ana", "search")
+    assert log.path.read_bytes() == data
+    log.head_path.write_bytes(head)
+    assert log.append("ana", "search").seq == 5
+    assert log.verify().ok
 
 
 def test_require_reason_and_actor(monkeypatch):

@@ -137,7 +137,7 @@ def test_confirm_and_reject_change_status_and_append_audit(lab, run_dir):
     r = cli("review", run_dir, second.id, "--reject", "--reason", "different person",
             "--note", "glasses differ", "--actor", "bo")  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert f"alert {second.id}: pending → rejected by bo" in r.output
+    assert f"alert {schema.display_alert_id(second.id)}: pending → rejected by bo" in r.output
     after = {x.id: x for x in lab.alerts()}
     assert after[first.id].status == "confirmed"
     assert (after[second.id].status, after[second.id].note) == ("rejected", "glasses differ")

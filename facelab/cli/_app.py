@@ -7,6 +7,11 @@ import sys
 
 import typer
 
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_errors
+
 from facelab.errors import FacelabError
 
 app = typer.Typer(
@@ -32,11 +37,28 @@ def _root(
 def main() -> None:
     """Console entry point: run the app, turning FacelabError into one line and an exit code.
 
-    Usage errors, ``--help`` and ``typer.Exit`` are handled by click's standalone mode.
+    Click's usage errors (unknown options, missing arguments, values click itself refuses) are
+    printed the same way, as one ``error: …`` line with exit code 2; ``--help``, ``typer.Exit``
+    and a bare ``facelab`` (which shows the help) behave as in click's standalone mode.
     """
     try:
-        app()
+        rc = app(standalone_mode=False)
     except FacelabError as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"error: {message}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except click_errors.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+            sys.exit(exc.exit_code)
+        message = " ".join(exc.format_message().split())
+        command = exc.ctx.command_path if exc.ctx is not None else "facelab"
+        print(f"error: {message} (see '{command} --help')", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        print(f"error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(rc if isinstance(rc, int) else 0)

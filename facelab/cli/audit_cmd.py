@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from facelab.cli._app import app
+from facelab.cli.formats import check_format, print_csv, print_json, print_table
 from facelab.errors import AuditError
 from facelab.governance.audit import AuditLog, AuditRecord
 from facelab.run.store import require_run
@@ -29,10 +29,10 @@ def _cell(value: str) -> Text:
     return Text("".join(ch if ch.isprintable() else "?" for ch in value))
 
 
-def _short(details: dict, width: int = 40) -> str:
-    text = json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    text = "" if text == "{}" else text
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _details(details: dict) -> str:
+    """The details as compact JSON (whole: the table wraps the cell)."""
+    text = json.dumps(details, sort_keys=True, separators=(", ", ": "), ensure_ascii=False)
+    return "" if text == "{}" else text
 
 
 def _reason_case(rec: AuditRecord) -> str:
@@ -40,8 +40,11 @@ def _reason_case(rec: AuditRecord) -> str:
     return "; ".join(parts)
 
 
-def _list(run: Path) -> None:
+def _list(run: Path, fmt: str = "table") -> None:
     records = AuditLog(run / AUDIT_FILE).records()
+    if fmt != "table":
+        (print_json if fmt == "json" else print_csv)(records)
+        return
     if not records:
         print(f"no audit records in {run}")
         return
@@ -57,8 +60,8 @@ def _list(run: Path) -> None:
         table.add_column(col, **kw)
     for rec in records:
         cells = (rec.time[:19].replace("T", " "), rec.actor, rec.action, _reason_case(rec))
-        table.add_row(str(rec.seq), *map(_cell, cells), _cell(_short(rec.details)))
-    Console().print(table)
+        table.add_row(str(rec.seq), *map(_cell, cells), _cell(_details(rec.details)))
+    print_table(table)
 
 
 def _verify(run: Path) -> None:
@@ -79,6 +82,9 @@ def audit(
             show_default=False,
         ),
     ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, json or csv (listing only).")
+    ] = "table",
 ) -> None:
     """List a run's audit log, or verify its hash chain.
 
@@ -86,8 +92,9 @@ def audit(
 
     facelab audit verify RUN: "audit log OK: N records", or the first bad record (exit code 7).
     """
+    check_format(fmt)
     if len(args) == 1:
-        _list(require_run(args[0]))
+        _list(require_run(args[0]), fmt)
     elif len(args) == 2 and args[0] == "verify":
         _verify(require_run(args[1]))
     else:

@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from facelab.cli._app import app
+from facelab.cli.formats import print_table
 
 
 def _fmt_rate(x: float) -> str:
@@ -54,7 +55,7 @@ def print_reports(reports, console: Console, title: str) -> None:
             f"{r.ks_impostor:.3f}",
             f"{r.n_image_identities}/{r.n_twin_identities}",
         )
-    console.print(dist)
+    print_table(dist, console)
     rates = Table(
         title=f"{title}: FMR / FNMR at percent thresholds (linear mapping), image [95 % CI] vs twin",
         box=None, pad_edge=False,
@@ -71,7 +72,7 @@ def print_reports(reports, console: Console, title: str) -> None:
                 _fmt_rate(r.twin_fnmr[i].value),
                 _flag(r.fnmr_inside[i], r.fnmr_inside_clustered[i]),
             )  # fmt: skip
-    console.print(rates)
+    print_table(rates, console)
     console.print(
         "CI: hull of the Wilson interval and an identity (cluster) bootstrap, since pairs "
         "sharing a person are not independent. ✓ twin inside the Wilson interval; ~ inside "

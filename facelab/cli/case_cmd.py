@@ -20,18 +20,28 @@ def case_cmd(
         Path, typer.Option(help="Folder for the case's runs (resumed if there).")
     ] = Path("runs/cases"),
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Re-run a published deployment on synthetic people; print its headline beside the published one."""
+    from facelab.cli.formats import check_format, print_json
     from facelab.cli.run_cmd import run_with_progress
     from facelab.lab.cases import CASES, run_case
 
+    check_format(fmt, ("text", "json"))
     if name is None:
+        if fmt == "json":
+            print_json([{"name": c.name, "title": c.title} for c in CASES.values()])
+            return
         for c in CASES.values():
             print(f"{c.name:14s} {c.title}")
         return
     result = run_case(
-        name, out / name, run=lambda sc, path: run_with_progress(sc, path, None, device)
-    )
+        name, out / name,
+        run=lambda sc, path: run_with_progress(sc, path, None, device, quiet=fmt == "json"),
+    )  # fmt: skip
+    if fmt == "json":
+        print_json(result)
+        return
     print(result.text())
     for label, path in result.runs.items():
         print(f"run {label:10s} {path}  (facelab sweep / report work on it)")

@@ -15,9 +15,7 @@ import typer
 
 from facelab.cli._app import app
 
-DEMO_SCENARIO = "classroom"
 DEMO_OUT = Path("runs") / "demo"
-DEMO_THRESHOLDS = "50:80:5"
 
 
 def _remove_old_run(out: Path) -> None:
@@ -45,6 +43,7 @@ def demo_cmd(
 
     Started again, it resumes the existing run instead of redoing it.
     """
+    from facelab.api import DEMO_SCENARIO, DEMO_THRESHOLDS
     from facelab.cli.run_cmd import print_summary, run_with_progress
     from facelab.cli.sweep_cmd import compact_text, header_text
     from facelab.config.scenario import load_scenario

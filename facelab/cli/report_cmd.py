@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from facelab.cli import options
 from facelab.cli._app import app
 from facelab.lab.metrics import SECONDS_PER_CANDIDATE
 from facelab.lab.sweep import DEFAULT_THRESHOLDS
@@ -26,9 +27,18 @@ def report_cmd(
     mapping: Annotated[
         str, typer.Option(help=f"Percent mapping: {', '.join(MAPPINGS)}.")
     ] = "linear",
-    rank: Annotated[int, typer.Option(help="Rank for FNIR (mate within the first R).")] = 1,
+    rank: Annotated[
+        int,
+        typer.Option(
+            parser=options.count("--rank"), help="Rank for FNIR (mate within the first R)."
+        ),
+    ] = 1,
     seconds_per_candidate: Annotated[
-        float, typer.Option(help="Human review time per alert, in seconds.")
+        float,
+        typer.Option(
+            parser=options.number("--seconds-per-candidate", 0, 86400, lo_open=True),
+            help="Human review time per alert, in seconds.",
+        ),
     ] = SECONDS_PER_CANDIDATE,
 ) -> None:
     """Write a self-contained HTML report of a run; open it in a browser.

@@ -13,8 +13,9 @@ from typing import Annotated
 
 import typer
 
+from facelab.cli import options
 from facelab.cli._app import app
-from facelab.errors import RetentionError
+from facelab.errors import RetentionError, RetentionParameterError
 from facelab.governance import retention
 from facelab.governance.audit import default_actor
 from facelab.run.store import RunStore, require_run
@@ -32,7 +33,7 @@ def _outside(run: Path, path: Path) -> Path:
     """``path`` resolved, refusing anything inside the run directory."""
     full = path.expanduser().resolve()
     if full == run.resolve() or run.resolve() in full.parents:
-        raise RetentionError(
+        raise RetentionParameterError(
             f"--keep-proof {path} is inside the run directory; a proof must be kept outside "
             "the run it is about"
         )
@@ -46,7 +47,7 @@ def purge_cmd(
         int | None,
         typer.Option(
             "--retention-days",
-            min=1,
+            parser=options.count("--retention-days"),
             help="Window in days (default: the run's "
             "retention.days); also caps the unmatched/matched limits.",
         ),
@@ -155,7 +156,7 @@ def window_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory.", show_default=False)],
 ) -> None:
     """Print the archive window a search of RUN looks at."""
-    with RunStore(run) as store:
+    with RunStore(run, readonly=True) as store:
         win = archive_window(store)
     if win is None:
         print("archive window   empty (no simulated day inside the retention window)")
@@ -168,7 +169,7 @@ def cases_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory.", show_default=False)],
 ) -> None:
     """List the cases that confirmed alerts are attached to, and whether they hold them."""
-    with RunStore(run) as store:
+    with RunStore(run, readonly=True) as store:
         rows = retention.cases(store)
     if not rows:
         print("no cases")

@@ -14,8 +14,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from facelab.cli import options
 from facelab.cli._app import app
-from facelab.config.scenario import load_scenario
 from facelab.run.pipeline import RunSummary
 
 
@@ -67,15 +67,28 @@ def run_cmd(
         str | None, typer.Option(help="image or embedding (default: the scenario's).")
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
-    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
-    days: Annotated[int | None, typer.Option(help="Override the number of days.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(parser=options.seed(), help="Override the scenario's seed.")
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(parser=options.count("--days"), help="Override the number of days."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            metavar="PCT",
+            help="Override the alert threshold in percent (thresholds.alert_percent; "
+            "cameras with their own per_camera value keep it).",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a scenario day by day: render, detect, embed, search, alert, archive.
 
     Started again with the same command after an interruption, it resumes where it stopped.
     """
-    sc = load_scenario(scenario)
-    overrides = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
-    if overrides:
-        sc = sc.with_overrides(**overrides)
+    from facelab import api
+
+    sc = api.load_scenario(scenario, seed=seed, days=days, threshold=threshold)
     print_summary(run_with_progress(sc, out, mode, device))

@@ -7,12 +7,15 @@ Each command delegates to :mod:`facelab.api` (the same calls a notebook makes). 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from facelab.cli import options
 from facelab.cli._app import app
+from facelab.search.percent import shown
 
 RunArg = Annotated[
     Path, typer.Argument(help="Run directory (made by `facelab run`).", show_default=False)
@@ -41,6 +44,9 @@ LargestOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Embedder device: cpu, cuda or auto.")]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="table, json or csv (json: facelab.lab.jsonview).")
+]
 
 
 def table(headers: list[str], rows: list[list], right: set[int] = frozenset()) -> None:
@@ -103,17 +109,25 @@ def watchlist_cmd(
     reason: ReasonOpt = None,
     show_all: Annotated[bool, typer.Option("--all", help="Also list removed entries.")] = False,
     actor: ActorOpt = None,
+    fmt: FormatOpt = "table",
 ) -> None:
     """List the watchlist, or remove an entry with --remove LABEL --reason R.
 
     A removed entry's vector and photo are deleted; its row stays (inactive) for the audit.
+    `facelab photo RUN LABEL --out p.png` writes a fresh photo of a scenario entry's person.
     """
+    from facelab.cli.formats import check_format, print_csv, print_json
+
+    check_format(fmt)
     lab = _open(run, actor)
     if remove is not None:
         entry = lab.remove(remove, reason=reason)
         print(f"removed {entry.label} (watchlist id {entry.id}) from {lab.path}")
         return
     rows = lab.watchlist(include_removed=show_all)
+    if fmt != "table":
+        (print_json if fmt == "json" else print_csv)(rows)
+        return
     if not rows:
         print(f"the watchlist of {lab.path} is empty")
         return
@@ -135,6 +149,7 @@ def watchlist_cmd(
     )
     n = sum(e.active for e in rows)
     print(f"{n} active entr{'y' if n == 1 else 'ies'}")
+    print(f"a fresh photo of a scenario entry's person: facelab photo {lab.path} LABEL --out p.png")
 
 
 # --------------------------------------------------------------------------- search
@@ -149,11 +164,16 @@ def search_cmd(
     min_percent: Annotated[
         float | None,
         typer.Option(
-            "--min-percent", help="Lowest percent shown (default: the run's alert threshold)."
+            "--min-percent",
+            parser=options.number("--min-percent", 0, 100),
+            help="Lowest percent shown (default: the run's alert threshold).",
         ),
     ] = None,
     top: Annotated[
-        int | None, typer.Option("--top", min=1, help="At most K hits, best first (FAISS top-k).")
+        int | None,
+        typer.Option(
+            "--top", parser=options.count("--top"), help="At most K hits, best first (FAISS top-k)."
+        ),
     ] = None,
     camera: Annotated[
         list[str] | None, typer.Option("--camera", help="Only this camera id (repeatable).")
@@ -175,8 +195,17 @@ def search_cmd(
         ),
     ] = None,
     largest: LargestOpt = False,
+    allow_missing: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing",
+            help="Search the other days when day shards of the window are missing or "
+            "unreadable (a warning names the days not searched); otherwise that is an error.",
+        ),
+    ] = False,
     actor: ActorOpt = None,
     device: DeviceOpt = "cpu",
+    fmt: FormatOpt = "table",
 ) -> None:
     """Where was the person in this photo seen? Searches the archive window of the run.
 
@@ -185,11 +214,27 @@ def search_cmd(
     A stated --reason is required unless the run's policy allows none; the search (probe hash,
     parameters, result count) is recorded in the audit log.
     """
+    from facelab.cli.formats import check_format, print_csv, print_json
+
+    check_format(fmt)
     lab = _open(run, actor, device)
     res = lab.search(
         photo, reason=reason, case=case, min_percent=min_percent, top=top, cameras=camera,
         date_from=date_from, date_to=date_to, mapping=mapping, largest=largest, sheet=sheet,
+        allow_missing=allow_missing,
     )  # fmt: skip
+    if res.missing_days:
+        print(
+            f"warning: NOT SEARCHED: {len(res.missing_days)} day(s) of the archive window have a "
+            f"missing or unreadable shard: {', '.join(res.missing_days)}",
+            file=sys.stderr,
+        )
+    if fmt == "json":
+        print_json(res)
+        return
+    if fmt == "csv":
+        print_csv(res.hits)
+        return
     p = res.params
     print(f"searched   {res.window}")
     filters = []
@@ -208,7 +253,7 @@ def search_cmd(
         table(
             ["#", "camera", "time", "percent", "frame"],
             [
-                [h.rank, h.camera, h.time.replace("T", " "), f"{h.percent:.1f} %", h.frame or "-"]
+                [h.rank, h.camera, h.time.replace("T", " "), shown(h.percent), h.frame or "-"]
                 for h in res.hits
             ],  # fmt: skip
             right={0, 3},
@@ -229,6 +274,7 @@ def alerts_cmd(
         float | None,
         typer.Option(
             "--min-percent",
+            parser=options.number("--min-percent", 0, 100),
             help="Show candidates at or above this percent; below the run's threshold the "
             "candidates that never became alerts come up too (default: the queue as raised).",
         ),
@@ -238,15 +284,30 @@ def alerts_cmd(
         typer.Option("--status", help="pending, confirmed, rejected or below-threshold."),
     ] = None,
     camera: Annotated[str | None, typer.Option("--camera", help="Only this camera id.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N rows.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", parser=options.count("--limit"), help="At most N rows."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table or json (the console's /api/alerts).")
+    ] = "table",
 ) -> None:
     """The manual review queue: alerts with camera, time, percent, rank, status and frame.
 
     Lowering --min-percent below the run's alert threshold shows many more candidates, marked
     'below-threshold': they were never alerted and are not in the queue.
     """
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter(f"--format must be table or json, got {fmt!r}")
+    from facelab.run.schema import display_alert_id
+
     lab = _open(run)
     rows = lab.alerts(min_percent=min_percent, status=status, camera=camera, limit=limit)
+    if fmt == "json":
+        from facelab.run.review import alerts_json
+
+        typer.echo(alerts_json(rows), nl=False)
+        return
     if not rows:
         print("no alerts" + (f" at ≥ {min_percent:g} %" if min_percent is not None else ""))
         return
@@ -254,18 +315,18 @@ def alerts_cmd(
         ["id", "watch", "camera", "time", "percent", "rank", "status", "frame"],
         [
             [
-                a.id,
+                display_alert_id(a.id),
                 a.watch_label,
                 a.camera,
                 a.time.replace("T", " "),
-                f"{a.percent:.1f} %",
+                shown(a.percent),
                 a.rank,
                 a.status,
                 a.frame or "-",
             ]
             for a in rows
         ],  # fmt: skip
-        right={0, 4, 5},
+        right={4, 5},
     )
     queued = [a for a in rows if a.in_queue]
     below = len(rows) - len(queued)
@@ -280,7 +341,11 @@ def alerts_cmd(
 def review_cmd(
     run: RunArg,
     alert: Annotated[
-        int, typer.Argument(help="Alert id (see `facelab alerts`).", show_default=False)
+        str,
+        typer.Argument(
+            help="Alert id as `facelab alerts` shows it (A-3-0042), or the numeric id.",
+            show_default=False,
+        ),
     ],
     confirm: Annotated[
         bool, typer.Option("--confirm", help="The reviewer confirms the match.")
@@ -300,12 +365,15 @@ def review_cmd(
     """
     if confirm == reject:
         raise typer.BadParameter("give exactly one of --confirm or --reject")
+    from facelab.run.schema import display_alert_id, parse_alert_id
+
+    alert_id = parse_alert_id(alert)
     lab = _open(run, actor)
     decision = "confirmed" if confirm else "rejected"
     from facelab.run.review import get_alert
 
     with lab.store() as s:
-        was = get_alert(s, alert).status
-    a = lab.review(alert, decision, reason=reason, case=case, note=note)
-    print(f"alert {a.id}: {was} → {a.status} by {a.reviewed_by} ({a.watch_label}, {a.camera}, "
-          f"{a.time.replace('T', ' ')}, {a.percent:.1f} %)")  # fmt: skip
+        was = get_alert(s, alert_id).status
+    a = lab.review(alert_id, decision, reason=reason, case=case, note=note)
+    print(f"alert {display_alert_id(a.id)}: {was} → {a.status} by {a.reviewed_by} ({a.watch_label}, {a.camera}, "
+          f"{a.time.replace('T', ' ')}, {shown(a.percent)})")  # fmt: skip

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from facelab.cli import options
 from facelab.cli._app import app
 from facelab.lab.metrics import SECONDS_PER_CANDIDATE, Rate, targets_found
 from facelab.lab.report.facts import RunFacts, run_facts
@@ -229,7 +230,7 @@ def sweep_output(
     by: str | None = None,
 ) -> str:
     """Everything ``facelab sweep`` prints, as one string (deterministic for a given run)."""
-    with RunStore(run) as store:
+    with RunStore(run, readonly=True) as store:
         scores = load_scores(store)
         facts = run_facts(store, scores)
     m = run_mapping(scores, mapping)
@@ -284,10 +285,19 @@ def sweep_cmd(
     mapping: Annotated[
         str, typer.Option(help=f"Percent mapping: {', '.join(MAPPINGS)}.")
     ] = "linear",
-    rank: Annotated[int, typer.Option(help="Rank for FNIR (mate within the first R).")] = 1,
+    rank: Annotated[
+        int,
+        typer.Option(
+            parser=options.count("--rank"), help="Rank for FNIR (mate within the first R)."
+        ),
+    ] = 1,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     seconds_per_candidate: Annotated[
-        float, typer.Option(help="Human review time per alert, in seconds.")
+        float,
+        typer.Option(
+            parser=options.number("--seconds-per-candidate", 0, 86400, lo_open=True),
+            help="Human review time per alert, in seconds.",
+        ),
     ] = SECONDS_PER_CANDIDATE,
     by: Annotated[
         By | None, typer.Option(help="Also break the figures down by camera kind.")

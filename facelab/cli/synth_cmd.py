@@ -6,7 +6,6 @@ images can be fed back into facelab and nothing else can.
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +13,7 @@ from typing import Annotated
 import typer
 
 from facelab.cli._app import app
-from facelab.errors import ConfigError
+from facelab.lab.render import SHEET_CELL_FACE, SHEET_CELL_PORTRAIT
 
 synth_app = typer.Typer(
     help="Synthetic faces: contact sheets, sighting variations, SFace genuine/impostor statistics.",
@@ -22,14 +21,7 @@ synth_app = typer.Typer(
 )
 app.add_typer(synth_app, name="synth")
 
-GENERATOR = "dcgan-digiface"
 PROGRESS_MIN_FRAMES = 8  # show a progress bar from this many frames on
-SHEET_CELL_FACE = 96  # contact-sheet cell of a 64 px face
-SHEET_CELL_PORTRAIT = 160  # contact-sheet cell of a 192 px portrait
-
-
-def _sheet_default(name: str) -> Path:
-    return Path.cwd() / name
 
 
 # Help texts: one line per paragraph, because typer keeps a docstring's line breaks.
@@ -98,86 +90,13 @@ def faces_cmd(
     ] = None,
 ) -> None:
     """Draw synthetic faces (see ``_FACES_HELP``)."""
-    from facelab.governance import provenance
-    from facelab.lab import calibration
-    from facelab.world import synth
+    from facelab import api
 
-    gen = synth.FaceGenerator()
-    side = cell or (SHEET_CELL_FACE if sightings is None else SHEET_CELL_PORTRAIT)
-    if sightings is None:
-        ids = list(range(n))
-        images = list(gen.identities(seed, ids))
-        captions = [f"id {i}" for i in ids]
-        names = [f"face-s{seed}-id{i:05d}.png" for i in ids]
-        records = [
-            provenance.make_record(
-                "face",
-                generator=GENERATOR,
-                model_sha256=gen.model_sha256,
-                seed=seed,
-                identity=i,
-                params={
-                    "sigma": 0.0,
-                    "sighting": None,
-                    "degradation": synth.NO_DEGRADATION.to_dict(),
-                    "size": synth.FACE_SIZE,
-                },
-            )  # fmt: skip
-            for i in ids
-        ]
-        sheet_record = provenance.make_record(
-            "sheet", generator=GENERATOR, model_sha256=gen.model_sha256, seed=seed,
-            identity=None, params={
-                "content": "identities", "identity_range": [0, n - 1], "sigma": 0.0,
-                "degradation": synth.NO_DEGRADATION.to_dict(), "cols": cols, "cell": side,
-            },
-        )  # fmt: skip
-        default_sheet = f"faces-{n}.png"
-    else:
-        arr, _, ks = calibration.sighting_portraits(gen, seed, [identity], sightings)
-        images = list(arr)
-        sigma = synth.DEFAULT_LATENT_SIGMA
-        degr = synth.DEFAULT_PHOTO_DEGRADATION.to_dict()
-        captions = [f"id {identity} #{k}" for k in ks]
-        names = [f"portrait-s{seed}-id{identity:05d}-k{k:03d}.png" for k in ks]
-        records = [
-            provenance.make_record(
-                "portrait",
-                generator=GENERATOR,
-                model_sha256=gen.model_sha256,
-                seed=seed,
-                identity=identity,
-                params={
-                    "sigma": sigma,
-                    "sighting": int(k),
-                    "sighting_id": calibration.sighting_id(identity, int(k)),
-                    "sighting_stream": calibration.PORTRAIT_SIGHTING_STREAM,
-                    "degradation": degr,
-                    "size": synth.PORTRAIT_SIZE,
-                    "face_px": synth.PORTRAIT_FACE_PX,
-                },
-            )  # fmt: skip
-            for k in ks
-        ]
-        sheet_record = provenance.make_record(
-            "sheet", generator=GENERATOR, model_sha256=gen.model_sha256, seed=seed,
-            identity=identity, params={
-                "content": "sightings", "sightings": sightings, "sigma": sigma,
-                "sighting_stream": calibration.PORTRAIT_SIGHTING_STREAM,
-                "degradation": degr, "cols": cols, "cell": side,
-            },
-        )  # fmt: skip
-        default_sheet = f"sightings-{sightings}.png"
-
-    sheet_path = sheet or _sheet_default(default_sheet)
-    image = synth.contact_sheet(images, cols=min(cols, len(images)), cell=side, captions=captions)
-    provenance.write_image(sheet_path, image, sheet_record)
-    what = f"{n} identities" if sightings is None else f"{sightings} sightings of id {identity}"
-    print(f"contact sheet of {what} (seed {seed}): {sheet_path}")
+    res = api.synth_faces(n, seed=seed, sightings=sightings, identity=identity, sheet=sheet,
+                          out=out, cols=cols, cell=cell)  # fmt: skip
+    print(f"contact sheet of {res.what} (seed {seed}): {res.sheet}")
     if out is not None:
-        for name, img, rec in zip(names, images, records, strict=True):
-            provenance.write_image(out / name, img, rec)
-        print(f"{len(images)} face PNGs: {out}/")
+        print(f"{len(res.files)} face PNGs: {out}/")
 
 
 @synth_app.command("stats", help=_STATS_HELP)
@@ -225,19 +144,6 @@ def stats_cmd(
         print(f"  {op.percent:5.1f} %  cos >= {op.cosine:.3f}  FMR {op.fmr}  FNMR {op.fnmr}")
 
 
-def _camera_index(sc, camera_id: str) -> int:
-    try:
-        return sc.camera_index(camera_id)
-    except KeyError:
-        ids = [c.id for c in sc.cameras]
-        hint = difflib.get_close_matches(camera_id, ids, n=1)
-        more = f"did you mean {hint[0]!r}? " if hint else ""
-        shown = ", ".join(ids[:8]) + (f", … ({len(ids)} cameras)" if len(ids) > 8 else "")
-        raise ConfigError(
-            f"{sc.source}: unknown camera id {camera_id!r}; {more}valid ids: {shown}"
-        ) from None
-
-
 @app.command("frames", help=_FRAMES_HELP)
 def frames_cmd(
     scenario: Annotated[
@@ -262,75 +168,22 @@ def frames_cmd(
     from rich.console import Console
     from rich.progress import Progress
 
-    from facelab.config.scenario import load_scenario
-    from facelab.governance import provenance
-    from facelab.world import camera as cam_mod
-    from facelab.world import synth
-    from facelab.world.world import build_world
+    from facelab import api
+    from facelab.lab.render import render_frames
 
-    sc = load_scenario(scenario)
-    if seed is not None:
-        sc = sc.with_overrides(seed=seed)
-    ci = _camera_index(sc, camera)
-    if not 0 <= day < sc.days:
-        raise ConfigError(
-            f"{sc.source}: day {day} is out of range; "
-            f"scenario {sc.name!r} has days 0..{sc.days - 1}"
-        )
-    world = build_world(sc)
-    truth = world.frames(ci, day)
-    if limit is not None:
-        truth = truth[:limit]
-    gen = synth.FaceGenerator()
-    renderer = cam_mod.CameraRenderer(sc, world, gen)
-    out.mkdir(parents=True, exist_ok=True)
-    records, images = [], []
-    batch = 16
-    with Progress(
-        console=Console(stderr=True), transient=True, disable=len(truth) < PROGRESS_MIN_FRAMES
-    ) as progress:
-        task = progress.add_task(f"rendering {camera} day {day}", total=len(truth))
-        for s in range(0, len(truth), batch):
-            for frame in renderer.render(truth[s : s + batch]):
-                name = f"{frame.frame_id}.png"
-                provenance.write_image(
-                    out / name, frame.image, cam_mod.frame_record(frame, sc, gen.model_sha256)
-                )
-                records.append(
-                    {
-                        "frame_id": frame.frame_id,
-                        "file": name,
-                        "t": frame.t,
-                        "faces": [
-                            {
-                                "person": f.person,
-                                "pid": f.pid,
-                                "box": list(f.box),
-                                "degradation": f.degradation.to_dict(),
-                            }
-                            for f in frame.faces
-                        ],
-                    }
-                )
-                if clip:
-                    images.append(frame.image)
-                progress.advance(task)
-    doc = {
-        "scenario": sc.name,
-        "seed": sc.seed,
-        "camera": camera,
-        "camera_index": ci,
-        "day": day,
-        "box_format": "x, y, w, h in pixels",
-        "frames": records,
-    }
-    (out / "truth.json").write_text(json.dumps(doc, indent=1) + "\n")
-    n_faces = sum(len(r["faces"]) for r in records)
-    print(f"{len(records)} frames ({n_faces} faces) of {camera}, day {day}: {out}/")
-    print(f"ground truth: {out / 'truth.json'}")
+    sc = api.load_scenario(scenario, seed=seed)
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = None
+
+        def on_frame(total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task(f"rendering {camera} day {day}", total=total,
+                                         visible=total >= PROGRESS_MIN_FRAMES)  # fmt: skip
+            progress.advance(task)
+
+        res = render_frames(sc, camera, day, out, limit=limit, clip=clip, on_frame=on_frame)
+    print(f"{res.frames} frames ({res.faces} faces) of {camera}, day {day}: {out}/")
+    print(f"ground truth: {res.truth}")
     if clip:
-        if images:
-            path = cam_mod.write_clip(images, out / f"{camera}-d{day:03d}.avi")
-            print(f"clip: {path}")
-        else:
-            print("no frames, so no clip")
+        print(f"clip: {res.clip}" if res.clip else "no frames, so no clip")

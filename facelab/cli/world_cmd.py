@@ -8,7 +8,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from facelab.cli import options
 from facelab.cli._app import app
+from facelab.cli.formats import print_table
 
 _LABELS = {
     "scenario": "scenario",
@@ -50,21 +52,26 @@ def _fmt(v: object) -> str:
 @app.command("world")
 def world(
     scenario: str = typer.Argument(..., help="Preset name (classroom, metro) or path to a .toml."),
-    seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
-    days: int | None = typer.Option(None, "--days", help="Override the number of days."),
+    seed: int | None = typer.Option(
+        None, "--seed", parser=options.seed(), help="Override the scenario's seed."
+    ),
+    days: int | None = typer.Option(
+        None, "--days", parser=options.count("--days"), help="Override the number of days."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    people: bool = typer.Option(
+        False, "--people", help="Also list person ids worth a photo (`facelab photo`)."
+    ),
 ) -> None:
     """Build a scenario's ground truth (people, cameras, schedule) and summarise it."""
-    from facelab.config.scenario import load_scenario
-    from facelab.world.world import build_world
+    from facelab import api
 
-    sc = load_scenario(scenario)
-    overrides = {k: v for k, v in (("seed", seed), ("days", days)) if v is not None}
-    if overrides:
-        sc = sc.with_overrides(**overrides)
-    summary = build_world(sc).summary()
+    sc = api.load_scenario(scenario, seed=seed, days=days)
+    world = api.world(sc)
+    summary = world.summary()
+    to_try = api.people(world) if people else None
     if as_json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary if to_try is None else {**summary, "people": to_try}, indent=2))
         return
     table = Table(title=f"facelab world: {sc.name}", show_header=False, box=None)
     table.add_column("what", style="bold")
@@ -72,6 +79,19 @@ def world(
     for key, value in summary.items():
         table.add_row(_LABELS.get(key, key), str(value) if key == "seed" else _fmt(value))
     console = Console()
-    console.print(table)
+    print_table(table, console)
     if sc.description:
         console.print(sc.description, highlight=False)
+    if to_try is not None:
+        _print_people(to_try, scenario)
+
+
+def _print_people(to_try: dict, scenario: str) -> None:
+    """The watchlist's people and the busiest FR passers, with the photo command to try."""
+    print()
+    print("people worth a photo (facelab photo RUN PERSON --out photo.png):")
+    for w in to_try["watchlist"]:
+        where = f"{w['fr_passes']} FR passes" if w["in_city"] else "never in the city"
+        print(f"  {w['person']:>7}  {w['label']:<10} watchlisted, {where}")
+    for p in to_try["fr_passers"]:
+        print(f"  {p['person']:>7}  {'':<10} not watchlisted, {p['fr_passes']} FR passes")

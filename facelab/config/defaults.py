@@ -40,3 +40,14 @@ DEFAULT_FRAME_INTERVAL_S = 2
 # [archive] and [detection]
 DEFAULT_ARCHIVE_KIND = "flat"
 DEFAULT_DETECTION_REGIONS = "motion"
+
+# [limits]: what a scenario may need before it is refused (facelab.config.resources)
+#: Estimated peak memory of a run, in GiB. Left out of ``[limits]``, the smaller of this and the
+#: machine's physical memory is the limit.
+DEFAULT_MEMORY_GIB = 8.0
+#: Estimated size of a run directory (frames, archive shards, databases), in GiB.
+DEFAULT_DISK_GIB = 100.0
+#: Cameras after ``[[camera_groups]]`` are expanded (``metro`` has 1,000).
+DEFAULT_MAX_CAMERAS = 100_000
+#: Simulated days (ten years; ``metro`` has 35).
+DEFAULT_MAX_DAYS = 3660

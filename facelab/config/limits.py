@@ -23,7 +23,17 @@ DETECTION_REGIONS: tuple[str, ...] = ("motion", "full")
 #: not load faiss.
 ARCHIVE_KINDS: tuple[str, ...] = ("flat", "ivf-flat", "ivf-pq", "sq8", "ivf-sq8")
 
+#: Percent mappings a scenario alerts with (``[thresholds] mapping``): the names of
+#: :data:`facelab.search.percent.MAPPINGS` that need no run to calibrate them (``log-fmr`` is
+#: fitted to a finished run's impostor scores, so it is a ``facelab sweep --mapping`` only).
+ALERT_MAPPINGS: tuple[str, ...] = ("linear", "sigmoid")
+
 # --------------------------------------------------------------------------- numeric bounds
+
+#: Largest integer any scenario key takes: the run database stores integers as signed 64-bit.
+INT64_MAX = 2**63 - 1
+#: Largest scenario file read, in bytes (a scenario with a thousand explicit cameras is ~150 kB).
+MAX_SCENARIO_BYTES = 4 * 1024 * 1024
 
 MIN_SEED = 0
 MIN_DAYS = 1
@@ -41,6 +51,9 @@ DAY_HOURS: tuple[int, int] = (0, 24)
 MIN_GROUP_CAMERAS = 1
 #: Smallest frame ``(width, height)`` in pixels.
 MIN_RESOLUTION: tuple[int, int] = (160, 120)
+#: Largest frame ``(width, height)`` in pixels: the largest image side facelab reads back
+#: (:data:`facelab.imageio.MAX_SIDE`).
+MAX_RESOLUTION: tuple[int, int] = (8192, 8192)
 
 #: ``[quality.NAME]``: lower bound of each end of ``face_px``, and the ``jpeg_quality`` range.
 MIN_FACE_PX = 1
@@ -52,3 +65,9 @@ MIN_RETENTION_DAYS = 1
 FRAME_INTERVAL_S: tuple[int, int] = (1, 86400)
 #: ``[archive] nprobe``.
 MIN_NPROBE = 1
+
+# --------------------------------------------------------------------------- [limits]
+
+#: ``[limits]`` keys that are sizes in GiB (positive numbers) and counts (positive integers).
+LIMIT_GIB_KEYS: tuple[str, ...] = ("memory_gib", "disk_gib")
+LIMIT_COUNT_KEYS: tuple[str, ...] = ("cameras", "days")

@@ -40,6 +40,17 @@ Schema (defaults in brackets)::
                   each IVF day shard's lists]; the kind the pipeline builds the day shards as
     [detection]   regions ["motion"] (motion | full): detect faces where a fixed camera's frame
                   changed (facelab.world.motion), or always in the whole frame
+    [limits]      memory_gib [the smaller of 8 and the machine's memory], disk_gib [100],
+                  cameras [100000], days [3660]: what the scenario may need; a scenario whose
+                  estimated memory (world and one day) or run-directory size, cameras or days
+                  exceed them is refused at load, before anything is allocated
+                  (facelab.config.resources)
+
+Integers are at most 2**63 - 1 (the run database stores signed 64-bit integers), frames at most
+8192x8192 pixels, and the last day must fall before the year 10000. ``thresholds.mapping`` is
+one the pipeline alerts with (``linear`` or ``sigmoid``; ``log-fmr`` is a sweep mapping).
+Scenario files over 4 MiB, and files that are not regular files (folders, FIFOs, devices), are
+refused before reading (:func:`facelab.fileio.read_user_file`).
 """
 
 from __future__ import annotations
@@ -53,13 +64,15 @@ from pathlib import Path
 from typing import Any
 
 from facelab.config.defaults import DEFAULT_DESCRIPTION, DEFAULT_MODE
-from facelab.config.limits import MIN_DAYS, MIN_SEED, MODES
+from facelab.config.limits import MAX_SCENARIO_BYTES, MIN_DAYS, MIN_SEED, MODES
+from facelab.config.resources import check_resources
 from facelab.config.quality import QualityProfile
 from facelab.config.sections import (
     ArchiveSpec,
     CameraGroupSpec,
     CameraSpec,
     DetectionSpec,
+    LimitsSpec,
     MovementSpec,
     PolicySpec,
     PopulationSpec,
@@ -75,6 +88,7 @@ from facelab.config.tables import (
     read_cameras,
     read_detection,
     read_groups,
+    read_limits,
     read_movement,
     read_policy,
     read_population,
@@ -101,6 +115,7 @@ from facelab.config.validate import (
     string,
 )
 from facelab.errors import ConfigError
+from facelab.fileio import read_user_file
 from facelab.paths import scenarios_dir
 
 __all__ = ["Scenario", "load_scenario", "parse_scenario", "preset_names"]
@@ -125,6 +140,7 @@ _TOP_KEYS = (
     "policy",
     "archive",
     "detection",
+    "limits",
 )
 
 
@@ -154,6 +170,7 @@ class Scenario:
     policy: PolicySpec
     archive: ArchiveSpec = ArchiveSpec()
     detection: DetectionSpec = DetectionSpec()
+    limits: LimitsSpec = LimitsSpec()
     source: str = field(default="<scenario>", compare=False)
 
     # ---- derived views
@@ -220,7 +237,7 @@ class Scenario:
 
         Groups stay groups (FR flags are re-derived from the seed), so
         ``parse_scenario(s.to_dict(), s.source) == s``. The ``archive`` and ``detection`` tables
-        are left out while they hold the defaults, so that runs made before they existed keep
+        (and ``limits``) are left out while they hold the defaults, so that runs made before they existed keep
         their fingerprint (:func:`facelab.run.pipeline.scenario_fingerprint`) and can be resumed.
         """
         out = {
@@ -265,11 +282,13 @@ class Scenario:
             out["archive"] = self.archive.to_dict()
         if self.detection != DetectionSpec():
             out["detection"] = self.detection.to_dict()
+        if self.limits != LimitsSpec():
+            out["limits"] = self.limits.to_dict()
         return out
 
 
 def _check_consistency(ctx: ErrorContext, s: Scenario) -> None:
-    """Cross-field rules, checked after parsing and after overrides."""
+    """Cross-field rules and the resource limits, checked after parsing and after overrides."""
     if s.watchlist.in_city > s.watchlist.size:
         ctx.fail(
             "watchlist.in_city",
@@ -286,6 +305,7 @@ def _check_consistency(ctx: ErrorContext, s: Scenario) -> None:
             hint = difflib.get_close_matches(cid, sorted(ids), n=1)
             more = f"; did you mean {hint[0]!r}?" if hint else ""
             ctx.fail(f"thresholds.per_camera.{key_repr(cid)}", f"unknown camera id {cid!r}{more}")
+    check_resources(ctx, s)
 
 
 # --------------------------------------------------------------------------- loading
@@ -330,12 +350,10 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
                 "and not a path (paths end in .toml or contain a slash)"
             )
     source = path.name
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"{source}: cannot read scenario file {str(path)!r}: {exc.strerror or exc}"
-        ) from None
+    raw = read_user_file(
+        path, max_bytes=MAX_SCENARIO_BYTES, error=ConfigError,
+        prefix=f"{source}: cannot read scenario file {str(path)!r}",
+    )  # fmt: skip
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -344,6 +362,8 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from None
     return parse_scenario(data, source)
 
 
@@ -366,18 +386,24 @@ def parse_scenario(data: dict, source: str) -> Scenario:
     if not isinstance(data, dict):
         ctx.fail("<top>", f"must be a table, got {describe(data)}")
     check_keys(ctx, data, "", _TOP_KEYS)
+    limits = read_limits(ctx, optional_table(ctx, data, "limits"))
 
     name = optional(ctx, data, "", "name", safe_name, Path(source).stem or "scenario")
     description = optional(ctx, data, "", "description", string, DEFAULT_DESCRIPTION)
     seed = required(ctx, data, "", "seed", int_min(MIN_SEED))
     start = required(ctx, data, "", "start", calendar_date)
     days = required(ctx, data, "", "days", int_min(MIN_DAYS))
+    if days > limits.days:
+        ctx.fail("days", f"{days} days is more than the limit of {limits.days} "
+                 "(raise [limits] days if this is meant)")  # fmt: skip
     mode = optional(ctx, data, "", "mode", choice(MODES, "mode"), DEFAULT_MODE)
     population = read_population(ctx, required_table(ctx, data, "population"))
     movement = read_movement(ctx, optional_table(ctx, data, "movement"))
     quality = read_quality(ctx, optional_table(ctx, data, "quality"))
     cameras = read_cameras(ctx, data.get("cameras", None), quality)
-    groups = read_groups(ctx, data.get("camera_groups", None), quality)
+    groups = read_groups(
+        ctx, data.get("camera_groups", None), quality, max(0, limits.cameras - len(cameras))
+    )
     if not cameras and not groups:
         ctx.fail("cameras", "the scenario has no cameras: give [[cameras]] or [[camera_groups]]")
     all_cameras = cameras + expand_groups(groups, seed)
@@ -409,6 +435,7 @@ def parse_scenario(data: dict, source: str) -> Scenario:
         policy=policy,
         archive=archive,
         detection=detection,
+        limits=limits,
         source=source,
     )
     _check_consistency(ctx, scenario)

@@ -17,12 +17,15 @@ from facelab.config.defaults import (
     DEFAULT_CAMERA_FR,
     DEFAULT_CASE_HOLD,
     DEFAULT_COMMUTER_SHARE,
+    DEFAULT_DISK_GIB,
     DEFAULT_DETECTION_REGIONS,
     DEFAULT_ENROL_SIGMA,
     DEFAULT_FR_FRACTION,
     DEFAULT_FRAME_INTERVAL_S,
     DEFAULT_LATENT_SIGMA,
     DEFAULT_MAPPING,
+    DEFAULT_MAX_CAMERAS,
+    DEFAULT_MAX_DAYS,
     DEFAULT_PASSES_PER_DAY,
     DEFAULT_PRESENCE,
     DEFAULT_QUALITY,
@@ -36,6 +39,7 @@ __all__ = [
     "CameraGroupSpec",
     "CameraSpec",
     "DetectionSpec",
+    "LimitsSpec",
     "MovementSpec",
     "PolicySpec",
     "PopulationSpec",
@@ -221,3 +225,34 @@ class DetectionSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"regions": self.regions}
+
+
+@dataclass(frozen=True)
+class LimitsSpec:
+    """What a scenario may need before it is refused (``[limits]``,
+    :mod:`facelab.config.resources`).
+
+    Attributes
+    ----------
+    memory_gib : float or None
+        Estimated peak memory of building the world and running one day, in GiB; ``None``: the
+        smaller of :data:`~facelab.config.defaults.DEFAULT_MEMORY_GIB` and the machine's
+        physical memory.
+    disk_gib : float
+        Estimated size of the run directory, in GiB.
+    cameras : int
+        Cameras after ``[[camera_groups]]`` are expanded.
+    days : int
+        Simulated days.
+    """
+
+    memory_gib: float | None = None
+    disk_gib: float = DEFAULT_DISK_GIB
+    cameras: int = DEFAULT_MAX_CAMERAS
+    days: int = DEFAULT_MAX_DAYS
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"disk_gib": self.disk_gib, "cameras": self.cameras, "days": self.days}
+        if self.memory_gib is not None:
+            out["memory_gib"] = self.memory_gib
+        return out

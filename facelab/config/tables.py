@@ -34,12 +34,15 @@ from facelab.config.defaults import (
     DEFAULT_RETENTION_DAYS,
 )
 from facelab.config.limits import (
+    ALERT_MAPPINGS,
     ARCHIVE_KINDS,
     CAMERA_KINDS,
     DAY_HOURS,
     DETECTION_REGIONS,
     FRAME_INTERVAL_S,
     JPEG_QUALITY,
+    LIMIT_COUNT_KEYS,
+    LIMIT_GIB_KEYS,
     MIN_FACE_PX,
     MIN_GROUP_CAMERAS,
     MIN_NPROBE,
@@ -55,6 +58,7 @@ from facelab.config.sections import (
     CameraGroupSpec,
     CameraSpec,
     DetectionSpec,
+    LimitsSpec,
     MovementSpec,
     PolicySpec,
     PopulationSpec,
@@ -66,6 +70,7 @@ from facelab.config.sections import (
 from facelab.config.validate import (
     NAME_RE,
     ErrorContext,
+    Invalid,
     boolean,
     check_keys,
     choice,
@@ -196,22 +201,34 @@ def read_cameras(ctx: ErrorContext, arr: Any, quality: dict) -> tuple[CameraSpec
     return tuple(out)
 
 
-def read_groups(ctx: ErrorContext, arr: Any, quality: dict) -> tuple[CameraGroupSpec, ...]:
-    """``[[camera_groups]]`` (``None`` when absent); ``quality`` holds the scenario's profiles."""
+def read_groups(
+    ctx: ErrorContext, arr: Any, quality: dict, max_cameras: int
+) -> tuple[CameraGroupSpec, ...]:
+    """``[[camera_groups]]`` (``None`` when absent); ``quality`` holds the scenario's profiles.
+
+    The groups' cameras together, and each group's station count, must stay within
+    ``max_cameras`` (``[limits] cameras``); this is checked before any name is made."""
     if arr is None:
         return ()
     if not isinstance(arr, list):
         ctx.fail(
             "camera_groups", f"must be an array of tables ([[camera_groups]]), got {describe(arr)}"
         )
-    out = []
+    out, total = [], 0
     for i, t in enumerate(arr):
         p = f"camera_groups[{i}]"
         if not isinstance(t, dict):
             ctx.fail(p, f"must be a table, got {describe(t)}")
         check_keys(ctx, t, p, _GROUP_KEYS)
         count = required(ctx, t, p, "count", int_min(MIN_GROUP_CAMERAS))
-        stations = required(ctx, t, p, "stations", station_names)
+        total += count
+        if total > max_cameras:
+            ctx.fail(
+                f"{p}.count",
+                f"the camera groups hold {total} cameras so far, more than the limit of "
+                f"{max_cameras} (raise [limits] cameras if this is meant)",
+            )
+        stations = required(ctx, t, p, "stations", lambda v, n=count: station_names(v, n))
         if len(stations) > count:
             ctx.fail(
                 f"{p}.stations",
@@ -327,9 +344,32 @@ def read_thresholds(ctx: ErrorContext, t: dict) -> ThresholdSpec:
     for cid in per_t:
         per[cid] = required(ctx, per_t, f"{p}.per_camera", cid, percent)
     return ThresholdSpec(
-        mapping=optional(ctx, t, p, "mapping", safe_name, DEFAULT_MAPPING),
+        mapping=optional(ctx, t, p, "mapping", alert_mapping, DEFAULT_MAPPING),
         alert_percent=optional(ctx, t, p, "alert_percent", percent, DEFAULT_ALERT_PERCENT),
         per_camera=per,
+    )
+
+
+def alert_mapping(v: Any) -> str:
+    """Check: a percent mapping a run can alert with (:data:`~facelab.config.limits.ALERT_MAPPINGS`)."""
+    if v == "log-fmr":
+        raise Invalid(
+            "'log-fmr' is calibrated after a run (use it with `facelab sweep --mapping log-fmr`); "
+            f"alert with {' or '.join(repr(m) for m in ALERT_MAPPINGS)}"
+        )
+    return choice(ALERT_MAPPINGS, "percent mapping")(v)
+
+
+def read_limits(ctx: ErrorContext, t: dict) -> LimitsSpec:
+    """``[limits]``: raise what a scenario may need (:mod:`facelab.config.resources`)."""
+    p = "limits"
+    check_keys(ctx, t, p, LIMIT_GIB_KEYS + LIMIT_COUNT_KEYS)
+    base = LimitsSpec()
+    return LimitsSpec(
+        memory_gib=optional(ctx, t, p, "memory_gib", positive_float, None),
+        disk_gib=optional(ctx, t, p, "disk_gib", positive_float, base.disk_gib),
+        cameras=optional(ctx, t, p, "cameras", int_min(1), base.cameras),
+        days=optional(ctx, t, p, "days", int_min(1), base.days),
     )
 
 

@@ -17,7 +17,7 @@ import difflib
 import re
 from typing import Any, NoReturn
 
-from facelab.config.limits import MIN_RESOLUTION
+from facelab.config.limits import INT64_MAX, MAX_RESOLUTION, MIN_RESOLUTION
 from facelab.errors import ConfigError
 
 #: What :func:`safe_name` accepts: letters, digits, '_', '-' and '.' (safe in ids and file names).
@@ -125,22 +125,26 @@ def optional_table(ctx: ErrorContext, data: dict, key: str) -> dict:
     return t
 
 
-def check_int(ctx: ErrorContext, key: str, v: Any, minimum: int) -> None:
-    """Fail naming ``key`` unless ``v`` is an integer >= ``minimum``."""
+def check_int(ctx: ErrorContext, key: str, v: Any, minimum: int, maximum: int | None = None) -> None:
+    """Fail naming ``key`` unless ``v`` is an integer from ``minimum`` to ``maximum``
+    (:data:`~facelab.config.limits.INT64_MAX` when ``None``)."""
     try:
-        int_min(minimum)(v)
+        int_range(minimum, maximum)(v)
     except Invalid as exc:
         ctx.fail(key, str(exc))
 
 
 def int_range(lo: int | None, hi: int | None):
-    """Check: an integer (not a bool) with ``lo <= v <= hi``; ``None`` leaves a side open."""
+    """Check: an integer (not a bool) with ``lo <= v <= hi``; ``None`` leaves a side open up to
+    the signed 64-bit range (:data:`~facelab.config.limits.INT64_MAX`)."""
 
     def check(v: Any) -> int:
         if type(v) is not int:
             raise Invalid(f"must be {_int_phrase(lo, hi)}, got {describe(v)}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise Invalid(f"must be {_int_phrase(lo, hi)}, got {v}")
+        if abs(v) > INT64_MAX:
+            raise Invalid(f"must be {_int_phrase(lo, hi)} that fits in 64 bits, got {v}")
         return v
 
     return check
@@ -282,14 +286,19 @@ def frame_size(v: Any) -> tuple[int, int]:
     w, h = v
     if w < MIN_RESOLUTION[0] or h < MIN_RESOLUTION[1]:
         raise Invalid(f"must be at least {MIN_RESOLUTION[0]}x{MIN_RESOLUTION[1]}, got {w}x{h}")
+    if w > MAX_RESOLUTION[0] or h > MAX_RESOLUTION[1]:
+        raise Invalid(f"must be at most {MAX_RESOLUTION[0]}x{MAX_RESOLUTION[1]}, got {w}x{h}")
     return (w, h)
 
 
-def station_names(v: Any) -> tuple[str, ...]:
-    """Check: distinct station names, or a count N meaning ``station-001`` … ``station-N``."""
+def station_names(v: Any, max_count: int = INT64_MAX) -> tuple[str, ...]:
+    """Check: distinct station names, or a count N (at most ``max_count``, checked before any
+    name is made) meaning ``station-001`` … ``station-N``."""
     if type(v) is int:
         if v < 1:
             raise Invalid(f"must be a positive integer or a list of station names, got {v}")
+        if v > max_count:
+            raise Invalid(f"{v} stations for {max_count} cameras: every station needs a camera")
         return tuple(f"station-{j + 1:03d}" for j in range(v))
     if isinstance(v, list) and v:
         names = []

@@ -18,7 +18,8 @@ someone who recomputes every hash; keep a copy of ``audit.head`` elsewhere for s
 
 Appends are crash-safe: one ``os.write`` of the whole line on an ``O_APPEND`` descriptor, then
 ``fsync``, under an exclusive ``flock`` so concurrent writers cannot interleave or reuse a ``seq``.
-A crash leaves at most a torn last line, which :meth:`AuditLog.verify` reports.
+A crash leaves at most a torn last line, which :meth:`AuditLog.verify` reports. An append
+verifies the whole chain first and refuses to continue one that does not verify.
 """
 
 from __future__ import annotations
@@ -200,11 +201,14 @@ class AuditLog:
     ) -> AuditRecord:
         """Append one record and return it.
 
+        The whole chain is verified first (:meth:`verify`, under the lock), so a record is
+        never added to a log that no longer verifies.
+
         Raises
         ------
         AuditError
-            If the last line of the log is damaged (a torn write or an edit), so the chain
-            cannot be continued.
+            If the log does not verify (an edit, a torn write, records cut from the end), so
+            the chain cannot be continued.
         DataError
             If ``details`` is not plain JSON.
         """
@@ -219,6 +223,13 @@ class AuditLog:
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            report = self.verify()
+            if not report.ok:
+                where = f" at record {report.first_bad}" if report.first_bad is not None else ""
+                raise AuditError(
+                    f"audit log {self.path} does not verify{where} ({report.problem}); "
+                    "nothing was added to it"
+                )
             last = self._last_record(fd)
             now = datetime.now(UTC).isoformat(timespec="milliseconds")
             record = AuditRecord(

@@ -82,7 +82,7 @@ def load_scores(store: RunStore) -> RunScores:
     days = store.days_done()
     if not days:
         raise RunError(f"{store.path}: no simulated day is complete yet; run `facelab run` first")
-    with TruthStore(store.path) as truth:
+    with TruthStore(store.path, readonly=True) as truth:
         truth_person, wt = truth.sighting_persons(), truth.watch_identities()
     cameras = schema.cameras(db)
     kind_of = {c.idx: c.kind for c in cameras}

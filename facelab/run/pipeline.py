@@ -203,17 +203,13 @@ class ImageSource:
         self.renderer = camera.CameraRenderer(scenario, world, self.generator)
 
     def enrol_watchlist(self, watch_index, truth: TruthSink) -> None:
+        from facelab.run.photo import photo_records
         from facelab.run.watchlist import enrol_photo
 
         s = self.scenario
         ids = [e.identity for e in self.world.watchlist]
-        images = synth.photos(self.generator, s.seed, ids, ids, s.variation.enrol_sigma)
-        for i, (entry, photo) in enumerate(zip(self.world.watchlist, images)):
-            record = provenance.make_record(
-                "portrait", generator="dcgan-digiface", model_sha256=self.generator.model_sha256,
-                seed=s.seed, identity=entry.identity,
-                params={"sigma": s.variation.enrol_sigma, "stream": "photo"},
-            )  # fmt: skip
+        photos = photo_records(self.generator, s.seed, ids, s.variation.enrol_sigma)
+        for i, (entry, (photo, record)) in enumerate(zip(self.world.watchlist, photos)):
             enrol_photo(
                 self.store, provenance.encode_png(photo, record), label=entry.label,
                 case=f"scenario:{s.name}", reason="scenario watchlist", actor=RUN_ACTOR,

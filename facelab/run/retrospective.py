@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from facelab import imageio
-from facelab.errors import ConfigError, FacelabError
+from facelab.errors import ConfigError, FacelabError, RunError
 from facelab.governance import audit, provenance
 from facelab.run import schema
 from facelab.run.store import RunStore
@@ -148,6 +148,9 @@ class SearchResult:
         Best first.
     audit_seq : int
         Sequence number of the audit record of this search.
+    missing_days : tuple of str
+        ISO dates of the days inside the window whose shard was missing or unreadable and that
+        were not searched (only with ``allow_missing``; otherwise such a search fails).
     """
 
     run: Path
@@ -161,6 +164,7 @@ class SearchResult:
     params: SearchParams
     hits: tuple[Hit, ...] = field(default_factory=tuple)
     audit_seq: int = 0
+    missing_days: tuple[str, ...] = ()
 
     @property
     def count(self) -> int:
@@ -261,6 +265,7 @@ def search_photo(
     mapping: str | None = None,
     models=None,
     largest: bool = False,
+    allow_missing: bool = False,
 ) -> SearchResult:
     """Search the archive window of a run for the person in a photo.
 
@@ -289,6 +294,10 @@ def search_photo(
         Detector and embedder to reuse (created on first use).
     largest : bool
         If the photo holds several faces, use the largest instead of refusing.
+    allow_missing : bool
+        Search the other days when day shards inside the window are missing or unreadable
+        (the result and its audit record name the days not searched);
+        otherwise that is a :class:`~facelab.errors.RunError`.
 
     Returns
     -------
@@ -304,7 +313,8 @@ def search_photo(
         The photo is unusable, holds no face, several faces (without ``largest``), or was not
         made by facelab.
     RunError
-        The run is an embedding-mode run (no images to compare a photo with).
+        The run is an embedding-mode run (no images to compare a photo with), or a day shard
+        inside the window is missing or unreadable (without ``allow_missing``).
 
     Nothing is written unless the search succeeds; then one audit record is appended.
     """
@@ -320,6 +330,7 @@ def search_photo(
     window = archive_window(store)
     archive = store.archive()  # shards stay loaded in the store owner's cache
     days: list[int] = []
+    missing: tuple[str, ...] = ()
     if window is not None:
         done = set(store.days_done())
         lo, hi = window[0], window[1]
@@ -328,6 +339,11 @@ def search_photo(
         if params["t_to"] is not None:
             hi = min(hi, params["t_to"] // SECONDS_PER_DAY)
         days = [d for d in archive.days() if lo <= d <= hi and d in done]
+        expected = [d for d in schema.sighting_days(store.db, lo, hi) if d in done]
+        problems = archive.check_days(sorted(set(days) | set(expected)))
+        if problems:
+            missing = _missing_days(store, scenario, problems, allow_missing)
+            days = [d for d in days if d not in problems]
     hits = _search_days(store, archive, scenario, face.embedding, days, params)
     sp: SearchParams = params["public"]
     record = store.audit.append(
@@ -339,6 +355,7 @@ def search_photo(
             "window": [window[2], window[3]] if window else None,
             "days_searched": len(days),
             "result_count": len(hits),
+            **({"days_not_searched": list(missing)} if missing else {}),
         },
     )  # fmt: skip
     log.info("search %s: %d hit(s) in %d day(s)", probe.sha256[:12], len(hits), len(days))
@@ -354,7 +371,26 @@ def search_photo(
         params=sp,
         hits=tuple(hits),
         audit_seq=record.seq,
+        missing_days=missing,
     )
+
+
+def _missing_days(store, scenario, problems: dict[int, str], allow_missing: bool) -> tuple:
+    """The ISO dates of the days in ``problems`` (shards missing or unreadable); a
+    :class:`~facelab.errors.RunError` naming them unless ``allow_missing``."""
+    dates = tuple(
+        (scenario.start + _dt.timedelta(days=int(d))).isoformat() for d in sorted(problems)
+    )
+    detail = "; ".join(
+        f"day {d} ({dates[i]}): {problems[d]}" for i, d in enumerate(sorted(problems))
+    )
+    if not allow_missing:
+        raise RunError(
+            f"damaged run directory {store.path}: {len(dates)} archive day shard(s) inside the "
+            f"window cannot be searched: {detail} (--allow-missing searches the other days)"
+        )
+    log.info("not searched: %d day(s) of the archive window: %s", len(dates), detail)
+    return dates
 
 
 def _check_params(store, scenario, min_percent, top, cameras, date_from, date_to, mapping) -> dict:
@@ -560,7 +596,7 @@ def draw_sheet(
             except FacelabError as exc:
                 log.warning("sheet: frame of sighting %d unreadable: %s", hit.sighting, exc)
         when = hit.time.replace("T", " ")
-        tiles.append(_tile(face, [hit.camera, when, f"{hit.percent:.1f} %  #{hit.rank}"]))
+        tiles.append(_tile(face, [hit.camera, when, f"{percent.shown(hit.percent)}  #{hit.rank}"]))
     cols = min(SHEET_COLS, len(tiles))
     sheet = synth.contact_sheet(tiles, cols=cols, cell=SHEET_TILE)
     try:

@@ -16,13 +16,14 @@ Nothing here reads ground truth: whether an alert is a true match is for the rev
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from facelab.errors import ConfigError, DataError
+from facelab.errors import ConfigError, ConflictError, DataError
 from facelab.governance import audit
-from facelab.run import schema
-from facelab.run.store import RunStore, Transaction
+from facelab.run import journal, schema
+from facelab.run.store import RunStore
 from facelab.search import percent
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,22 @@ class Alert:
     reviewed_at: str | None = None
     case_id: str | None = None
     note: str | None = None
+
+
+ALERT_FIELDS = tuple(Alert.__dataclass_fields__)
+"""Keys of one alert in the JSON form (:func:`alert_dict`), in this order."""
+
+
+def alert_dict(a: Alert) -> dict:
+    """One alert as a JSON-ready dict (keys :data:`ALERT_FIELDS`; percent and score unrounded)."""
+    return asdict(a)
+
+
+def alerts_json(rows: list[Alert]) -> str:
+    """Alerts as the JSON text of ``facelab alerts --format json`` and ``GET /api/alerts``:
+    ``{"alerts": [...], "count": n}``, each alert a dict of :func:`alert_dict`."""
+    doc = {"alerts": [alert_dict(a) for a in rows], "count": len(rows)}
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _mapping(store: RunStore) -> percent.PercentMapping:
@@ -231,6 +248,8 @@ def review_alert(
     reason: str | None,
     case: str | None = None,
     note: str | None = None,
+    expect: str | None = None,
+    on_step=None,
 ) -> Alert:
     """Record a reviewer's decision on an alert: the row is updated and the audit log appended.
 
@@ -244,6 +263,13 @@ def review_alert(
         A stated reason or a case id is required unless the run's policy allows neither.
     note : str, optional
         Free text kept on the alert.
+    expect : str, optional
+        The status the reviewer saw (``"pending"``...): the decision is recorded only if the
+        alert still has it when the write lock is held, so two reviewers deciding at once
+        cannot both record a decision on what they saw (the second gets a
+        :class:`~facelab.errors.ConflictError`).
+    on_step : callable, optional
+        ``on_step(label, None)`` after each write (:mod:`facelab.run.journal`).
 
     Returns
     -------
@@ -258,8 +284,15 @@ def review_alert(
         Neither reason nor case id while the policy requires one.
     DataError
         Unknown alert id, or a below-threshold candidate.
+    ConflictError
+        ``expect`` given and the alert's status is no longer ``expect``.
 
-    A decision can be changed by reviewing again; the audit log keeps every decision.
+    The decision and a pending row are written in one transaction, then the audit record, then
+    the pending row is deleted (:mod:`facelab.run.journal`: a kill in between is settled by the
+    next audited operation). A decision can be changed by reviewing again; the audit log keeps
+    every decision. The
+    alert is read again inside the write transaction, so the ``previous`` status recorded is
+    the one the decision replaced, even with several reviewers at once.
     """
     d = _DECISION_WORDS.get(str(decision).strip().lower())
     if d is None:
@@ -269,20 +302,55 @@ def review_alert(
     reason = audit.require_reason(
         reason, policy and case is None, "a review decision (or a --case id)"
     )
-    before = get_alert(store, alert_id)
+    journal.recover(store)
+    get_alert(store, alert_id)  # unknown ids and below-threshold candidates: refused now
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    with Transaction(store.db) as db:
+    op = journal.new_op()
+    seen: list[Alert] = []
+
+    def rows(db):
+        before = get_alert(store, alert_id)
+        if expect is not None and before.status != expect:
+            by = f" by {before.reviewed_by} at {before.reviewed_at}" if before.reviewed_by else ""
+            raise ConflictError(
+                f"alert {alert_id} is {before.status}{by}, not {expect}; nothing was recorded"
+            )
         schema.set_review(
             db, alert_id, status=d, reviewed_by=actor, reviewed_at=now, case_id=case, note=note
         )
-        # Audit inside the transaction: if the log cannot be appended, the decision is undone.
-        store.audit.append(
-            actor, "review", reason=reason, case=case or before.case_id,
-            details={
-                "alert_id": int(alert_id), "decision": d, "previous": before.status,
-                "watch_label": before.watch_label, "sighting": before.sighting,
-                "camera": before.camera, "percent": round(before.percent, 4), "note": note,
-            },
-        )  # fmt: skip
+        seen.append(before)
+        return {"status": before.status, "reviewed_by": before.reviewed_by,
+                "reviewed_at": before.reviewed_at, "case_id": before.case_id,
+                "note": before.note}  # fmt: skip
+
+    journal.begin(store, op, "review", {"alert_id": int(alert_id)}, rows)
+    before = seen[0]
+    journal.step(on_step, "review-begun")
+    store.audit.append(
+        actor, "review", reason=reason, case=case or before.case_id,
+        details={
+            "alert_id": int(alert_id), "decision": d, "previous": before.status,
+            "watch_label": before.watch_label, "sighting": before.sighting,
+            "camera": before.camera, "percent": round(before.percent, 4), "note": note,
+            "op": op,
+        },
+    )  # fmt: skip
+    journal.step(on_step, "review-audit")
+    journal.finish(store, op)
+    journal.step(on_step, "review-done")
     log.info("alert %d %s by %s", alert_id, d, actor)
     return get_alert(store, alert_id)
+
+
+def _finish_review(store: RunStore, op: str, data: dict) -> None:
+    journal.finish(store, op)
+
+
+def _undo_review(store: RunStore, op: str, data: dict) -> None:
+    journal.finish(store, op, lambda db: schema.restore_review(
+        db, data["alert_id"], status=data["status"], reviewed_by=data["reviewed_by"],
+        reviewed_at=data["reviewed_at"], case_id=data["case_id"], note=data["note"],
+    ))  # fmt: skip
+
+
+journal.register("review", _finish_review, _undo_review)

@@ -39,6 +39,8 @@ from operator import attrgetter
 
 import numpy as np
 
+from facelab.errors import DataError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cameras(
@@ -73,7 +75,15 @@ CREATE TABLE IF NOT EXISTS purges(
 CREATE TABLE IF NOT EXISTS cases(
   id TEXT PRIMARY KEY, status TEXT NOT NULL DEFAULT 'open', opened_at TEXT, closed_at TEXT);
 """
-"""The tables of ``facelab.sqlite`` (embeddings live only in the FAISS files)."""
+"""The tables of ``facelab.sqlite`` (embeddings live only in the FAISS files); with
+:data:`PENDING_SCHEMA`."""
+
+PENDING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending_ops(
+  op TEXT PRIMARY KEY, action TEXT NOT NULL, data TEXT NOT NULL, created TEXT NOT NULL);
+"""
+"""Audited operations begun and not yet finished (:mod:`facelab.run.journal`); a run made
+before this table existed gets it on its first audited operation."""
 
 TOP_K = 10
 """Watchlist candidates kept per sighting whatever their score (ranks ``0 .. TOP_K - 1``), so
@@ -96,6 +106,44 @@ def alert_id(sighting, rank):
 def split_alert_id(aid: int) -> tuple[int, int]:
     """``(sighting, rank)`` of an alert id (the inverse of :func:`alert_id`)."""
     return divmod(int(aid), ALERT_ID_FACTOR)
+
+
+SIGHTING_DAY_SHIFT = 32
+"""Sighting ids are ``day << SIGHTING_DAY_SHIFT | sequence`` (:mod:`facelab.run.pipeline`)."""
+
+
+def display_alert_id(aid: int) -> str:
+    """The short form of an alert id shown to people: ``A-<day>-<sequence>[-<rank>]``.
+
+    ``day`` is the simulated day index (0 = the first day), ``sequence`` the sighting's number
+    within that day (at least four digits), and ``rank`` (1-based, as in ``facelab alerts``) is
+    written only when the candidate is not the sighting's best. The form is a reversible
+    spelling of the stored id (:func:`parse_alert_id`), not a counter: it needs no stored
+    mapping and never changes when a purge deletes other alerts or a run is resumed.
+    """
+    sighting, rank = split_alert_id(aid)
+    day, seq = sighting >> SIGHTING_DAY_SHIFT, sighting & ((1 << SIGHTING_DAY_SHIFT) - 1)
+    return f"A-{day}-{seq:04d}" + (f"-{rank + 1}" if rank else "")
+
+
+def parse_alert_id(text: str | int) -> int:
+    """The stored alert id of ``A-<day>-<sequence>[-<rank>]`` or of a plain number.
+
+    Raises
+    ------
+    DataError
+        Neither form.
+    """
+    s = str(text).strip()
+    if s.isdigit():
+        return int(s)
+    parts = s.split("-")
+    ok = len(parts) in (3, 4) and parts[0].upper() == "A" and all(p.isdigit() for p in parts[1:])
+    rank = int(parts[3]) - 1 if ok and len(parts) == 4 else 0
+    if not ok or not 0 <= rank < TOP_K or int(parts[2]) >> SIGHTING_DAY_SHIFT:
+        raise DataError(f"bad alert id {s!r}: use the id `facelab alerts` shows (A-3-0042)")
+    sighting = int(parts[1]) << SIGHTING_DAY_SHIFT | int(parts[2])
+    return int(alert_id(sighting, rank))
 
 
 # --------------------------------------------------------------------------- rows
@@ -356,6 +404,13 @@ def days_done(conn: sqlite3.Connection) -> list[int]:
     return [r[0] for r in conn.execute("SELECT day FROM days ORDER BY day")]
 
 
+def sighting_days(conn: sqlite3.Connection, first: int, last: int) -> list[int]:
+    """The days ``first .. last`` (inclusive) that hold at least one sighting row, ascending
+    (each should have an archive shard)."""
+    sql = "SELECT DISTINCT day FROM sightings WHERE day BETWEEN ? AND ? ORDER BY day"
+    return [r[0] for r in conn.execute(sql, (int(first), int(last)))]
+
+
 # --------------------------------------------------------------------------- frames, sightings
 
 
@@ -446,6 +501,19 @@ def max_watch_id(conn: sqlite3.Connection) -> int:
 def deactivate_watch(conn: sqlite3.Connection, watch_id: int) -> None:
     """Mark an entry removed and forget its photo's path."""
     conn.execute("UPDATE watchlist SET active=0, photo=NULL WHERE id=?", (int(watch_id),))
+
+
+def activate_watch(conn: sqlite3.Connection, watch_id: int, photo: str | None = None) -> None:
+    """Mark an entry active (a pending enrolment done, or a pending removal undone: then with
+    the ``photo`` path it had)."""
+    conn.execute(
+        "UPDATE watchlist SET active=1, photo=COALESCE(?, photo) WHERE id=?", (photo, int(watch_id))
+    )
+
+
+def delete_watch(conn: sqlite3.Connection, watch_id: int) -> None:
+    """Delete an entry's row (a pending enrolment that is undone)."""
+    conn.execute("DELETE FROM watchlist WHERE id=?", (int(watch_id),))
 
 
 def clear_watchlist(conn: sqlite3.Connection) -> None:
@@ -641,3 +709,40 @@ def purge_with_journal(conn: sqlite3.Connection, token: str) -> bool:
     """Whether a recorded purge's report names this journal token."""
     sql = "SELECT 1 FROM purges WHERE json_extract(report, '$.journal') = ?"
     return conn.execute(sql, (token,)).fetchone() is not None
+
+
+# --------------------------------------------------------------------------- pending operations
+
+
+def insert_pending(conn: sqlite3.Connection, op: str, action: str, data: str, created: str) -> None:
+    """Record an audited operation as begun (``data``: JSON)."""
+    conn.execute(PENDING_SCHEMA)
+    conn.execute(
+        "INSERT INTO pending_ops(op, action, data, created) VALUES (?, ?, ?, ?)",
+        (op, action, data, created),
+    )
+
+
+def pending(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """``(op, action, data)`` of every begun operation, oldest first (none in a run without the
+    table)."""
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='pending_ops'"
+    ).fetchone():
+        return []
+    return conn.execute("SELECT op, action, data FROM pending_ops ORDER BY created, op").fetchall()
+
+
+def restore_review(conn: sqlite3.Connection, alert_id: int, *, status: str,
+                   reviewed_by: str | None, reviewed_at: str | None, case_id: str | None,
+                   note: str | None) -> None:  # fmt: skip
+    """Put an alert's review columns back exactly as they were (an undone decision)."""
+    conn.execute(
+        "UPDATE alerts SET status=?, reviewed_by=?, reviewed_at=?, case_id=?, note=? WHERE id=?",
+        (status, reviewed_by, reviewed_at, case_id, note, int(alert_id)),
+    )
+
+
+def delete_pending(conn: sqlite3.Connection, op: str) -> None:
+    """Forget a begun operation (it is finished or undone)."""
+    conn.execute("DELETE FROM pending_ops WHERE op=?", (op,))

@@ -70,16 +70,104 @@ FRAMES_DIR = "frames"
 PHOTOS_DIR = "watchlist"
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open a run database: WAL, full sync, and secure_delete so freed pages are zeroed."""
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SEARCH_TABLES = ("meta", "cameras", "days", "sightings", "watchlist", "alerts")
+"""Tables every run's ``facelab.sqlite`` has; a database without them is foreign."""
+
+
+def damaged(path: Path, what: str) -> RunError:
+    """The error for a damaged run file: names the file and says what is wrong with it."""
+    return RunError(f"damaged run directory {path.parent}: {path.name} {what}")
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a file that is missing, empty, not SQLite or shorter than its header says.
+
+    Reads the 100-byte header only, so it is cheap on any size. Nothing is written.
+
+    Raises
+    ------
+    RunError
+        Naming the file (a damaged run).
+    """
     try:
+        if not path.is_file():
+            raise damaged(path, "is missing" if not path.exists() else "is not a file")
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(100)
+    except OSError as exc:
+        raise damaged(path, f"cannot be read ({exc.strerror or exc})") from None
+    if size == 0:
+        raise damaged(path, "is empty")
+    if len(head) < 100 or not head.startswith(SQLITE_MAGIC):
+        raise damaged(path, "is not a SQLite database")
+    page = int.from_bytes(head[16:18], "big")
+    page = 65536 if page == 1 else page
+    pages = int.from_bytes(head[28:32], "big")
+    counter, valid_for = head[24:28], head[92:96]
+    if page < 512 or page & (page - 1) or size % page:
+        raise damaged(path, f"is truncated or garbled ({size} bytes, page size {page})")
+    if counter == valid_for and pages and size < pages * page:
+        raise damaged(path, f"is truncated ({size} bytes, its header says {pages * page})")
+
+
+def check_tables(conn: sqlite3.Connection, path: Path, tables) -> None:
+    """Refuse a database that lacks any of ``tables`` (a foreign or damaged file)."""
+    try:
+        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise damaged(path, f"cannot be read ({exc})") from None
+    missing = [t for t in tables if t not in have]
+    if missing:
+        raise damaged(path, f"is not a facelab database (no table {', '.join(missing)})")
+
+
+def connect(path: Path, *, readonly: bool = False, create: bool = False) -> sqlite3.Connection:
+    """Open a run database.
+
+    Read-write: WAL, full sync, and ``secure_delete`` so freed pages are zeroed. Read-only:
+    ``mode=ro``, and ``immutable=1`` when there is no ``-wal`` file (no WAL content to miss),
+    so that reading creates no ``-wal``/``-shm`` file and changes nothing in the run.
+
+    Parameters
+    ----------
+    path : Path
+    readonly : bool
+    create : bool
+        Allow a missing file (a new database). Otherwise the file must exist and be a whole
+        SQLite database (:func:`check_sqlite_file`): an empty or damaged file is never given a
+        fresh schema.
+
+    Raises
+    ------
+    RunError
+        The file is missing, damaged or not a SQLite database (naming it).
+    """
+    if not create or path.exists():
+        check_sqlite_file(path)
+    try:
+        if readonly:
+            wal = path.with_name(path.name + "-wal")
+            mode = "ro" if wal.exists() else "ro&immutable=1"
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode={mode}", uri=True, isolation_level=None,
+                timeout=30,
+            )  # fmt: skip
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
         conn = sqlite3.connect(path, isolation_level=None, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA secure_delete=ON")
     except sqlite3.DatabaseError as exc:
-        raise RunError(f"{path}: not a usable SQLite database ({exc})") from None
+        raise damaged(path, f"is not a usable SQLite database ({exc})") from None
     return conn
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """``connect(path, readonly=True)`` (a ``connect`` for :class:`facelab.truth.TruthStore`)."""
+    return connect(path, readonly=True)
 
 
 class Transaction:
@@ -119,14 +207,20 @@ class RunStore:
         the stores it opens (``None``: the archive keeps a cache of its own).
     """
 
-    def __init__(self, path: str | Path, *, shards=None):
+    def __init__(self, path: str | Path, *, shards=None, readonly: bool = False):
         from facelab.governance.audit import AuditLog
 
         self.path = require_run(path)
+        self.readonly = bool(readonly)
         if not (self.path / SEARCH_DB).is_file():
             raise RunError(f"incomplete run directory {self.path}: {SEARCH_DB} is missing")
         self.meta = json.loads((self.path / MARKER).read_text())
-        self.db = connect(self.path / SEARCH_DB)
+        self.db = connect(self.path / SEARCH_DB, readonly=self.readonly)
+        try:
+            check_tables(self.db, self.path / SEARCH_DB, SEARCH_TABLES)
+        except RunError:
+            self.db.close()
+            raise
         self.audit = AuditLog(self.path / AUDIT_LOG)
         self.shards = shards
         self._archive = None
@@ -140,8 +234,8 @@ class RunStore:
         run.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=run.parent, prefix=f".{run.name}.creating-"))
         try:
-            conn = connect(tmp / SEARCH_DB)
-            conn.executescript(schema.SCHEMA)
+            conn = connect(tmp / SEARCH_DB, create=True)
+            conn.executescript(schema.SCHEMA + schema.PENDING_SCHEMA)
             conn.close()
             (tmp / ARCHIVE_DIR).mkdir()
             (tmp / FRAMES_DIR).mkdir()
@@ -190,11 +284,19 @@ class RunStore:
         return self.path / PHOTOS_DIR
 
     def load_watchlist(self):
-        """The watchlist index (an empty one before the first enrolment)."""
+        """The watchlist index (an empty one before the first enrolment).
+
+        Raises
+        ------
+        RunError
+            The index file is missing while the run has watchlist entries, or is damaged.
+        """
         from facelab.search.watchlist import WatchlistIndex
 
         if self.watchlist_path.exists():
             return WatchlistIndex.load(self.watchlist_path)
+        if schema.active_watch_ids(self.db):
+            raise damaged(self.watchlist_path, "is missing (the run has watchlist entries)")
         return WatchlistIndex()
 
     def archive_options(self) -> dict:
@@ -224,6 +326,7 @@ class RunStore:
         from facelab.search.archive import DayShardArchive
 
         opts = self.archive_options()
+        opts["readonly"] = self.readonly
         if kw:
             return DayShardArchive(self.archive_dir, **{**opts, **kw})
         if self._archive is None:

@@ -310,6 +310,19 @@ def parse_thresholds(spec: str) -> np.ndarray:
     return np.unique(values)
 
 
+def shown(percent: float, sep: str = " ") -> str:
+    """The one way a score's percent is printed: cut (never rounded up) to one decimal.
+
+    ``56.29 → "56.2 %"``, ``59.99 → "59.9 %"``. Cutting keeps the match rule visible: a score
+    is shown at or above a threshold of one decimal (``60 %``) exactly when it matches it, which
+    rounding to nearest would break (59.96 would show as "60.0 %" and not match). A tolerance
+    of 1e-9 keeps a stored ``56.3`` (binary ``56.2999…``) at "56.3 %". Proportions (rates) are
+    printed by :func:`facelab.lab.report.text.pct`.
+    """
+    v = math.floor(float(percent) * 10 + 1e-9) / 10
+    return f"{v:.1f}{sep}%"
+
+
 def threshold32(threshold, name: str = "min_score"):
     """The float32 that float32 scores are compared with: the smallest float32 ``>= threshold``.
 

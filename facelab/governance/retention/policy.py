@@ -34,7 +34,7 @@ import datetime as _dt
 import sqlite3
 from dataclasses import asdict, dataclass
 
-from facelab.errors import RetentionError
+from facelab.errors import RetentionParameterError
 from facelab.run.store import RunStore
 from facelab.run.window import recorded_policy
 
@@ -64,7 +64,7 @@ class RetentionPolicy:
         if days is None:
             return self
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-            raise RetentionError(f"--retention-days must be an integer >= 1, got {days!r}")
+            raise RetentionParameterError(f"--retention-days must be an integer >= 1, got {days!r}")
         return RetentionPolicy(
             days, min(self.unmatched_days, days), min(self.matched_days, days), self.case_hold
         )
@@ -120,8 +120,12 @@ def parse_now(value, start: _dt.date) -> int:
         try:
             value = _dt.date.fromisoformat(str(value).strip())
         except ValueError:
-            raise RetentionError(f"--now {value!r} is not a date; use YYYY-MM-DD") from None
+            raise RetentionParameterError(
+                f"--now {value!r} is not a date; use YYYY-MM-DD"
+            ) from None
     now_day = (value - start).days
     if now_day < 0:
-        raise RetentionError(f"--now {value.isoformat()} is before the run's start {start}")
+        raise RetentionParameterError(
+            f"--now {value.isoformat()} is before the run's start {start}"
+        )
     return now_day

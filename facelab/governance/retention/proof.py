@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facelab.errors import ImageError, RetentionError
+from facelab.errors import ImageError, RetentionParameterError
 from facelab.fileio import write_atomic
 from facelab.run.store import AUDIT_LOG, RunStore
 
@@ -201,16 +201,16 @@ class DeletionProof:
     @classmethod
     def from_dict(cls, d: dict, name: str = "<proof>") -> DeletionProof:
         if not isinstance(d, dict) or d.get("format") != PROOF_FORMAT:
-            raise RetentionError(f"{name} is not a facelab deletion proof")
+            raise RetentionParameterError(f"{name} is not a facelab deletion proof")
         if d.get("version") != PROOF_VERSION:
-            raise RetentionError(f"{name}: unsupported proof version {d.get('version')!r}")
+            raise RetentionParameterError(f"{name}: unsupported proof version {d.get('version')!r}")
         try:
             proof = cls(bytes.fromhex(d["salt"]), d.get("run"))
             for n in d["needles"]:
                 proof._insert(int(n["len"]), int(n["rh"], 16), bytes.fromhex(n["sha"]),
                               str(n["kind"]), str(n.get("ref", "")))  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
-            raise RetentionError(f"{name}: malformed deletion proof ({exc})") from None
+            raise RetentionParameterError(f"{name}: malformed deletion proof ({exc})") from None
         return proof
 
     def save(self, path: str | Path) -> Path:
@@ -225,9 +225,9 @@ class DeletionProof:
         try:
             data = json.loads(path.read_text(encoding="ascii"))
         except FileNotFoundError:
-            raise RetentionError(f"deletion proof not found: {path}") from None
+            raise RetentionParameterError(f"deletion proof not found: {path}") from None
         except (OSError, ValueError) as exc:
-            raise RetentionError(f"unreadable deletion proof {path}: {exc}") from None
+            raise RetentionParameterError(f"unreadable deletion proof {path}: {exc}") from None
         return cls.from_dict(data, str(path))
 
     # ---- scanning

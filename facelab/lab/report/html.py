@@ -288,7 +288,7 @@ def write_report(
         Bad thresholds or mapping.
     """
     own = not isinstance(store_or_path, RunStore)
-    store = RunStore(store_or_path) if own else store_or_path
+    store = RunStore(store_or_path, readonly=True) if own else store_or_path
     try:
         text = build_report(
             store, thresholds=thresholds, mapping=mapping, rank=rank,

@@ -25,6 +25,7 @@ from facelab.lab.scores import RunScores
 from facelab.lab.sweep import SweepTable, cosines_for, run_mapping
 from facelab.run.store import RunStore
 from facelab.search.percent import MAPPINGS, PercentMapping
+from facelab.search.percent import shown as shown_percent
 
 
 def data_uri(png: bytes) -> str:
@@ -391,11 +392,11 @@ def sheets_section(
                 right = f'<img src="{data_uri(photo)}" alt="watchlist photo {esc(fm.label)}">'
             else:
                 right = '<div class="missing">photo not available</div>'
-            shown = math.floor(float(mapping.to_percent(fm.score)) * 10) / 10  # never round up
+            shown = shown_percent(float(mapping.to_percent(fm.score)))
             pairs.append(
                 '<div class="pair"><div class="faces">'
                 f"<div>{left}camera</div><div>{right}watchlist</div></div>"
-                f"<p><b>{shown:g} %</b> match with {esc(fm.label)} · "
+                f"<p><b>{shown}</b> match with {esc(fm.label)} · "
                 f"{esc(fm.camera)}, {esc(_when(facts, fm.day, fm.t))}<br>"
                 '<span class="small">not the same person</span></p></div>'
             )

@@ -80,7 +80,7 @@ def false_matches(
     (ground truth; the same rule as :func:`facelab.lab.scores.load_scores`).
     """
     person = dict(zip(scores.sighting.tolist(), scores.person.tolist(), strict=True))
-    with TruthStore(store.path) as truth:
+    with TruthStore(store.path, readonly=True) as truth:
         wt = truth.watch_identities()
     identity = dict(zip(wt["watch"].tolist(), wt["identity"].tolist(), strict=True))
     entries = {e.id: e for e in schema.watchlist_entries(store.db)}

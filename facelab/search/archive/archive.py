@@ -198,6 +198,7 @@ class DayShardArchive:
         cache: ShardCache | None = None,
         mmap: bool = True,
         threads: int | None = None,
+        readonly: bool = False,
     ) -> None:
         self.spec = ShardSpec(
             kind, d, nlist=nlist, nprobe=nprobe, pq_m=pq_m, refine=refine, k_factor=k_factor
@@ -206,6 +207,11 @@ class DayShardArchive:
         self.root = Path(root)
         self.mmap = bool(mmap)
         self.threads = check_positive("threads", usable_cpus() if threads is None else threads)
+        self.readonly = bool(readonly)
+        if self.readonly:
+            if not self.root.is_dir():
+                raise RunError(f"damaged run directory: archive folder {self.root} is missing")
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -276,6 +282,22 @@ class DayShardArchive:
             if _TMP_RE.match(p.name):
                 log.warning("removing stale temporary shard file %s (an interrupted write)", p)
                 p.unlink(missing_ok=True)
+
+    def check_days(self, days: Iterable[int]) -> dict[int, str]:
+        """Which of ``days`` cannot be searched, and why: ``{day: problem}`` for each day whose
+        shard file is missing or unreadable (loading the readable ones into the cache, where a
+        search then finds them). Empty when every day can be searched."""
+        problems = {}
+        for day in days:
+            path = self.path(day)
+            if not path.is_file():
+                problems[int(day)] = f"{path.name} is missing"
+                continue
+            try:
+                self._shard(day)
+            except RunError as exc:
+                problems[int(day)] = str(exc)
+        return problems
 
     def _read(self, day: int, *, mmap: bool) -> faiss.Index:
         """Read ``day``'s shard file (every read of a shard goes through here)."""

@@ -1,0 +1,72 @@
+"""Output formats of the listing commands: a table (default), JSON or CSV.
+
+JSON is what :mod:`facelab.lab.jsonview` makes of the results; CSV is the same records
+flattened to one row each. Tables are printed by rich at least as wide as their content
+needs, so a cell is wrapped, never cut to "…", whatever the terminal's width.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+from rich.console import Console
+
+from facelab.errors import ConfigError
+
+FORMATS = ("table", "json", "csv")
+
+
+def check_format(fmt: str, allowed: tuple[str, ...] = FORMATS) -> str:
+    """``fmt`` if it is one of ``allowed``; else ``ConfigError`` (a parameter error, exit 2)."""
+    if fmt not in allowed:
+        raise ConfigError(f"--format must be one of {', '.join(allowed)}, got {fmt!r}")
+    return fmt
+
+
+def print_table(table, console: Console | None = None) -> None:
+    """Print a rich table no narrower than its content needs (wrapped cells, never "…").
+
+    Rich fits a table to the console's width (80 columns when the output is not a terminal)
+    and cuts unbreakable cells to "…"; here the console is widened to the table's minimum
+    width when that is larger, and cells that can wrap still wrap.
+    """
+    console = console or Console()
+    need = console.measure(table).minimum
+    if need > console.width:
+        console = Console(width=need, file=console.file)
+    console.print(table)
+
+
+def print_json(results) -> None:
+    """Print results as JSON (:func:`facelab.lab.jsonview.dumps`)."""
+    from facelab.lab.jsonview import dumps
+
+    print(dumps(results))
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        elif isinstance(v, list):
+            out[key] = json.dumps(v, ensure_ascii=False)
+        else:
+            out[key] = v
+    return out
+
+
+def print_csv(results) -> None:
+    """Print a list of results as CSV: one row each, nested fields as ``a.b`` columns."""
+    from facelab.lab.jsonview import to_jsonable
+
+    rows = [_flat(r) for r in to_jsonable(list(results))]
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns]
+    w = csv.DictWriter(sys.stdout, columns, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)

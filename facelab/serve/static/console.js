@@ -1,0 +1,293 @@
+/* facelab console: a little vanilla JavaScript over the JSON API (no framework, no CDN). */
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const $ = (sel) => document.querySelector(sel);
+const SVG = "http://www.w3.org/2000/svg";
+
+function actor() { return ($("#actor").value || "").trim(); }
+
+function say(text) { $("#status").textContent = text; }
+
+async function api(url, options = {}) {
+  const opts = Object.assign({ credentials: "same-origin" }, options);
+  opts.headers = Object.assign({ "X-CSRF-Token": csrf }, options.headers || {});
+  const res = await fetch(url, opts);
+  const body = await res.json().catch(() => ({ error: `error: HTTP ${res.status}` }));
+  if (!res.ok) { const e = new Error(body.error || `error: HTTP ${res.status}`); e.status = res.status; throw e; }
+  return body;
+}
+
+function el(tag, attrs = {}, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/* An SVG showing a region of a frame: the whole frame with the face boxed, or the face alone. */
+function frameSvg(url, size, box, crop, label) {
+  const [w, h] = size || [640, 480];
+  let view = [0, 0, w, h];
+  if (crop && box) {
+    const side = Math.max(box[2], box[3]) * 1.7;
+    const cx = box[0] + box[2] / 2, cy = box[1] + box[3] / 2;
+    view = [cx - side / 2, cy - side / 2, side, side];
+  }
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", view.join(" "));
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label);
+  const img = document.createElementNS(SVG, "image");
+  img.setAttribute("href", url);
+  img.setAttribute("width", w);
+  img.setAttribute("height", h);
+  svg.appendChild(img);
+  if (box && !crop) {
+    const r = document.createElementNS(SVG, "rect");
+    ["x", "y", "width", "height"].forEach((k, i) => r.setAttribute(k, box[i]));
+    r.setAttribute("class", "facebox");
+    svg.appendChild(r);
+  }
+  return svg;
+}
+
+function pct(x) { return `${x.toFixed(1)} %`; }
+
+/* ------------------------------------------------------------------ operator */
+
+function operator() {
+  let alerts = [], clock = null, start = null, timer = null, current = null;
+  const speed = () => Number($("#speed").value);
+
+  function when(t) { return new Date(start.getTime() + t * 1000); }
+  function fmt(d) { return d.toISOString().slice(0, 16).replace("T", " "); }
+
+  function render() {
+    const list = $("#queue");
+    list.replaceChildren();
+    const shown = alerts.filter((a) => clock === null || a.t <= clock);
+    for (const a of shown) {
+      const li = el("li");
+      const b = el("button", { type: "button", "data-id": a.id, class: `alert ${a.status}` });
+      b.append(el("span", { class: "cam" }, a.camera), el("span", {}, a.time.replace("T", " ")),
+               el("strong", {}, pct(a.percent)), el("span", { class: "status" }, a.status));
+      if (current && current.id === a.id) b.setAttribute("aria-current", "true");
+      b.addEventListener("click", () => show(a));
+      li.appendChild(b);
+      list.appendChild(li);
+    }
+    $("#queue-count").textContent = `(${shown.filter((a) => a.status === "pending").length} pending of ${shown.length})`;
+    $("#clock").textContent = clock === null ? "all" : fmt(when(clock));
+  }
+
+  function show(a) {
+    current = a;
+    $("#detail").hidden = false;
+    $("#d-id").textContent = a.id;
+    $("#d-camera").textContent = a.camera;
+    $("#d-time").textContent = a.time.replace("T", " ");
+    $("#d-time").setAttribute("datetime", a.time);
+    $("#d-percent").textContent = pct(a.percent);
+    $("#d-rank").textContent = a.rank;
+    $("#d-status").textContent = a.status;
+    $("#d-label").textContent = a.watch_label;
+    $("#d-frame").replaceChildren(a.frame_url ? frameSvg(a.frame_url, a.frame_size, a.box, false, `frame of ${a.camera}`) : el("p", {}, "no frame kept"));
+    $("#d-face").replaceChildren(a.frame_url ? frameSvg(a.frame_url, a.frame_size, a.box, true, "camera face") : el("p", {}, "–"));
+    if (a.photo_url) { $("#d-photo").src = a.photo_url; } else { $("#d-photo").removeAttribute("src"); }
+    render();
+  }
+
+  async function load() {
+    const q = await api("/api/queue");
+    alerts = q.alerts;
+    start = new Date(`${q.start}T00:00:00Z`);
+    render();
+    if (alerts.length && !current) show(alerts[0]);
+  }
+
+  function tick() {
+    clock += speed() / 4;
+    const last = alerts.length ? alerts[alerts.length - 1].t : 0;
+    if (clock >= last) { stop(); }
+    render();
+  }
+  function stop() { clearInterval(timer); timer = null; $("#play").setAttribute("aria-pressed", "false"); $("#play").textContent = "Play replay"; }
+  $("#play").addEventListener("click", () => {
+    if (timer) { stop(); return; }
+    if (clock === null || (alerts.length && clock >= alerts[alerts.length - 1].t)) clock = alerts.length ? Math.floor(alerts[0].t / 86400) * 86400 : 0;
+    timer = setInterval(tick, 250);
+    $("#play").setAttribute("aria-pressed", "true");
+    $("#play").textContent = "Pause replay";
+  });
+  $("#show-all").addEventListener("click", () => { stop(); clock = null; render(); });
+
+  $("#review").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (!current) return;
+    const decision = ev.submitter ? ev.submitter.value : "confirmed";
+    const reason = $("#reason").value;
+    try {
+      const a = await api(`/api/alerts/${current.id}/review`, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ decision, reason, actor: actor(), expect: current.status }),
+      });
+      Object.assign(current, a);
+      say(`alert ${a.id}: ${a.status} by ${a.reviewed_by}`);
+      $("#reason").value = "";
+      show(current);
+    } catch (e) {
+      say(e.message);
+      if (e.status === 409) await load();
+    }
+  });
+  load().catch((e) => say(e.message));
+}
+
+/* ------------------------------------------------------------------ threshold */
+
+/* A small line chart in an SVG of viewBox 320x200: points (x, y) in data units, one marked. */
+function chart(svg, xs, ys, xmax, ymax, mark, xlabel, ylabel) {
+  const L = 40, R = 310, T = 10, B = 170;
+  const px = (x) => L + (R - L) * (x / (xmax || 1));
+  const py = (y) => B - (B - T) * (y / (ymax || 1));
+  const node = (tag, attrs, text) => {
+    const n = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+    if (text !== undefined) n.textContent = text;
+    return n;
+  };
+  svg.replaceChildren(
+    node("line", { x1: L, y1: B, x2: R, y2: B, class: "axis" }),
+    node("line", { x1: L, y1: T, x2: L, y2: B, class: "axis" }),
+    node("text", { x: (L + R) / 2, y: 195, "text-anchor": "middle" }, xlabel),
+    node("text", { x: 12, y: (T + B) / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${(T + B) / 2})` }, ylabel),
+    node("text", { x: L - 4, y: T + 8, "text-anchor": "end" }, String(ymax)),
+    node("text", { x: R, y: B + 14, "text-anchor": "end" }, String(xmax)),
+  );
+  const pts = xs.map((x, i) => [x, ys[i]]).filter(([x, y]) => x !== null && y !== null);
+  svg.appendChild(node("polyline", { points: pts.map(([x, y]) => `${px(x)},${py(y)}`).join(" "), class: "curve" }));
+  if (mark && mark[0] !== null && mark[1] !== null) {
+    if (mark[2] === "line") svg.appendChild(node("line", { x1: px(mark[0]), y1: T, x2: px(mark[0]), y2: B, class: "marker" }));
+    else svg.appendChild(node("circle", { cx: px(mark[0]), cy: py(mark[1]), r: 5, class: "marker" }));
+  }
+}
+
+function threshold() {
+  let pending = null, curve = null;
+  async function loadCurve() {
+    const reveal = $("#reveal").checked;
+    curve = await api(`/api/curve?mapping=${encodeURIComponent($("#mapping").value)}${reveal ? "&reveal=1" : ""}`);
+  }
+  function drawCharts() {
+    if (!curve) return;
+    const p = Number($("#percent").value), i = curve.percent.indexOf(p);
+    const amax = Math.max(1, ...curve.alerts);
+    chart($("#chart-alerts"), curve.percent, curve.alerts, 100, amax, [p, 0, "line"], "threshold %", "alerts");
+    if (curve.revealed) {
+      chart($("#chart-det"), curve.fpir, curve.fnir, 1, 1, i >= 0 ? [curve.fpir[i], curve.fnir[i]] : null, "FPIR", "FNIR");
+    }
+  }
+  const fmtRate = (r) => r && r.total ? `${r.count} of ${r.total} (${(100 * r.value).toFixed(1)} %)` : "–";
+  function hours(h) { return h < 1 ? `${(h * 60).toFixed(1)} min` : `${h.toFixed(2)} h`; }
+  async function update() {
+    const p = $("#percent").value;
+    const reveal = $("#reveal").checked;
+    $("#percent-out").textContent = `${p} %`;
+    const url = `/api/threshold?percent=${p}&mapping=${encodeURIComponent($("#mapping").value)}${reveal ? "&reveal=1" : ""}`;
+    try {
+      const d = await api(url);
+      if (String(d.percent) !== String(Number($("#percent").value))) return; /* a later move won */
+      $("#f-alerts").textContent = d.alerts;
+      $("#f-review").textContent = hours(d.review_hours);
+      $("#f-cosine").textContent = typeof d.cosine === "number" ? d.cosine.toFixed(4) : d.cosine;
+      $("#mapping-desc").textContent = `${d.mapping}: ${d.mapping_description}`;
+      document.querySelectorAll(".truth").forEach((n) => { n.hidden = !d.revealed; });
+      if (d.revealed) {
+        $("#f-false").textContent = `${d.false_alerts} of ${d.alerts}`;
+        $("#f-fpir").textContent = fmtRate(d.fpir);
+        $("#f-fnir").textContent = fmtRate(d.fnir);
+        $("#f-missed").textContent = `${d.wanted_missed.count} of ${d.wanted_missed.total}`;
+      }
+      drawCharts();
+      $("#figures").dataset.percent = d.percent;
+    } catch (e) { say(e.message); }
+  }
+  const soon = () => { clearTimeout(pending); pending = setTimeout(update, 60); };
+  const reload = () => loadCurve().then(update).catch((e) => say(e.message));
+  $("#percent").addEventListener("input", soon);
+  $("#mapping").addEventListener("change", reload);
+  $("#reveal").addEventListener("change", reload);
+  reload();
+}
+
+/* ------------------------------------------------------------------ search */
+
+function search() {
+  api("/api/people").then((d) => {
+    for (const p of d.people) $("#watch_id").appendChild(el("option", { value: p.id }, p.label));
+  }).catch((e) => say(e.message));
+  $("#search").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = new FormData($("#search"));
+    form.set("actor", actor());
+    if (!$("#photo").files.length) form.delete("photo");
+    $("#s-error").hidden = true;
+    $("#hits").replaceChildren();
+    $("#s-summary").textContent = "searching…";
+    try {
+      const r = await api("/api/search", { method: "POST", body: form });
+      $("#s-summary").textContent = `${r.window}. ${r.summary}`;
+      for (const h of r.hits) {
+        const li = el("li");
+        li.append(h.frame_url ? frameSvg(h.frame_url, null, h.box, true, `face at ${h.camera}`) : el("span", {}, "–"),
+                  el("span", { class: "cam" }, h.camera), el("span", {}, h.time.replace("T", " ")), el("strong", {}, pct(h.percent)));
+        $("#hits").appendChild(li);
+      }
+    } catch (e) {
+      $("#s-summary").textContent = "";
+      $("#s-error").textContent = e.message;
+      $("#s-error").hidden = false;
+    }
+  });
+}
+
+/* ------------------------------------------------------------------ retention */
+
+function retentionView() {
+  async function load() {
+    const d = await api("/api/retention");
+    $("#r-window").textContent = d.window || "empty";
+    $("#r-policy").textContent = Object.entries(d.policy).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+  }
+  $("#purge").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    $("#r-error").hidden = true;
+    try {
+      const r = await api("/api/retention/purge", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ reason: $("#p-reason").value, actor: actor() }),
+      });
+      $("#p-report").textContent = r.lines.join("\n");
+      $("#p-report").hidden = false;
+      await load();
+    } catch (e) { $("#r-error").textContent = e.message; $("#r-error").hidden = false; }
+  });
+  $("#verify").addEventListener("click", async () => {
+    $("#v-result").textContent = "verifying…";
+    try {
+      const v = await api("/api/retention/verify");
+      $("#v-result").textContent = v.ok ? "retention verify OK" : "retention verify FAILED";
+      $("#v-checks").replaceChildren(...v.checks.map((c) => el("li", { class: c.ok ? "ok" : "fail" }, `${c.ok ? "ok" : "FAIL"} ${c.name}: ${c.detail}`)));
+    } catch (e) { $("#v-result").textContent = e.message; }
+  });
+  load().catch((e) => say(e.message));
+}
+
+const VIEWS = { operator, threshold, search, retention: retentionView };
+document.addEventListener("DOMContentLoaded", () => {
+  const saved = localStorage.getItem("facelab-actor");
+  if (saved) $("#actor").value = saved;
+  $("#actor").addEventListener("change", () => localStorage.setItem("facelab-actor", actor()));
+  VIEWS[document.body.dataset.view]();
+});

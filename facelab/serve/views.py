@@ -1,0 +1,198 @@
+"""What the console's JSON API returns, computed by the same functions as the command line.
+
+* the review queue: :func:`facelab.run.review.list_alerts` (``facelab alerts``), serialised by
+  :func:`facelab.run.review.alert_dict`, plus what a page needs to draw it (:func:`queue`);
+* the threshold figures: :func:`facelab.lab.sweep.sweep_run` (``facelab sweep``) and
+  :func:`facelab.lab.metrics.targets_found` (:func:`threshold`);
+* search hits: :func:`facelab.run.retrospective.search_photo` (``facelab search``);
+* retention: :func:`facelab.governance.retention.purge` and ``verify`` (``facelab purge``,
+  ``facelab retention verify``).
+
+Truth-derived figures (innocent people flagged, wanted people missed) are returned only when
+asked for (``reveal``), so a page shows the operator's view unless the teacher reveals them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Any
+
+from facelab.governance import retention
+from facelab.lab.metrics import Rate, targets_found
+from facelab.lab.scores import RunScores, load_scores
+from facelab.lab.sweep import run_mapping, sweep_run
+from facelab.run import review, schema
+from facelab.run.store import RunStore
+from facelab.run.window import archive_window
+from facelab.search.percent import MAPPINGS
+
+
+def file_url(rel: str | None) -> str | None:
+    """URL of a file of the run (``frames/…``, ``watchlist/…``) on the console."""
+    return f"/files/{rel}" if rel else None
+
+
+def _box(row) -> list[float] | None:
+    if row is None or row.x is None:
+        return None
+    return [float(row.x), float(row.y), float(row.w), float(row.h)]
+
+
+def queue(store: RunStore, min_percent: float | None = None) -> dict[str, Any]:
+    """The review queue as the operator view draws it.
+
+    Each alert is :func:`~facelab.run.review.alert_dict` plus ``box`` (the face, ``[x, y, w,
+    h]`` frame pixels), ``frame_size`` (``[w, h]``), ``frame_url`` and ``photo_url`` (the
+    watchlist photo).
+    """
+    rows = review.list_alerts(store, min_percent)
+    cams = {c.id: c for c in schema.cameras(store.db)}
+    photos = {e.id: e.photo for e in schema.watchlist_entries(store.db, include_removed=True)}
+    views = schema.sighting_views(store.db, sorted({a.sighting for a in rows}))
+    out = []
+    for a in rows:
+        d = review.alert_dict(a)
+        cam = cams.get(a.camera)
+        v = views.get(a.sighting)
+        d.update(
+            box=_box(v.sighting if v else None),
+            frame_size=[cam.width, cam.height] if cam and cam.width else None,
+            frame_url=file_url(a.frame),
+            photo_url=file_url(photos.get(a.watch_id)),
+        )
+        out.append(d)
+    return {"alerts": out, "count": len(out), "start": str(store.scenario_dict().get("start"))}
+
+
+# --------------------------------------------------------------------------- threshold
+
+
+def _rate(r: Rate | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    clean = lambda x: None if x is None or math.isnan(x) else float(x)  # noqa: E731
+    return {"count": int(r.count), "total": int(r.total), "value": clean(r.value),
+            "lo": clean(r.lo), "hi": clean(r.hi)}  # fmt: skip
+
+
+def threshold(
+    scores: RunScores, percent: float, mapping: str = "linear", *, reveal: bool = False
+) -> dict[str, Any]:
+    """The figures the threshold slider shows at ``percent`` (one row of ``facelab sweep``).
+
+    Returns ``percent``, ``cosine``, ``mapping``, ``alerts``, ``review_hours``,
+    ``seconds_per_candidate``, ``candidates_per_search``; with ``reveal`` also
+    ``true_alerts``, ``false_alerts`` (alerts on innocent people), ``fpir`` (innocent
+    searches flagged), ``fnir`` (wanted sightings missed at rank 1) and ``wanted_missed``
+    (watchlisted people seen by an FR camera and never found), each rate with count and total.
+    """
+    m = run_mapping(scores, mapping)
+    table = sweep_run(scores, [float(percent)], m)
+    r = table.rows[0]
+    cosine = r.cosine if math.isfinite(r.cosine) else ("inf" if r.cosine > 0 else "-inf")
+    out: dict[str, Any] = {
+        "percent": r.percent, "cosine": cosine, "mapping": table.mapping,
+        "mapping_description": table.mapping_description, "alerts": r.alerts,
+        "review_hours": r.review_hours, "seconds_per_candidate": table.seconds_per_candidate,
+        "candidates_per_search": r.candidates_per_search, "revealed": bool(reveal),
+    }  # fmt: skip
+    if reveal:
+        found = targets_found(scores.best_true_score, [r.cosine])[0]
+        out.update(
+            true_alerts=r.true_alerts,
+            false_alerts=r.false_alerts,
+            fpir=_rate(r.fpir),
+            fnir=_rate(r.fnir),
+            wanted_missed={"count": int(found.total - found.count), "total": int(found.total)},
+        )
+    return out
+
+
+CURVE_THRESHOLDS = "0:100:1"
+"""Thresholds of the curves the threshold view draws (one sweep row per whole percent)."""
+
+
+def curve(scores: RunScores, mapping: str = "linear", *, reveal: bool = False) -> dict[str, Any]:
+    """The sweep at every whole percent (``facelab sweep --thresholds 0:100:1``).
+
+    Returns ``percent`` and ``alerts`` lists (the queue swelling as the threshold falls) and,
+    with ``reveal``, the DET points: ``fpir`` and ``fnir`` values (``None`` where undefined).
+    """
+    table = sweep_run(scores, CURVE_THRESHOLDS, run_mapping(scores, mapping))
+    out: dict[str, Any] = {
+        "mapping": table.mapping,
+        "percent": [r.percent for r in table.rows],
+        "alerts": [r.alerts for r in table.rows],
+        "revealed": bool(reveal),
+    }
+    if reveal:
+        out["fpir"] = [_rate(r.fpir)["value"] for r in table.rows]
+        out["fnir"] = [_rate(r.fnir)["value"] for r in table.rows]
+    return out
+
+
+def mappings() -> list[str]:
+    return list(MAPPINGS)
+
+
+def load(store: RunStore) -> RunScores:
+    return load_scores(store)
+
+
+# --------------------------------------------------------------------------- search
+
+
+def hits(result) -> dict[str, Any]:
+    """A :class:`~facelab.run.retrospective.SearchResult` as JSON (hits with frame URLs)."""
+    return {
+        "window": result.window,
+        "summary": result.summary,
+        "params": result.params.to_dict(),
+        "probe_name": result.probe_name,
+        "probe_sha256": result.probe_sha256,
+        "audit_seq": result.audit_seq,
+        "count": result.count,
+        "hits": [
+            {**asdict(h), "box": list(h.box) if h.box else None, "frame_url": file_url(h.frame)}
+            for h in result.hits
+        ],
+    }
+
+
+def watch_people(store: RunStore) -> list[dict[str, Any]]:
+    """Active watchlist entries with a photo: the people a search can be started from."""
+    return [
+        {"id": e.id, "label": e.label, "photo_url": file_url(e.photo)}
+        for e in schema.watchlist_entries(store.db)
+        if e.photo
+    ]
+
+
+# --------------------------------------------------------------------------- retention
+
+
+def retention_state(store: RunStore) -> dict[str, Any]:
+    """The archive window and the run's retention policy (``facelab retention window``)."""
+    win = archive_window(store)
+    return {
+        "window": win.describe() if win else None,
+        "first_day": win.first_day if win else None,
+        "last_day": win.last_day if win else None,
+        "policy": store.scenario_dict().get("retention") or {},
+        "days_done": store.days_done(),
+    }
+
+
+def purge_report(report) -> dict[str, Any]:
+    return {"lines": report.lines(), "purge_id": report.purge_id}
+
+
+def verify_report(rep: retention.VerifyReport) -> dict[str, Any]:
+    return {
+        "ok": rep.ok,
+        "window": rep.window,
+        "checks": [{"name": c.name, "ok": bool(c.ok), "detail": c.detail} for c in rep.checks],
+        "needles": rep.needles,
+        "found": rep.found,
+    }

@@ -1,0 +1,155 @@
+"""Enrol, remove and review happen whole or not at all, even when the process is SIGKILLed.
+
+Each case copies the session's classroom run, runs one command through tests/op_crash_driver.py
+(which kills the process right after a named write of the operation), then checks that the
+killed run's audit log verifies, that the next audited operation settles what was pending
+(:func:`facelab.run.journal.recover`), and that the run then shows the whole operation with
+its audit record, or none of it; ``retention verify`` accepts it either way. A handful of kill
+points cover each gap: before the audit record (undone) and after it (finished).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from facelab import api
+from facelab.governance import retention
+from facelab.governance.audit import AuditLog
+from facelab.run import journal
+from facelab.run.store import RunStore
+
+pytestmark = pytest.mark.slow
+
+DRIVER = Path(__file__).with_name("op_crash_driver.py")
+
+
+def _rows(run: Path, sql: str) -> list[tuple]:
+    con = sqlite3.connect(f"file:{run / 'facelab.sqlite'}?mode=ro", uri=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def state(run: Path) -> dict:
+    """What a user can see of the watchlist, the review queue and the audit log."""
+    with RunStore(run, readonly=True) as s:
+        ids = sorted(s.load_watchlist().ids().tolist()) if s.watchlist_path.exists() else []
+    return {
+        "watchlist": _rows(run, "SELECT id, label, active, photo FROM watchlist ORDER BY id"),
+        "alerts": _rows(run, "SELECT id, status, reviewed_by, case_id, note FROM alerts"),
+        "index": ids,
+        "photos": sorted(p.name for p in (run / "watchlist").iterdir()),
+        "audit": len(AuditLog(run / "audit.jsonl").records()),
+    }
+
+
+def killed(run: Path, point: str, *args) -> None:
+    """Run ``facelab ARGS`` on ``run``, SIGKILLed right after step ``point``."""
+    proc = subprocess.run(
+        [sys.executable, str(DRIVER), point, *[str(a) for a in args]],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, proc.stderr[-2000:])
+
+
+def settle(run: Path) -> list:
+    """Check the killed run's audit log, then settle the pending operation as the next audited
+    operation would."""
+    assert AuditLog(run / "audit.jsonl").verify().ok
+    with RunStore(run) as s:
+        out = journal.recover(s)
+        assert journal.recover(s) == []  # settled once and for all
+    assert not _rows(run, "SELECT * FROM pending_ops")
+    assert AuditLog(run / "audit.jsonl").verify().ok
+    assert retention.verify(run).ok
+    return out
+
+
+@pytest.fixture
+def fresh(classroom_run, tmp_path) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(classroom_run, run)
+    return run
+
+
+ENROL_POINTS = [("enrol-begun", False), ("enrol-photo", False), ("enrol-truth", False),
+                ("enrol-audit", True)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("point", "whole"), ENROL_POINTS, ids=[p for p, _ in ENROL_POINTS])
+def test_enrol_killed_between_writes(fresh, tmp_path, point, whole):
+    probe = tmp_path / "probe.png"
+    shutil.copyfile(sorted((fresh / "watchlist").glob("*.png"))[1], probe)
+    before = state(fresh)
+    killed(fresh, point, "enroll", fresh, probe, "--label", "NEW-1", "--reason", "kill test")
+    [(_op, action, outcome)] = settle(fresh)
+    assert action == "enrol" and outcome == ("finished" if whole else "undone")
+    after = state(fresh)
+    if not whole:
+        assert after == before
+        # the label is free again and the enrolment can be made in full
+        lab = api.open_run(fresh, actor="tester")
+        entry = lab.enroll(probe, label="NEW-1", reason="again")
+        assert entry.id not in before["index"]
+        after = state(fresh)
+    new = [w for w in after["watchlist"] if w[1] == "NEW-1"]
+    assert len(new) == 1 and new[0][2] == 1, after["watchlist"]
+    wid = new[0][0]
+    assert wid in after["index"] and "NEW-1.png" in after["photos"]
+    assert after["audit"] == before["audit"] + 1
+    rec = AuditLog(fresh / "audit.jsonl").records()[-1]
+    assert (rec.action, rec.details["watch_id"], rec.details["label"]) == ("enrol", wid, "NEW-1")
+
+
+REMOVE_POINTS = [("remove-begun", False), ("remove-audit", True), ("remove-index", True)]
+
+
+@pytest.mark.parametrize(("point", "whole"), REMOVE_POINTS, ids=[p for p, _ in REMOVE_POINTS])
+def test_remove_killed_between_writes(fresh, point, whole):
+    before = state(fresh)
+    wid, label, _, photo = before["watchlist"][0]
+    killed(fresh, point, "watchlist", fresh, "--remove", label, "--reason", "kill test")
+    [(_op, action, outcome)] = settle(fresh)
+    assert action == "remove" and outcome == ("finished" if whole else "undone")
+    after = state(fresh)
+    if not whole:
+        assert after == before
+        return
+    assert after["watchlist"][0] == (wid, label, 0, None)
+    assert wid not in after["index"] and Path(photo).name not in after["photos"]
+    assert after["audit"] == before["audit"] + 1
+    rec = AuditLog(fresh / "audit.jsonl").records()[-1]
+    assert (rec.action, rec.details["watch_id"]) == ("remove", wid)
+
+
+REVIEW_POINTS = [("review-begun", False), ("review-audit", True)]
+
+
+@pytest.mark.parametrize(("point", "whole"), REVIEW_POINTS, ids=[p for p, _ in REVIEW_POINTS])
+def test_review_killed_between_writes(fresh, point, whole):
+    before = state(fresh)
+    alert = before["alerts"][0][0]
+    killed(fresh, point, "review", fresh, alert, "--confirm", "--reason", "kill test",
+           "--note", "same person")  # fmt: skip
+    [(_op, action, outcome)] = settle(fresh)
+    assert action == "review" and outcome == ("finished" if whole else "undone")
+    after = state(fresh)
+    if not whole:
+        assert after == before
+        return
+    row = next(a for a in after["alerts"] if a[0] == alert)
+    assert (row[1], row[4]) == ("confirmed", "same person")
+    rec = AuditLog(fresh / "audit.jsonl").records()[-1]
+    assert (rec.action, rec.details["alert_id"], rec.details["decision"]) == (
+        "review", alert, "confirmed",
+    )  # fmt: skip
+    assert json.dumps(rec.details["previous"]) == '"pending"'

@@ -1,0 +1,233 @@
+"""The classroom console in a real browser: Debian's Chromium driven by Playwright.
+
+The real server (uvicorn on a free loopback port) serves a private copy of the session's
+classroom run. Each view is loaded at 1280 px and 420 px with screenshots in the test's tmp
+dir and no console error; the threshold slider is moved with the keyboard and its counts
+checked against the API and :func:`facelab.lab.sweep.sweep_run`; an alert is confirmed and
+found in the audit log; a PNG not made by facelab is uploaded and refused with the CLI's line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from facelab.cli import app as cli_app
+from facelab.governance.audit import AuditLog
+from facelab.lab.scores import load_scores
+from facelab.lab.sweep import sweep_run
+from facelab.run.review import get_alert
+from facelab.run.store import RunStore
+from facelab.serve.app import create_app
+from facelab.serve.server import Background
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs /usr/bin/chromium for the real-browser tests (make browser)",
+)
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+VIEWS = ("/", "/threshold", "/search", "/retention")
+
+
+@pytest.fixture(scope="module")
+def console(run_copy):
+    with Background(create_app(run_copy)) as addr:
+        yield addr
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page_at(browser, console):
+    """``page_at(path, width)``: a new page opened at ``path``; console errors collected."""
+    contexts, errors = [], []
+
+    def open_page(path: str, width: int = 1280):
+        ctx = browser.new_context(viewport={"width": width, "height": 900})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(console.base + path)
+        page.wait_for_load_state("networkidle")
+        return page
+
+    open_page.errors = errors
+    yield open_page
+    for ctx in contexts:
+        ctx.close()
+
+
+def api(console, path: str) -> dict:
+    with urllib.request.urlopen(console.base + path, timeout=60) as res:
+        return json.loads(res.read())
+
+
+@pytest.mark.parametrize("width", [1280, 420])
+@pytest.mark.parametrize("path", VIEWS)
+def test_each_view_loads_without_console_errors(page_at, path, width, tmp_path):
+    page = page_at(path, width)
+    assert page.locator("h1").count() == 1
+    assert page.locator('nav a[aria-current="page"]').count() == 1
+    shot = tmp_path / f"{path.strip('/') or 'operator'}-{width}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[1] == width
+    # readable at 420 px: nothing wider than the viewport
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_at.errors == []
+
+
+def test_operator_view_draws_the_queue_and_first_alert(page_at, console):
+    page = page_at("/")
+    queue = api(console, "/api/queue")
+    assert page.locator("#queue li").count() == queue["count"] > 0
+    first = queue["alerts"][0]
+    page.locator("#detail").wait_for(state="visible")
+    assert page.locator("#d-id").inner_text() == str(first["id"])
+    assert page.locator("#d-camera").inner_text() == first["camera"]
+    assert page.locator("#d-percent").inner_text() == f"{first['percent']:.1f} %"
+    assert page.locator("#d-frame rect.facebox").count() == 1
+    assert page.locator("#d-photo").evaluate("img => img.complete && img.naturalWidth > 0")
+    assert page_at.errors == []
+
+
+def test_confirm_an_alert_in_the_browser_lands_in_the_audit_log(page_at, console, run_copy):
+    page = page_at("/")
+    page.locator("#detail").wait_for(state="visible")
+    alert_id = int(page.locator("#d-id").inner_text())
+    page.fill("#actor", "teacher-ana")
+    page.locator("#reason").focus()
+    page.keyboard.type("same person, checked by eye")
+    page.get_by_role("button", name="Confirm match").click()
+    page.wait_for_function("() => document.querySelector('#d-status').textContent === 'confirmed'")
+    with RunStore(run_copy) as s:
+        a = get_alert(s, alert_id)
+    assert (a.status, a.reviewed_by) == ("confirmed", "teacher-ana")
+    rec = [r for r in AuditLog(run_copy / "audit.jsonl").records() if r.action == "review"][-1]
+    assert rec.details["alert_id"] == alert_id and rec.details["decision"] == "confirmed"
+    assert (rec.actor, rec.reason) == ("teacher-ana", "same person, checked by eye")
+    res = CliRunner().invoke(cli_app, ["audit", str(run_copy), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    listed = [r for r in json.loads(res.output) if r["action"] == "review"][-1]
+    assert listed["seq"] == rec.seq and listed["actor"] == "teacher-ana"
+    assert page_at.errors == []
+
+
+def test_threshold_slider_counts_match_api_and_sweep(page_at, console, run_copy):
+    page = page_at("/threshold")
+    slider = page.locator("#percent")
+    slider.focus()
+    with RunStore(run_copy) as s:
+        scores = load_scores(s)
+    for keys, expected in ((["ArrowLeft"] * 10, 60), (["ArrowRight"] * 25, 85), (["Home"], 0)):
+        for k in keys:
+            page.keyboard.press(k)
+        page.wait_for_function(
+            f"() => document.querySelector('#figures').dataset.percent == {expected}"
+        )
+        row = sweep_run(scores, [float(expected)]).rows[0]
+        shown = int(page.locator("#f-alerts").inner_text())
+        assert shown == api(console, f"/api/threshold?percent={expected}")["alerts"] == row.alerts
+        assert page.locator("#percent-out").inner_text() == f"{expected} %"
+    assert page.locator(".truth").first.is_hidden()
+    page.get_by_label("Reveal the truth (teacher)").check()
+    page.wait_for_function("() => !document.querySelector('.truth').hidden")
+    row = sweep_run(scores, [0.0]).rows[0]
+    assert page.locator("#f-false").inner_text() == f"{row.false_alerts} of {row.alerts}"
+    assert page.locator("#f-fpir").inner_text().startswith(f"{row.fpir.count} of {row.fpir.total}")
+    page.locator("#chart-det circle.marker").wait_for()
+    assert page.locator("#chart-alerts polyline.curve").count() == 1
+    assert page.locator("#chart-alerts line.marker").count() == 1
+    full = sweep_run(scores, "0:100:1")
+    curve = api(console, "/api/curve?reveal=1")
+    assert curve["alerts"] == [r.alerts for r in full.rows]
+    assert curve["fnir"] == [r.fnir.value for r in full.rows]
+    assert "fpir" not in api(console, "/api/curve")  # the truth only when revealed
+    assert "false_alerts" not in api(console, "/api/threshold?percent=50")
+    assert page_at.errors == []
+
+
+def test_operator_replay_shows_alerts_in_time_order(page_at, console):
+    page = page_at("/")
+    page.locator("#detail").wait_for(state="visible")
+    total = page.locator("#queue li").count()
+    page.select_option("#speed", "14400")
+    page.get_by_role("button", name="Play replay").press("Enter")
+    assert page.locator("#play").get_attribute("aria-pressed") == "true"
+    page.wait_for_function("() => document.querySelector('#clock').textContent !== 'all'")
+    seen = [page.locator("#queue li").count()]
+    page.wait_for_function(f"() => document.querySelectorAll('#queue li').length === {total}",
+                           timeout=60_000)  # fmt: skip
+    seen.append(page.locator("#queue li").count())
+    assert seen[0] < total == seen[-1]
+    times = page.locator("#queue li span:nth-child(2)").all_inner_texts()
+    assert times == sorted(times)
+    assert page_at.errors == []
+
+
+def test_upload_of_a_non_facelab_png_is_refused_like_the_cli(page_at, tmp_path, run_copy):
+    photo = tmp_path / "holiday.png"
+    rng = np.random.default_rng(3)
+    cv2.imwrite(str(photo), rng.integers(0, 255, (160, 160, 3), dtype=np.uint8))
+    cli = subprocess.run(
+        [sys.executable, "-m", "facelab", "search", str(run_copy), "holiday.png", "--reason", "x"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert cli.returncode == 5, cli.stderr
+    before = len(AuditLog(run_copy / "audit.jsonl").records())
+    page = page_at("/search")
+    page.set_input_files("#photo", str(photo))
+    page.fill("#s-reason", "x")
+    page.get_by_role("button", name="Search").click()
+    page.locator("#s-error").wait_for(state="visible")
+    shown = page.locator("#s-error").inner_text()
+    assert shown == cli.stderr.strip().splitlines()[-1]
+    assert "provenance" in shown or "facelab" in shown
+    assert len(AuditLog(run_copy / "audit.jsonl").records()) == before
+    # the browser logs the refused request's 400; nothing else
+    assert all("400" in e for e in page_at.errors)
+
+
+def test_search_by_watchlist_person_is_audited(page_at, run_copy):
+    page = page_at("/search")
+    page.select_option("#watch_id", index=1)
+    page.fill("#s-reason", "class exercise")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_function(
+        "() => !document.querySelector('#s-summary').textContent.startsWith('searching')",
+        timeout=120_000,
+    )
+    assert page.locator("#s-error").is_hidden()
+    rec = AuditLog(run_copy / "audit.jsonl").records()[-1]
+    assert (rec.action, rec.reason) == ("search", "class exercise")
+    assert page.locator("#hits li").count() == rec.details["result_count"] > 0
+    assert page_at.errors == []
+
+
+def test_retention_view_verifies(page_at):
+    page = page_at("/retention")
+    page.get_by_role("button", name="Verify retention").click()
+    page.wait_for_function(
+        "() => document.querySelector('#v-result').textContent.startsWith('retention verify')"
+    )
+    assert page.locator("#v-result").inner_text() == "retention verify OK"
+    assert page.locator("#v-checks li").count() > 0
+    assert page.locator("#r-window").inner_text() != "–"
+    assert page_at.errors == []

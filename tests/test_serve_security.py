@@ -1,0 +1,257 @@
+"""The console's guards and API over plain HTTP against a real server (uvicorn on loopback).
+
+Loopback-only Host, the access token for other hosts, CSRF on state-changing requests, files
+only from the run's own folders, /api/alerts equal to `facelab alerts --format json`, and two
+reviewers deciding at once without a lost or doubled decision.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from facelab.cli import app as cli_app
+from facelab.governance.audit import AuditLog
+from facelab.run.review import get_alert, list_alerts
+from facelab.run.store import RunStore
+from facelab.serve.app import create_app
+from facelab.serve.security import Guard, is_loopback, safe_file
+from facelab.serve.server import Background
+
+
+@pytest.fixture(scope="module")
+def console(run_copy):
+    app = create_app(run_copy)
+    with Background(app) as addr:
+        yield addr
+
+
+def request(addr, method, path, *, body=None, headers=None, host=None):
+    """One HTTP request; returns (status, headers dict, body bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", addr.port, timeout=60)
+    hdrs = dict(headers or {})
+    if host is not None:
+        hdrs["Host"] = host
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    if isinstance(body, dict):
+        hdrs.setdefault("Content-Type", "application/json")
+    conn.request(method, path, body=data, headers=hdrs)
+    res = conn.getresponse()
+    out = res.status, {k.lower(): v for k, v in res.getheaders()}, res.read()
+    conn.close()
+    return out
+
+
+def session(addr):
+    """Open a page like a browser: the session cookie and the page's CSRF token."""
+    status, headers, body = request(addr, "GET", "/")
+    assert status == 200
+    cookie = headers["set-cookie"].split(";")[0]
+    token = re.search(rb'name="csrf-token" content="([0-9a-f]+)"', body).group(1).decode()
+    return cookie, token
+
+
+def pending_ids(run: Path) -> list[int]:
+    with RunStore(run) as s:
+        return [a.id for a in list_alerts(s, status="pending")]
+
+
+# --------------------------------------------------------------------------- hosts and token
+
+
+def test_loopback_console_refuses_foreign_host_header(console):
+    assert request(console, "GET", "/api/alerts")[0] == 200
+    assert request(console, "GET", "/api/alerts", host=f"localhost:{console.port}")[0] == 200
+    status, _, body = request(console, "GET", "/api/alerts", host="evil.example:80")
+    assert status == 403 and b"loopback" in body
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"])
+def test_loopback_hosts_need_no_token(host):
+    assert is_loopback(host) and Guard(host).token is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.org"])
+def test_other_hosts_get_a_token(host):
+    g = Guard(host)
+    assert g.needs_token and len(g.token) >= 24
+
+
+def test_non_loopback_console_requires_the_token(run_copy):
+    app = create_app(run_copy, host="0.0.0.0")
+    token = app.state.console.guard.token
+    with Background(app, "127.0.0.1") as addr:  # the guard is for 0.0.0.0; bind loopback here
+        assert addr.token == token and f"?token={token}" in addr.url
+        assert request(addr, "GET", "/")[0] == 403
+        assert request(addr, "GET", "/api/alerts")[0] == 403
+        assert request(addr, "GET", "/?token=wrong")[0] == 403
+        status, headers, _ = request(addr, "GET", f"/?token={token}")
+        assert status == 200 and "facelab_token=" in headers["set-cookie"]
+        cookie = headers["set-cookie"].split(";")[0]
+        assert request(addr, "GET", "/api/alerts", headers={"Cookie": cookie})[0] == 200
+        auth = {"Authorization": f"token {token}"}
+        assert request(addr, "GET", "/api/alerts", headers=auth)[0] == 200
+        assert request(addr, "GET", "/api/alerts", headers={"Authorization": "token x"})[0] == 403
+
+
+# --------------------------------------------------------------------------- CSRF
+
+
+def test_post_without_or_with_wrong_csrf_token_is_refused(console, run_copy):
+    alert = pending_ids(run_copy)[0]
+    body = {"decision": "confirmed", "reason": "csrf test"}
+    path = f"/api/alerts/{alert}/review"
+    cookie, token = session(console)
+    before = len(AuditLog(run_copy / "audit.jsonl").records())
+    assert request(console, "POST", path, body=body)[0] == 403
+    assert request(console, "POST", path, body=body, headers={"Cookie": cookie})[0] == 403
+    wrong = {"Cookie": cookie, "X-CSRF-Token": "0" * 64}
+    assert request(console, "POST", path, body=body, headers=wrong)[0] == 403
+    other_cookie, _ = session(console)  # a token is bound to its own session
+    stolen = {"Cookie": other_cookie, "X-CSRF-Token": token}
+    assert request(console, "POST", path, body=body, headers=stolen)[0] == 403
+    cross = {"Cookie": cookie, "X-CSRF-Token": token, "Origin": "http://evil.example"}
+    assert request(console, "POST", path, body=body, headers=cross)[0] == 403
+    assert request(console, "POST", "/api/retention/purge", body={"reason": "x"})[0] == 403
+    assert len(AuditLog(run_copy / "audit.jsonl").records()) == before
+    with RunStore(run_copy) as s:
+        assert get_alert(s, alert).status == "pending"
+    ok = {"Cookie": cookie, "X-CSRF-Token": token, "Origin": f"http://127.0.0.1:{console.port}"}
+    status, _, out = request(console, "POST", path, body=body, headers=ok)
+    assert status == 200 and json.loads(out)["status"] == "confirmed"
+
+
+# --------------------------------------------------------------------------- files
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/files/run.json", "/files/truth.sqlite", "/files/audit.jsonl", "/files/facelab.sqlite",
+     "/files/../run.json", "/files/frames/../run.json", "/files/frames/%2e%2e/run.json",
+     "/files/frames/..%2f..%2frun.json", "/files/%2fetc%2fpasswd", "/files//etc/passwd",
+     "/files/watchlist/..%5c..%5crun.json", "/files/frames/day-000",
+     "/files/archive/day-000.faiss"],
+)  # fmt: skip
+def test_path_traversal_is_refused(console, path):
+    status, _, body = request(console, "GET", path)
+    assert status == 404 and b"facelab-run" not in body and b"root:" not in body
+
+
+def test_frames_and_photos_are_served(console, run_copy):
+    with RunStore(run_copy) as s:
+        frame = list_alerts(s)[0].frame
+    status, headers, body = request(console, "GET", f"/files/{frame}")
+    assert status == 200 and body == (run_copy / frame).read_bytes()
+    assert headers["x-content-type-options"] == "nosniff"
+    photo = sorted((run_copy / "watchlist").glob("*.png"))[0]
+    assert request(console, "GET", f"/files/watchlist/{photo.name}")[0] == 200
+
+
+def test_symlink_out_of_the_run_is_refused(run_copy, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG not for the console")
+    link = run_copy / "frames" / "escape.png"
+    link.symlink_to(secret)
+    inside = run_copy / "frames" / "meta.png"
+    inside.symlink_to(run_copy / "run.json")
+    try:
+        assert safe_file(run_copy, "frames/escape.png") is None
+        assert safe_file(run_copy, "frames/meta.png") is None
+        assert safe_file(run_copy, "frames/../run.json") is None
+        app = create_app(run_copy)
+        with Background(app) as addr:
+            assert request(addr, "GET", "/files/frames/escape.png")[0] == 404
+    finally:
+        link.unlink()
+        inside.unlink()
+
+
+# --------------------------------------------------------------------------- API = CLI
+
+
+@pytest.mark.parametrize("p", [None, 0, 50, 80.5, 100])
+def test_api_alerts_equals_cli_json(console, run_copy, p):
+    args = ["alerts", str(run_copy), "--format", "json"]
+    query = ""
+    if p is not None:
+        args += ["--min-percent", str(p)]
+        query = f"?min_percent={p}"
+    res = CliRunner().invoke(cli_app, args)
+    assert res.exit_code == 0, res.output
+    status, headers, body = request(console, "GET", f"/api/alerts{query}")
+    assert status == 200 and headers["content-type"].startswith("application/json")
+    assert json.loads(body) == json.loads(res.output)
+    assert json.loads(body)["count"] == len(json.loads(body)["alerts"])
+
+
+def test_api_errors_are_the_cli_line(console):
+    status, _, body = request(console, "GET", "/api/alerts?min_percent=120")
+    assert status == 400
+    assert json.loads(body) == {
+        "error": "error: --min-percent must lie in [0, 100], got 120", "exit_code": 2,
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _concurrent(addr, calls):
+    """Run (path, body) POSTs at once, each with its own browser session; statuses in order."""
+    sessions = [session(addr) for _ in calls]
+    barrier = threading.Barrier(len(calls))
+    out = [None] * len(calls)
+
+    def go(i, path, body):
+        cookie, token = sessions[i]
+        barrier.wait()
+        out[i] = request(addr, "POST", path, body=body,
+                         headers={"Cookie": cookie, "X-CSRF-Token": token})  # fmt: skip
+
+    threads = [threading.Thread(target=go, args=(i, *c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def _reviews_of(run, alert_id):
+    return [r for r in AuditLog(run / "audit.jsonl").records()
+            if r.action == "review" and r.details["alert_id"] == alert_id]  # fmt: skip
+
+
+def test_two_reviewers_on_one_alert_record_one_decision(console, run_copy):
+    alert = pending_ids(run_copy)[-1]
+    calls = [(f"/api/alerts/{alert}/review",
+              {"decision": d, "reason": f"reviewer {i}", "actor": f"student-{i}",
+               "expect": "pending"}) for i, d in enumerate(("confirmed", "rejected"))]  # fmt: skip
+    results = _concurrent(console, calls)
+    statuses = sorted(r[0] for r in results)
+    assert statuses == [200, 409]
+    winner = next(json.loads(r[2]) for r in results if r[0] == 200)
+    loser = next(json.loads(r[2]) for r in results if r[0] == 409)
+    assert loser["exit_code"] == 11 and "nothing was recorded" in loser["error"]
+    records = _reviews_of(run_copy, alert)
+    assert len(records) == 1
+    assert records[0].actor == winner["reviewed_by"]
+    assert records[0].details["decision"] == winner["status"]
+    assert records[0].details["previous"] == "pending"
+    assert AuditLog(run_copy / "audit.jsonl").verify().ok
+
+
+def test_reviewers_on_different_alerts_lose_nothing(console, run_copy):
+    ids = pending_ids(run_copy)[:4]
+    assert len(ids) == 4
+    calls = [(f"/api/alerts/{a}/review", {"decision": "rejected", "reason": "class",
+              "actor": f"s{i}", "expect": "pending"}) for i, a in enumerate(ids)]  # fmt: skip
+    assert [r[0] for r in _concurrent(console, calls)] == [200] * 4
+    with RunStore(run_copy) as s:
+        assert [get_alert(s, a).status for a in ids] == ["rejected"] * 4
+    assert all(len(_reviews_of(run_copy, a)) == 1 for a in ids)
+    assert AuditLog(run_copy / "audit.jsonl").verify().ok
