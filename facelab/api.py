@@ -42,6 +42,22 @@ DEMO_THRESHOLDS = "50:80:5"
 """The thresholds of the demo's sweep and report."""
 
 
+def _check_options(**values) -> None:
+    """Range-check the numeric options the CLI checks too (``ConfigError``, exit code 2):
+    NaN, infinities, negatives and integers past 64 bits are refused; ``None`` is left out."""
+    from facelab.config.validate import option_int, option_number
+
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name == "min_percent":
+            option_number(name, value, 0, 100)
+        elif name == "seconds_per_candidate":
+            option_number(name, value, 0, 86400, lo_open=True)
+        else:  # top, limit, rank, retention_days: counts
+            option_int(name, value, 1)
+
+
 def load_scenario(scenario, *, seed: int | None = None, days: int | None = None,
              threshold: float | None = None):  # fmt: skip
     """A scenario (preset name, TOML path or Scenario) with the command line's overrides.
@@ -81,6 +97,15 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
     from facelab.run.pipeline import run_scenario
 
     sc = load_scenario(scenario, seed=seed, days=days, threshold=threshold)
+    if mode is not None and mode != sc.mode:  # the limits again, for the mode run in
+        from facelab.config.limits import MODES
+        from facelab.config.resources import check_resources
+        from facelab.config.validate import ErrorContext
+        from facelab.errors import ConfigError
+
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+        check_resources(ErrorContext(sc.source), sc, mode)
     with TruthStore(out, create=True) as truth:
         summary = run_scenario(
             sc, out, truth=truth, mode=mode, device=device, on_progress=on_progress,
@@ -260,6 +285,7 @@ class Run:
         """
         from facelab.run import retrospective as search
 
+        _check_options(min_percent=min_percent, top=top)
         with self.store(readonly=True) as s:
             result = search.search_photo(
                 s, photo, min_percent=min_percent, top=top, cameras=cameras,
@@ -285,6 +311,7 @@ class Run:
         """The manual review queue (``facelab alerts``); a list of Alert."""
         from facelab.run import review
 
+        _check_options(min_percent=min_percent, limit=limit)
         with self.store(readonly=True) as s:
             return review.list_alerts(s, min_percent, status, camera, limit)
 
@@ -325,6 +352,7 @@ class Run:
         from facelab.lab.sweep import run_mapping, sweep_run
 
         spc = SECONDS_PER_CANDIDATE if seconds_per_candidate is None else seconds_per_candidate
+        _check_options(rank=rank, seconds_per_candidate=spc)
         with self.store(readonly=True) as s:
             scores = load_scores(s)
         kw = {"camera_kind": camera_kind} if camera_kind is not None else {}
@@ -346,6 +374,7 @@ class Run:
         :class:`facelab.governance.retention.DeletionProof` to collect fingerprints into."""
         from facelab.governance import retention
 
+        _check_options(retention_days=retention_days)
         return retention.purge(
             self.path, now=now, retention_days=retention_days, actor=self.actor,
             reason=reason or "retention policy", proof=proof, always_record=True,

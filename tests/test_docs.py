@@ -27,9 +27,7 @@ def _minimal() -> dict:
     """The example scenario of docs/scenarios.md, plus one camera group and one profile."""
     block = re.search(r"```toml\n(.*?)```", DOC.read_text(), re.S).group(1)
     data = tomllib.loads(block)
-    data["camera_groups"] = [
-        {"prefix": "g", "count": 2, "kind": "street", "stations": ["north"]}
-    ]
+    data["camera_groups"] = [{"prefix": "g", "count": 2, "kind": "street", "stations": ["north"]}]
     data["quality"] = {"custom": {}}
     return data
 
@@ -110,3 +108,87 @@ def test_quality_defaults_are_the_builtin_profiles():
             value = getattr(profile, key)
             text = f"[{value[0]}, {value[1]}]" if isinstance(value, tuple) else str(value)
             assert f"{name} `{text}`" in rows[key]
+
+
+# --------------------------------------------------------------------------- README walkthrough
+
+
+def _walkthrough() -> list[list[str]]:
+    """The facelab commands of the README's first code block, as argument lists."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## A first hour.*?```sh\n(.*?)```", text, re.S).group(1)
+    commands = [shlex.split(line, comments=True) for line in block.splitlines()]
+    return [c[1:] for c in commands if c and c[0] == "facelab"]
+
+
+def test_readme_walkthrough_works_as_shown(classroom_run, tmp_path, monkeypatch):
+    """Every facelab line of the walkthrough, on a copy of the classroom run (what `make demo`
+    runs) in place of runs/demo, from a fresh folder."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from facelab.cli import app
+
+    commands = _walkthrough()
+    assert [c[0] for c in commands] == [
+        "world", "photo", "enroll", "search", "alerts", "review", "purge", "retention",
+    ]  # fmt: skip
+    shutil.copytree(classroom_run, tmp_path / "runs" / "demo")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for args in commands:
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, f"facelab {' '.join(args)}:\n{r.output}\n{r.exception!r}"
+        if args[0] == "search":
+            assert "hit(s)" in r.output, r.output
+        if args[0] == "retention":
+            assert "retention verify OK" in r.output
+
+
+# --------------------------------------------------------------------------- benchmark figures
+
+
+def _extra(name: str, bench: str) -> dict:
+    import json
+
+    doc = json.loads((ROOT / "benchmarks" / name).read_text())
+    return next(b["extra_info"] for b in doc["benchmarks"] if b["name"] == bench)
+
+
+def _ratios(e: dict) -> list[str]:
+    return [f"{r:.2f}" for r in e["ratio_to_embedder_best_batch_per_round"]]
+
+
+BENCH_FIGURES = [
+    # (document, JSON, benchmark, the figure as the document must print it)
+    ("benchmarks/README.md", "results-throughput.json", "test_pipeline_prerendered",
+     lambda e: f"{', '.join(_ratios(e))} per round"),
+    ("README.md", "results-throughput.json", "test_pipeline_prerendered",
+     lambda e: "results-throughput.json` {}, {} and {}".format(*_ratios(e))),
+    ("benchmarks/README.md", "results-alerts.json", "test_alert_events_per_minute[10000-flat]",
+     lambda e: f"{e['total_events_per_min_best'] / 1e6:.2f} M/min with twin sampling, "
+               f"{e['search_events_per_min_best'] / 1e6:.2f} M/min search alone"),
+    ("README.md", "results-alerts.json", "test_alert_events_per_minute[10000-flat]",
+     lambda e: f"{e['total_events_per_min_best'] / 1e6:.1f} M sighting events a minute"),
+    ("benchmarks/README.md", "results-archive-1e8.json", "test_archive_1e8_ivf_sq8",
+     lambda e: f"{e['latency_median_ms'] / 1000:.2f} s median, recall@10 "
+               f"{e['recall_at_10']:.3f}, {e['rss_peak_gb']:.1f} GB resident"),
+    ("README.md", "results-archive-1e8.json", "test_archive_1e8_ivf_sq8",
+     lambda e: f"in {e['latency_median_ms'] / 1000:.2f} s (recall@10 {e['recall_at_10']:.3f}, "
+               f"{e['rss_peak_gb']:.1f} GB"),
+    ("benchmarks/README.md", "results-purge.json", "test_drop_day[1e8-archive-day-flat]",
+     lambda e: f"{e['seconds_best']:.2f} s ({e['shard_bytes'] / 1e9:.2f} GB flat shard"),
+    ("benchmarks/README.md", "results-gallery-12m.json", "test_gallery_1_to_n[1.2e+07]",
+     lambda e: f"built in {e['build_seconds']:.0f} s"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "doc,name,bench,figure", BENCH_FIGURES, ids=[f"{d}:{n}:{b}" for d, n, b, _ in BENCH_FIGURES]
+)
+def test_benchmark_figures_are_the_committed_results(doc, name, bench, figure):
+    text = " ".join((ROOT / doc).read_text().split())
+    assert figure(_extra(name, bench)) in text

@@ -44,6 +44,7 @@ def tree_hash(root: Path) -> dict[str, str]:
                 out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
     return out
 
+
 # A tiny valid scenario; its [limits] keep anything hypothesis makes of it small enough to build
 # in well under a second (a bigger population or more days is refused at load, before work).
 BASE: dict = {
@@ -67,7 +68,9 @@ BASE: dict = {
 
 
 def _bare(key: str) -> str:
-    return key if key and all(c.isalnum() or c in "_-" for c in key) and key.isascii() else _str(key)
+    return (
+        key if key and all(c.isalnum() or c in "_-" for c in key) and key.isascii() else _str(key)
+    )
 
 
 def _str(s: str) -> str:
@@ -121,7 +124,9 @@ SCALARS = st.one_of(
 )
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -141,7 +146,12 @@ def _walk(node, path):
 
 _walk(BASE, ())
 PATHS.remove(())
-PATHS += [("limits", "memory_gib"), ("resolution",), ("detection", "regions"), ("retention", "days")]
+PATHS += [
+    ("limits", "memory_gib"),
+    ("resolution",),
+    ("detection", "regions"),
+    ("retention", "days"),
+]
 PATHS += [("cameras", 0, "resolution"), ("camera_groups", 0, "count"), ("mode",)]
 
 
@@ -154,8 +164,11 @@ def _set(data, path, value):
             node = node[k]
         else:
             return
-    if isinstance(node, dict) or (isinstance(node, list) and path[-1] < len(node)):
-        node[path[-1]] = value
+    last = path[-1]
+    if isinstance(node, dict) or (
+        isinstance(node, list) and isinstance(last, int) and last < len(node)
+    ):
+        node[last] = value
 
 
 @st.composite
@@ -200,7 +213,10 @@ def test_scenario_toml_is_done_or_refused_in_one_line(tmp_path, data):
 
 @settings(max_examples=40, deadline=2000, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
-@given(cut=st.integers(0, 4000), flips=st.lists(st.tuples(st.integers(0, 4000), st.integers(1, 255)), max_size=4))
+@given(
+    cut=st.integers(0, 4000),
+    flips=st.lists(st.tuples(st.integers(0, 4000), st.integers(1, 255)), max_size=4),
+)
 def test_scenario_bytes_are_done_or_refused(tmp_path, cut, flips):
     raw = bytearray(to_toml(BASE).encode())
     for pos, x in flips:
@@ -215,7 +231,9 @@ def test_deep_nesting_and_special_files_are_refused(tmp_path):
     deep = tmp_path / "deep.toml"
     deep.write_text("seed = " + "[" * 5000 + "]" * 5000 + "\n")
     result = runner.invoke(app, ["world", str(deep)])
-    assert isinstance(result.exception, ConfigError) and "nested too deeply" in str(result.exception)
+    assert isinstance(result.exception, ConfigError) and "nested too deeply" in str(
+        result.exception
+    )
     fifo = tmp_path / "pipe.toml"
     os.mkfifo(fifo)
     result = runner.invoke(app, ["world", str(fifo)])  # must not block on the open

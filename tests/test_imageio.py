@@ -101,3 +101,44 @@ def test_decode_image_names_source():
 def test_png_chunks_walks_to_iend():
     chunks = png_chunks(_encode(".png", _bgr()))
     assert chunks[0].type == b"IHDR" and chunks[-1].type == b"IEND"
+
+
+def test_files_that_are_not_files_are_refused_before_reading(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    _refused(fifo, "FIFO")  # refused by type, without blocking on the open
+    link = tmp_path / "null.png"
+    link.symlink_to("/dev/null")
+    _refused(link, "device")
+    dangling = tmp_path / "dangling.png"
+    dangling.symlink_to(tmp_path / "nowhere")
+    _refused(dangling, "not found")
+
+
+def test_only_png_and_jpeg_reach_the_decoder(tmp_path):
+    _refused(_write(tmp_path / "a.bmp", _encode(".bmp", _bgr())), "facelab reads PNG and JPEG")
+
+
+def test_decoder_chatter_never_reaches_stderr(tmp_path):
+    """OpenCV prints 'Corrupt JPEG data: …' for a damaged scan; facelab's decode keeps it quiet
+    (and leaves OpenCV's log level as it found it)."""
+    import subprocess
+    import sys
+
+    data = _encode(".jpg", _bgr(64, 64))
+    bad = _write(tmp_path / "bad.jpg", data[:300] + b"\x00" * 100 + data[-2:])
+    code = (
+        "import sys, cv2.utils.logging as L\n"
+        "from facelab.imageio import read_image\n"
+        "before = L.getLogLevel()\n"
+        "try:\n    read_image(sys.argv[1])\nexcept Exception as e:\n    print(type(e).__name__)\n"
+        "assert L.getLogLevel() == before\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == "", p.stderr
+    raw = "import sys, cv2, numpy as np\ncv2.imdecode(np.fromfile(sys.argv[1], np.uint8), -1)\n"
+    chatter = subprocess.run([sys.executable, "-c", raw, str(bad)], capture_output=True, text=True)
+    assert "Corrupt JPEG" in chatter.stderr  # the chatter exists: the test can fail

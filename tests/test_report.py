@@ -104,7 +104,8 @@ def test_every_embedded_image_decodes_and_shows_something(report):
 def test_report_is_self_contained(report):
     page = _parse(report)
     text = report.read_text(encoding="utf-8")
-    assert "link" not in page.tags and "script" not in page.tags and "iframe" not in page.tags
+    # inline scripts only (the threshold slider): a script src would fail the URL check below
+    assert "link" not in page.tags and "iframe" not in page.tags
     for url in page.urls:
         assert url.startswith(("data:image/png;base64,", "#")), url[:60]
     assert "@import" not in text and "url(" not in text

@@ -159,7 +159,7 @@ def test_to_dict_round_trips_and_is_json():
     assert parse_scenario(rec, "x.toml") == sc
 
 
-@pytest.mark.parametrize("name", ["classroom", "metro"])
+@pytest.mark.parametrize("name", ["classroom", "metro", "aclu-congress", "cardiff-2017", "npl-lfr"])
 def test_presets_load(name):
     sc = load_scenario(name)
     assert sc.name == name
@@ -417,3 +417,107 @@ def test_detection_table_errors_name_file_and_key():
         variant(detection={"region": "full"}), "detection.region", "did you mean 'regions'"
     )
     expect_error(variant(detection="full"), "detection: must be a table ([detection])")
+
+
+# ---------------------------------------------------------------- [limits] and resources
+
+
+def test_limits_refuse_what_the_machine_cannot_hold_before_building():
+    from facelab.config.resources import GIB, estimate
+
+    big = variant(population={"size": 10**9}, days=30)
+    msg = expect_error(big, "limits.memory_gib", "needs about", "camera passes", "limit of")
+    assert "raise [limits] memory_gib" in msg
+    # the limit in the message is the one that applies, the need is the estimate
+    sc = parse_scenario(variant(population={"size": 1000}), "x.toml")
+    need = estimate(sc)
+    assert 0 < need.memory_bytes < GIB and need.passes == pytest.approx(1000 * 2 * 0.9 * 3)
+    # a user who has the memory raises the limit; then the same scenario loads
+    ok = variant(
+        population={"size": 2_000_000}, days=3, mode="embedding", limits={"memory_gib": 64}
+    )
+    assert parse_scenario(ok, "x.toml").limits.memory_gib == 64
+    expect_error(variant(population={"size": 2_000_000}, days=3, mode="embedding",
+                         limits={"memory_gib": 0.5}),
+                 "limits.memory_gib", "limit of 0.5 GiB")  # fmt: skip
+
+
+def test_limits_disk_cameras_days_and_to_dict():
+    wide = variant(
+        population={"size": 20000}, days=300,
+        cameras=[{"id": "g", "kind": "street", "station": "A", "fr": True,
+                  "resolution": [1920, 1080]}],
+    )  # fmt: skip
+    expect_error(wide, "limits.disk_gib", "on disk", "archived sightings")
+    expect_error(variant(days=5000), "days:", "limit of 3660", "[limits] days")
+    assert parse_scenario(variant(days=5000, limits={"days": 5000}), "x.toml").days == 5000
+    groups = [{"prefix": "g", "count": 10**15, "kind": "street", "stations": 10**15}]
+    expect_error(variant(camera_groups=groups), "camera_groups[0].count", "limit of 99997")
+    stations = [{"prefix": "g", "count": 3, "kind": "street", "stations": 10**15}]
+    expect_error(variant(camera_groups=stations), "camera_groups[0].stations", "3 cameras")
+    expect_error(variant(cameras=BASE["cameras"], limits={"cameras": 2}), "cameras:", "limit of 2")
+    expect_error(variant(limits={"memory": 3}), "limits.memory", "did you mean 'memory_gib'")
+    expect_error(variant(limits={"memory_gib": float("nan")}), "limits.memory_gib", "positive")
+    sc = parse_scenario(variant(limits={"cameras": 7}), "x.toml")
+    assert sc.to_dict()["limits"]["cameras"] == 7
+    assert parse_scenario(sc.to_dict(), "x.toml") == sc
+    assert "limits" not in parse_scenario(BASE, "x.toml").to_dict()
+
+
+def test_with_overrides_checks_the_limits_too():
+    from facelab.config.sections import PopulationSpec
+
+    sc = parse_scenario(BASE, "x.toml")
+    with pytest.raises(ConfigError, match="limits.memory_gib"):
+        sc.with_overrides(population=PopulationSpec(10**9))
+    with pytest.raises(ConfigError, match="days"):
+        sc.with_overrides(days=2**63)
+    with pytest.raises(ConfigError, match="seed"):
+        sc.with_overrides(seed=2**64)
+    # the benchmarks' largest metro run stays within the defaults
+    metro = load_scenario("metro").with_overrides(population=PopulationSpec(400_000), days=6)
+    assert metro.days == 6
+
+
+def test_integers_past_64_bits_and_dates_past_9999_are_refused():
+    expect_error(variant(seed=2**63), "seed:", "fits in 64 bits")
+    expect_error(variant(seed=-(2**70)), "seed:")
+    expect_error(variant(start="9999-12-30", days=5), "days:", "year 9999")
+    expect_error(variant(watchlist={"size": 2**64, "in_city": 0}), "watchlist.size")
+
+
+def test_frame_size_has_an_upper_bound():
+    cams = [{"id": "c", "kind": "street", "station": "A", "resolution": [100000, 100000]}]
+    expect_error(variant(cameras=cams), "cameras[0].resolution", "at most 8192x8192")
+
+
+def test_mapping_is_checked_at_load_like_the_run_does():
+    from facelab.config.limits import ALERT_MAPPINGS
+    from facelab.search.percent import MAPPINGS
+
+    assert set(ALERT_MAPPINGS) <= set(MAPPINGS) and "log-fmr" not in ALERT_MAPPINGS
+    expect_error(variant(thresholds={"mapping": "bogus"}), "thresholds.mapping",
+                 "unknown percent mapping 'bogus'")  # fmt: skip
+    expect_error(variant(thresholds={"mapping": "log-fmr"}), "thresholds.mapping", "sweep")
+    assert parse_scenario(variant(thresholds={"mapping": "sigmoid"}), "x.toml")
+
+
+def test_files_that_are_not_files_and_deep_nesting(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r"pipe\.toml: .*FIFO"):
+        load_scenario(fifo)  # refused without blocking on the open
+    link = tmp_path / "null.toml"
+    link.symlink_to("/dev/null")
+    with pytest.raises(ConfigError, match=r"null\.toml: .*device"):
+        load_scenario(link)
+    big = tmp_path / "big.toml"
+    with big.open("wb") as fh:
+        fh.truncate(5 * 1024 * 1024)
+    with pytest.raises(ConfigError, match="file too large"):
+        load_scenario(big)
+    deep = write(tmp_path, "seed = " + "[" * 2000 + "]" * 2000 + "\n", "deep.toml")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_scenario(deep)

@@ -136,7 +136,11 @@ def test_threshold_slider_counts_match_api_and_sweep(page_at, console, run_copy)
     slider.focus()
     with RunStore(run_copy) as s:
         scores = load_scores(s)
-    for keys, expected in ((["ArrowLeft"] * 10, 60), (["ArrowRight"] * 25, 85), (["Home"], 0)):
+        alert_percent = s.scenario().thresholds.alert_percent
+    start = int(slider.input_value())
+    assert start == round(alert_percent)  # the slider starts at the run's own threshold
+    steps = ((["ArrowLeft"] * 10, start - 10), (["ArrowRight"] * 25, start + 15), (["Home"], 0))
+    for keys, expected in steps:
         for k in keys:
             page.keyboard.press(k)
         page.wait_for_function(
@@ -146,6 +150,11 @@ def test_threshold_slider_counts_match_api_and_sweep(page_at, console, run_copy)
         shown = int(page.locator("#f-alerts").inner_text())
         assert shown == api(console, f"/api/threshold?percent={expected}")["alerts"] == row.alerts
         assert page.locator("#percent-out").inner_text() == f"{expected} %"
+        cli = CliRunner().invoke(
+            cli_app, ["sweep", str(run_copy), "--thresholds", str(expected), "--format", "json"]
+        )
+        assert cli.exit_code == 0, cli.output
+        assert json.loads(cli.output)["rows"][0]["alerts"] == shown
     assert page.locator(".truth").first.is_hidden()
     page.get_by_label("Reveal the truth (teacher)").check()
     page.wait_for_function("() => !document.querySelector('.truth').hidden")
@@ -231,3 +240,33 @@ def test_retention_view_verifies(page_at):
     assert page.locator("#v-checks li").count() > 0
     assert page.locator("#r-window").inner_text() != "–"
     assert page_at.errors == []
+
+
+def test_static_report_slider_works_from_file(browser, run_copy, tmp_path):
+    from facelab.lab.report.html import write_report
+
+    report = write_report(run_copy, tmp_path / "report.html")
+    with RunStore(run_copy) as s:
+        scores = load_scores(s)
+    ctx = browser.new_context(viewport={"width": 420, "height": 900})
+    errors = []
+    page = ctx.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:")
+               else route.continue_())  # nothing may be fetched  # fmt: skip
+    page.goto(report.resolve().as_uri())
+    slider = page.locator("#slider")
+    slider.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowLeft")
+    p = int(slider.input_value())
+    row = sweep_run(scores, [float(p)]).rows[0]
+    assert page.locator("#slider-out").inner_text() == f"{p} %"
+    assert page.locator("#s-alerts").inner_text() == str(row.alerts)
+    assert page.locator("#s-false").inner_text() == f"{row.false_alerts} of {row.alerts}"
+    assert page.locator("#s-fpir").inner_text().startswith(f"{row.fpir.count} of {row.fpir.total}")
+    assert page.locator("#s-fnir").inner_text().startswith(f"{row.fnir.count} of {row.fnir.total}")
+    page.screenshot(path=str(tmp_path / "report-slider-420.png"))
+    ctx.close()
+    assert errors == []

@@ -255,3 +255,20 @@ def test_reviewers_on_different_alerts_lose_nothing(console, run_copy):
         assert [get_alert(s, a).status for a in ids] == ["rejected"] * 4
     assert all(len(_reviews_of(run_copy, a)) == 1 for a in ids)
     assert AuditLog(run_copy / "audit.jsonl").verify().ok
+
+
+@pytest.mark.parametrize("p", [0, 42, 60, 100])
+def test_api_threshold_is_a_row_of_the_cli_sweep(console, run_copy, p):
+    res = CliRunner().invoke(
+        cli_app, ["sweep", str(run_copy), "--thresholds", str(p), "--format", "json"]
+    )
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.output)["rows"][0]
+    status, _, body = request(console, "GET", f"/api/threshold?percent={p}&reveal=1")
+    assert status == 200
+    got = json.loads(body)
+    assert got["alerts"] == row["alerts"] and got["false_alerts"] == row["false_alerts"]
+    assert got["fpir"]["count"] == row["fpir_count"] and got["fnir"]["count"] == row["fnir_count"]
+    assert got["review_hours"] == pytest.approx(row["review_hours"], rel=1e-5)
+    hidden = json.loads(request(console, "GET", f"/api/threshold?percent={p}")[2])
+    assert not {"false_alerts", "true_alerts", "fpir", "fnir", "wanted_missed"} & set(hidden)

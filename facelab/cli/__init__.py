@@ -7,6 +7,7 @@ from facelab.cli import (
     demo_cmd,  # noqa: F401,E402
     models_cmd,  # noqa: F401,E402
     photo_cmd,  # noqa: F401,E402
+    profiles_cmd,  # noqa: F401,E402
     report_cmd,  # noqa: F401,E402
     retention_cmd,  # noqa: F401,E402
     run_cmd,  # noqa: F401,E402

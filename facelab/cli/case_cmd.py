@@ -21,6 +21,13 @@ def case_cmd(
     ] = Path("runs/cases"),
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    system: Annotated[
+        str | None,
+        typer.Option(
+            help="A system profile (facelab profiles): print the case's published points beside "
+            "the profile's and sface-synthetic's figures (score models; no run)."
+        ),
+    ] = None,
 ) -> None:
     """Re-run a published deployment on synthetic people; print its headline beside the published one."""
     from facelab.cli.formats import check_format, print_json
@@ -34,6 +41,15 @@ def case_cmd(
             return
         for c in CASES.values():
             print(f"{c.name:14s} {c.title}")
+        return
+    if system is not None:
+        from facelab.profiles.compare import compare_case
+
+        comparison = compare_case(name, system)
+        if fmt == "json":
+            print_json(comparison.to_json())
+        else:
+            print(comparison.text())
         return
     result = run_case(
         name, out / name,

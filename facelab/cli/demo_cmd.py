@@ -36,6 +36,10 @@ def demo_cmd(
         bool, typer.Option("--fresh", help="Delete a previous demo run in --out and start over.")
     ] = False,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then open the classroom console on the demo run.")
+    ] = False,
+    port: Annotated[int, typer.Option("--port", help="Console port (with --serve).")] = 8000,
 ) -> None:
     """Build the classroom city, run it, sweep 50–80 %, write the HTML report.
 
@@ -80,3 +84,8 @@ def demo_cmd(
     print()
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     print(f"Report: {report} — open it in a browser")
+    if serve:
+        from facelab.cli.serve_cmd import start_console
+
+        print()
+        start_console(out, port=port, device=device)

@@ -30,10 +30,14 @@ def print_table(table, console: Console | None = None) -> None:
 
     Rich fits a table to the console's width (80 columns when the output is not a terminal)
     and cuts unbreakable cells to "…"; here the console is widened to the table's minimum
-    width when that is larger, and cells that can wrap still wrap.
+    width when that is larger, cells that can wrap still wrap, and a word longer than its
+    column is folded onto the next line.
     """
     console = console or Console()
-    need = console.measure(table).minimum
+    for column in table.columns:
+        if column.overflow == "ellipsis":
+            column.overflow = "fold"  # a word longer than its column is folded, not cut
+    need = console.measure(table, options=console.options.update_width(1 << 20)).minimum
     if need > console.width:
         console = Console(width=need, file=console.file)
     console.print(table)

@@ -8,7 +8,9 @@ option's range, and integers past 64 bits are all refused the same way, e.g.::
 
     error: --top must be an integer from 1 to 9223372036854775807, got '-3'
 
-(click's own ``BadParameter`` would print a framed, multi-line usage message instead.)
+The checks themselves are :func:`facelab.config.validate.option_int` and
+:func:`~facelab.config.validate.option_number`, which :mod:`facelab.api` applies to the same
+values given from Python.
 """
 
 from __future__ import annotations
@@ -17,33 +19,14 @@ import math
 from collections.abc import Callable
 
 from facelab.config.limits import INT64_MAX
-from facelab.errors import ConfigError
+from facelab.config.validate import option_int, option_number
 
-__all__ = ["INT64_MAX", "count", "identifier", "number", "seed"]
-
-
-def _shown(text: object) -> str:
-    s = str(text)
-    return repr(s if len(s) <= 40 else s[:37] + "...")
+__all__ = ["INT64_MAX", "count", "identifier", "integer", "number", "seed"]
 
 
 def integer(name: str, lo: int = 0, hi: int = INT64_MAX) -> Callable[[str], int]:
     """Parser: a decimal integer with ``lo <= value <= hi`` (``hi`` at most 2**63 - 1)."""
-
-    def parse(text: str) -> int:
-        if isinstance(text, int) and not isinstance(text, bool):
-            value = text
-        else:
-            s = str(text).strip()
-            body = s[1:] if s[:1] in "+-" else s
-            if not body.isdigit() or not body.isascii() or len(body) > 20:
-                raise ConfigError(f"{name} must be an integer from {lo} to {hi}, got {_shown(text)}")
-            value = int(s)
-        if not lo <= value <= hi:
-            raise ConfigError(f"{name} must be an integer from {lo} to {hi}, got {_shown(text)}")
-        return value
-
-    return parse
+    return lambda text: option_int(name, text, lo, hi)
 
 
 def count(name: str, lo: int = 1, hi: int = INT64_MAX) -> Callable[[str], int]:
@@ -71,18 +54,4 @@ def number(
 ) -> Callable[[str], float]:
     """Parser: a finite decimal number in the range ``lo .. hi`` (``lo_open`` / ``hi_open``:
     the end itself excluded); NaN and infinities are refused."""
-    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-    what = f"lie in {left}{lo:g}, {hi:g}{right} (a finite number)"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except (TypeError, ValueError, OverflowError):
-            raise ConfigError(f"{name} must {what}, got {_shown(text)}") from None
-        if not math.isfinite(value):
-            raise ConfigError(f"{name} must {what}, got {_shown(text)}")
-        if value < lo or value > hi or (lo_open and value == lo) or (hi_open and value == hi):
-            raise ConfigError(f"{name} must {what}, got {_shown(text)}")
-        return value
-
-    return parse
+    return lambda text: option_number(name, text, lo, hi, lo_open=lo_open, hi_open=hi_open)

@@ -30,6 +30,11 @@ def serve_cmd(
     `facelab review`, `facelab search` and `facelab purge`, to the same audit log. Stop with
     Ctrl-C.
     """
+    start_console(run, host=host, port=port, device=device)
+
+
+def start_console(run: Path, *, host: str = "127.0.0.1", port: int = 8000, device: str = "cpu"):
+    """Print the console's URL (with its token off loopback) and serve until Ctrl-C."""
     from facelab.serve.app import create_app
     from facelab.serve.server import Address, serve
 

@@ -190,7 +190,7 @@ def scenarios_markdown() -> str:
         "A minimal scenario:",
         "",
         "```toml",
-        'seed = 1',
+        "seed = 1",
         'start = "2026-03-02"',
         "days = 2",
         "",

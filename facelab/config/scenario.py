@@ -65,8 +65,8 @@ from typing import Any
 
 from facelab.config.defaults import DEFAULT_DESCRIPTION, DEFAULT_MODE
 from facelab.config.limits import MAX_SCENARIO_BYTES, MIN_DAYS, MIN_SEED, MODES
-from facelab.config.resources import check_resources
 from facelab.config.quality import QualityProfile
+from facelab.config.resources import check_resources
 from facelab.config.sections import (
     ArchiveSpec,
     CameraGroupSpec,

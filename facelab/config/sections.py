@@ -17,8 +17,8 @@ from facelab.config.defaults import (
     DEFAULT_CAMERA_FR,
     DEFAULT_CASE_HOLD,
     DEFAULT_COMMUTER_SHARE,
-    DEFAULT_DISK_GIB,
     DEFAULT_DETECTION_REGIONS,
+    DEFAULT_DISK_GIB,
     DEFAULT_ENROL_SIGMA,
     DEFAULT_FR_FRACTION,
     DEFAULT_FRAME_INTERVAL_S,
@@ -252,7 +252,11 @@ class LimitsSpec:
     days: int = DEFAULT_MAX_DAYS
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"disk_gib": self.disk_gib, "cameras": self.cameras, "days": self.days}
+        out: dict[str, Any] = {
+            "disk_gib": self.disk_gib,
+            "cameras": self.cameras,
+            "days": self.days,
+        }
         if self.memory_gib is not None:
             out["memory_gib"] = self.memory_gib
         return out

@@ -125,7 +125,9 @@ def optional_table(ctx: ErrorContext, data: dict, key: str) -> dict:
     return t
 
 
-def check_int(ctx: ErrorContext, key: str, v: Any, minimum: int, maximum: int | None = None) -> None:
+def check_int(
+    ctx: ErrorContext, key: str, v: Any, minimum: int, maximum: int | None = None
+) -> None:
     """Fail naming ``key`` unless ``v`` is an integer from ``minimum`` to ``maximum``
     (:data:`~facelab.config.limits.INT64_MAX` when ``None``)."""
     try:
@@ -310,3 +312,66 @@ def station_names(v: Any, max_count: int = INT64_MAX) -> tuple[str, ...]:
             raise Invalid("station names must be distinct")
         return tuple(names)
     raise Invalid(f"must be a positive integer or a list of station names, got {describe(v)}")
+
+
+# --------------------------------------------------------------------------- option values
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def option_int(name: str, value: Any, lo: int = 0, hi: int = INT64_MAX) -> int:
+    """An option value (``--top``, an id, ``days=``…) as an integer with ``lo <= v <= hi``.
+
+    Takes what a user typed (decimal text) or a Python ``int``; text that is not a plain
+    integer, a bool, a float, or a value outside the range (``hi`` at most 2**63 - 1, the run
+    database's integers) raises :class:`~facelab.errors.ConfigError` naming ``name``.
+    """
+    hi = min(hi, INT64_MAX)
+    bad = ConfigError(f"{name} must be an integer from {lo} to {hi}, got {_shown(value)}")
+    if type(value) is int:
+        number = value
+    elif isinstance(value, str):
+        s = value.strip()
+        body = s[1:] if s[:1] in "+-" else s
+        if not (body.isascii() and body.isdigit()) or len(body) > 20:
+            raise bad
+        number = int(s)
+    elif hasattr(value, "__index__") and not isinstance(value, bool):
+        number = int(value.__index__())  # numpy integers
+    else:
+        raise bad
+    if not lo <= number <= hi:
+        raise bad
+    return number
+
+
+def option_number(
+    name: str,
+    value: Any,
+    lo: float = float("-inf"),
+    hi: float = float("inf"),
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """An option value (``--min-percent``, seconds…) as a finite float in ``lo .. hi``
+    (``lo_open``/``hi_open``: that end excluded); NaN, infinities, text that is not a number
+    and bools raise :class:`~facelab.errors.ConfigError` naming ``name``."""
+    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+    bad = ConfigError(
+        f"{name} must lie in {left}{lo:g}, {hi:g}{right} (a finite number), got {_shown(value)}"
+    )
+    if isinstance(value, bool):
+        raise bad
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise bad from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise bad
+    if number < lo or number > hi or (lo_open and number == lo) or (hi_open and number == hi):
+        raise bad
+    return number

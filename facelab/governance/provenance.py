@@ -409,6 +409,10 @@ def read_record(data: bytes, name: str = "<bytes>") -> tuple[dict[str, Any], str
         obj = json.loads(texts[0].decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise _malformed(name, "not valid JSON") from None
+    except RecursionError:
+        raise _malformed(name, "JSON nested too deeply") from None
+    if _depth(obj) > MAX_RECORD_DEPTH:
+        raise _malformed(name, f"JSON nested more than {MAX_RECORD_DEPTH} levels deep")
     if not isinstance(obj, dict) or set(obj) != {"record", "sig"}:
         raise _malformed(name, 'expected an object with "record" and "sig"')
     record, sig = obj["record"], obj["sig"]
@@ -417,6 +421,23 @@ def read_record(data: bytes, name: str = "<bytes>") -> tuple[dict[str, Any], str
     if not isinstance(sig, str) or len(sig) != 64 or not set(sig) <= set("0123456789abcdef"):
         raise _malformed(name, '"sig" is not a 64-digit hex HMAC-SHA256')
     return record, sig
+
+
+MAX_RECORD_DEPTH = 16
+"""Deepest nesting of objects and arrays accepted in a provenance record's JSON."""
+
+
+def _depth(obj) -> int:
+    """Nesting depth of JSON ``obj`` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(obj, 0)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, d + 1)
+            if deepest > MAX_RECORD_DEPTH:
+                return deepest
+            stack.extend((x, d + 1) for x in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def _jpeg_records(data: bytes, name: str):

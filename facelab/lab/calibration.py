@@ -35,7 +35,7 @@ import numpy as np
 from facelab.errors import DataError
 from facelab.lab import metrics
 from facelab.search import percent
-from facelab.vision import embed
+from facelab.vision import detect, embed, faces
 from facelab.world import synth
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ def sighting_portraits(
 
 
 def embed_images(images: np.ndarray, detector, embedder) -> tuple[np.ndarray, np.ndarray]:
-    """Detect (largest face), align and embed each image.
+    """Detect, choose the largest face (:data:`facelab.vision.faces.LARGEST`), align and embed
+    each image.
 
     Parameters
     ----------
@@ -120,17 +121,14 @@ def embed_images(images: np.ndarray, detector, embedder) -> tuple[np.ndarray, np
     """
     aligned, found = [], np.zeros(len(images), dtype=bool)
     for i, img in enumerate(images):
-        det = detector.detect(img)
-        if len(det) == 0:
+        crop = faces.aligned_face(detector, img, faces.LARGEST)
+        if crop is None:
             continue
-        try:
-            aligned.append(embed.align(img, det.landmarks[det.largest()]))
-        except DataError:
-            continue
+        aligned.append(crop)
         found[i] = True
     if not aligned:
         return np.zeros((0, embed.EMBED_DIM), np.float32), found
-    return embedder.embed(np.stack(aligned)), found
+    return faces.embed_faces(embedder, np.stack(aligned)), found
 
 
 @dataclass(frozen=True)
@@ -337,10 +335,8 @@ def genuine_impostor_scores(
         raise DataError(f"need at least 2 identities for impostor pairs, got {identities}")
     if sightings < 2:
         raise DataError(f"need at least 2 sightings per identity (genuine pairs), got {sightings}")
-    from facelab.vision.detect import FaceDetector  # noqa: PLC0415 (keeps cv2 DNN out of import time)
-
     generator = generator or synth.FaceGenerator(device)
-    detector = detector or FaceDetector()
+    detector = detector or detect.FaceDetector()
     embedder = embedder or embed.Embedder(device)
     per_chunk = max(1, CHUNK // sightings)
     embs, labs = [], []

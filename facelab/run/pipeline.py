@@ -41,9 +41,9 @@ from facelab.run.schema import TOP_K
 from facelab.run.sinks import PASS_TRUTH, SIGHTING_TRUTH, TruthSink
 from facelab.run.store import RunStore, Transaction
 from facelab.search import percent
-from facelab.vision import detect, embed
+from facelab.vision import detect, embed, faces
 from facelab.vision import device as dev
-from facelab.vision.probe import FaceModels
+from facelab.vision.faces import FaceModels
 from facelab.world import camera, motion, synth
 from facelab.world.world import World, build_world
 
@@ -230,30 +230,28 @@ class ImageSource:
             files.append((path, provenance.encode(fr.image, record, path)))
             rel = str(path.relative_to(self.store.path))
             part.frames.append(schema.FrameRow(fr.frame_id, fr.camera, fr.t, day, rel))
-            found = self.detector.detect_regions(fr.image, regions)
+            found = faces.select(faces.find_faces(self.detector, fr.image, regions), faces.ALL)
+            match = faces.match_truth(found, [f.box for f in fr.faces], MATCH_IOU)
             matched = set()
-            for j in range(len(found)):
-                box = found.boxes[j]
-                ious = [detect.iou(box, f.box) for f in fr.faces]
-                k = int(np.argmax(ious)) if ious else -1
-                truth = fr.faces[k] if k >= 0 and ious[k] >= MATCH_IOU else None
+            for j, k in enumerate(match.index.tolist()):
+                truth = fr.faces[k] if k >= 0 else None
                 local = len(part.sightings)
-                x, y, w, h = map(float, box)
+                x, y, w, h = map(float, found.boxes[j])
                 part.sightings.append(schema.SightingRow(
                     id=local, frame_id=fr.frame_id, camera=fr.camera, t=fr.t, day=day,
                     x=x, y=y, w=w, h=h, det_score=float(found.scores[j]), face_px=max(w, h),
                 ))  # fmt: skip
                 part.truth.append((
                     local, day, truth.pid if truth else -1, truth.person if truth else -1,
-                    float(ious[k]) if k >= 0 else 0.0,
+                    float(match.iou[j]),
                 ))  # fmt: skip
                 if truth:
                     matched.add(truth.pid)
-                aligned.append(embed.align(fr.image, found.landmarks[j]))
+            aligned.append(faces.align_faces(fr.image, found))
             for f in fr.faces:
                 part.passes.append((f.pid, day, fr.camera, fr.t, f.person, int(f.pid in matched)))
         write(files)
-        return part, aligned
+        return part, np.concatenate(aligned)  # uint8 (n, 112, 112, 3), the chunk's faces in order
 
     def _regions(self, rendered: list[camera.Frame]) -> list:
         """Where to detect in each frame: motion regions found among the chunk's frames of the
@@ -276,10 +274,10 @@ class ImageSource:
         return self._embedders
 
     @staticmethod
-    def _embed(embedders: queue.SimpleQueue, faces: np.ndarray) -> np.ndarray:
+    def _embed(embedders: queue.SimpleQueue, aligned: np.ndarray) -> np.ndarray:
         embedder = embedders.get()
         try:
-            return embedder.embed(faces)
+            return faces.embed_faces(embedder, aligned)
         finally:
             embedders.put(embedder)
 
@@ -323,12 +321,10 @@ class ImageSource:
                 part, aligned = pending.popleft().result()
                 if i + workers < len(chunks):
                     pending.append(pool.submit(self._prepare, chunks[i + workers], day, write))
-                faces = (
-                    embed_pool.submit(self._embed, embedders, np.stack(aligned))
-                    if aligned
-                    else None
+                embedded = (
+                    embed_pool.submit(self._embed, embedders, aligned) if len(aligned) else None
                 )
-                embedding.append((part, len(chunks[i]), faces))
+                embedding.append((part, len(chunks[i]), embedded))
                 if len(embedding) >= in_flight:
                     collect(*embedding.popleft())
             while embedding:

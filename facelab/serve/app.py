@@ -103,6 +103,8 @@ class Console:
         self.guard = guard
         with self.store() as s:
             self.shards = ShardCache(s.archive_options()["cache_shards"])
+            scenario = s.scenario()
+        self.alert_percent = float(scenario.thresholds.alert_percent)
         self.models = FaceModels(device)
         self.search_lock = threading.Lock()  # models and shard cache: one search at a time
         self._scores = None
@@ -173,6 +175,7 @@ def _page(view: str):
         html = _env.get_template(f"{view}.html").render(
             view=view, pages=PAGES, run=console.run.name,
             csrf=console.guard.csrf_for(session), actor=audit.default_actor(),
+            alert_percent=console.alert_percent,
         )  # fmt: skip
         response = HTMLResponse(html)
         if SESSION_COOKIE not in request.cookies:

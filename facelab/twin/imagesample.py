@@ -144,7 +144,7 @@ def sample_image(
     ImageSample
     """
     from facelab.config.defaults import DEFAULT_ENROL_SIGMA
-    from facelab.vision import detect, embed
+    from facelab.vision import detect, embed, faces
     from facelab.world import camera
 
     if n_identities < 1 or per_identity < 1:
@@ -169,11 +169,11 @@ def sample_image(
     embs, keep = [], []
     for s in range(0, len(sids), SAMPLE_CHUNK):
         chunk = slice(s, s + SAMPLE_CHUNK)
-        faces = generator.sightings(
+        rendered = generator.sightings(
             seed, labels[chunk], sids[chunk], latent_sigma, stream=latent_stream
         )
         aligned = []
-        for j, face in enumerate(faces):
+        for j, face in enumerate(rendered):
             sid = int(sids[s + j])
             rng = np.random.default_rng(np.random.SeedSequence([int(seed), image_stream, sid]))
             if is_photo:
@@ -183,23 +183,17 @@ def sample_image(
             else:
                 bg = backgrounds[sid % SAMPLE_BACKGROUNDS]
                 image, truth = _camera_face(face, profile, rng, bg)
-            found = detector.detect(image)
-            best, best_area = -1, -1.0
-            for d in range(len(found)):
-                area = float(found.boxes[d, 2] * found.boxes[d, 3])
-                if detect.iou(found.boxes[d], truth) >= SAMPLE_MATCH_IOU and area > best_area:
-                    best, best_area = d, area
-            if best < 0:
+            crop = faces.aligned_face(
+                detector, image, faces.LargestOverlap(truth, SAMPLE_MATCH_IOU)
+            )
+            if crop is None:
                 continue
-            try:
-                aligned.append(embed.align(image, found.landmarks[best]))
-            except DataError:
-                continue
+            aligned.append(crop)
             keep.append(s + j)
         if aligned:
-            embs.append(embedder.embed(np.stack(aligned)))
+            embs.append(faces.embed_faces(embedder, np.stack(aligned)))
         if progress is not None:
-            progress(len(faces))
+            progress(len(rendered))
     emb = np.concatenate(embs) if embs else np.zeros((0, DIM), np.float32)
     sample = ImageSample(
         kind=kind, seed=int(seed), n_identities=int(n_identities),

@@ -44,9 +44,13 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
+    def areas(self) -> np.ndarray:
+        """Box areas, float32 (n,), in square pixels."""
+        return self.boxes[:, 2] * self.boxes[:, 3]
+
     def largest(self) -> int:
-        """Index of the face with the largest box area."""
-        return int(np.argmax(self.boxes[:, 2] * self.boxes[:, 3]))
+        """Index of the face with the largest box area (the first of equals)."""
+        return int(np.argmax(self.areas()))
 
 
 class FaceDetector:

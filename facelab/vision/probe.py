@@ -12,35 +12,10 @@ import numpy as np
 from facelab import imageio
 from facelab.errors import FacelabError, ImageError
 from facelab.governance import provenance
-from facelab.vision import detect, embed
+from facelab.vision import faces
+from facelab.vision.faces import FaceModels
 
 log = logging.getLogger(__name__)
-
-
-class FaceModels:
-    """The detector and embedder, created on first use, so that a refused photo loads no model.
-
-    Parameters
-    ----------
-    device : "cpu", "cuda" or "auto" (where the detector and the embedder run).
-    """
-
-    def __init__(self, device: str = "cpu"):
-        self.device = device
-        self._detector: detect.FaceDetector | None = None
-        self._embedder: embed.Embedder | None = None
-
-    @property
-    def detector(self) -> detect.FaceDetector:
-        if self._detector is None:
-            self._detector = detect.FaceDetector(self.device)
-        return self._detector
-
-    @property
-    def embedder(self) -> embed.Embedder:
-        if self._embedder is None:
-            self._embedder = embed.Embedder(self.device)
-        return self._embedder
 
 
 @dataclass(frozen=True)
@@ -71,22 +46,23 @@ def face_embedding(
     ImageError
         When the photo holds no face, or several and ``largest`` is false.
     """
-    found = models.detector.detect(image)
+    found = faces.find_faces(models.detector, image)
     if len(found) == 0:
         raise ImageError(
             f"{name}: no face found (detector threshold {models.detector.score_threshold:.2f})"
         )
-    if len(found) > 1 and not largest:
+    try:
+        face = faces.select(found, faces.LARGEST if largest else faces.ONE)
+    except faces.FaceCountError as exc:
         raise ImageError(
-            f"{name}: {len(found)} faces found; crop the photo to one person, "
+            f"{name}: {exc.n} faces found; crop the photo to one person, "
             "or pass --largest to use the largest face"
-        )
-    i = found.largest()
+        ) from None
     if len(found) > 1:
         log.warning("%s: %d faces found, using the largest", name, len(found))
-    vec = models.embedder.embed(embed.align(image, found.landmarks[i])[None])[0]
-    box = tuple(float(v) for v in found.boxes[i])
-    return ProbeFace(vec, box, float(found.scores[i]), len(found))
+    vec = faces.embed_faces(models.embedder, faces.align_faces(image, face))[0]
+    box = tuple(float(v) for v in face.boxes[0])
+    return ProbeFace(vec, box, float(face.scores[0]), len(found))
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,7 +4,9 @@
 is re-embedded), sweeps the percent thresholds, and writes one HTML file with every figure
 embedded as a base64 PNG ``data:`` URI, so that it can be mailed or opened offline: no script,
 no style sheet and no image is fetched from anywhere. The figures come from
-:mod:`facelab.lab.report.figures`, the sections from :mod:`facelab.lab.report.sections`.
+:mod:`facelab.lab.report.figures`, the sections from :mod:`facelab.lab.report.sections`, the
+threshold slider (an inline script over the sweep embedded as JSON) from
+:mod:`facelab.lab.report.slider`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from facelab.lab.report.sections import (
     watchlist_table,
     workload_table,
 )
+from facelab.lab.report.slider import slider_section
 from facelab.lab.scores import load_scores
 from facelab.lab.sweep import DEFAULT_THRESHOLDS, run_mapping, sweep_run
 from facelab.run.store import RunStore
@@ -215,6 +218,13 @@ def build_report(
         _NAV,
         facts_section(facts),
         cards_section(facts, table, scores),
+        slider_section(
+            scores,
+            m,
+            store.scenario().thresholds.alert_percent,
+            rank=rank,
+            seconds_per_candidate=seconds_per_candidate,
+        ),
         '<h2 id="tradeoff">Who gets flagged, and who is missed</h2>',
         *figs,
         '<h2 id="alerts">False alerts per day</h2>',

@@ -1,0 +1,139 @@
+"""A reference case under a system profile: published, the profile's figure, SFace-synthetic's.
+
+``facelab case NAME --system PROFILE`` prints, for every published point of the profile that
+belongs to the case (a point's ``case`` key), the published rate with its Wilson 95 % interval
+(from the point's own sample size), the profile's figure (marked fitted or held out, a held-out
+point outside its interval and off by more than 3x is a *miss*), and the figure of the default
+profile ``sface-synthetic`` at the same gallery size and the same threshold *on its own scale*
+(NeoFace's 0.60 read as SFace's cosine 0.60: the same number is a different operating point).
+
+No simulation runs: both figures come from the profiles' score models. ``facelab case NAME``
+without ``--system`` re-runs the case on synthetic people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from facelab.errors import ConfigError
+from facelab.profiles.fit import Residual, predict, residual
+from facelab.profiles.profile import DEFAULT, Point, Profile, get_profile
+
+_UNITS = {
+    "fpir": "FPIR (share of non-mated searches with a candidate at or above the threshold)",
+    "tpir": "TPIR (share of mated searches finding the mate at rank 1 at or above the threshold)",
+    "fnir": "FNIR (share of mated searches missing the mate at rank 1 at or above the threshold)",
+}
+
+
+@dataclass(frozen=True)
+class SystemComparison:
+    """The points of one case under one profile."""
+
+    case: str
+    profile: Profile
+    rows: tuple[tuple[Residual, float | None], ...]  # (profile's residual, sface-synthetic's rate)
+
+    def to_json(self) -> dict:
+        """``{"case", "system", "points": [{"name", "unit", "published", "facelab", "ci95",
+        "fitted", ...}]}``."""
+        points = []
+        for r, sface in self.rows:
+            p = r.point
+            points.append(
+                {
+                    "name": p.name,
+                    "unit": _UNITS[p.metric],
+                    "published": p.published,
+                    "facelab": r.model,
+                    "ci95": [r.lo, r.hi],
+                    "fitted": p.fitted,
+                    "verdict": r.verdict,
+                    "sface_synthetic": sface,
+                    "gallery": p.gallery,
+                    "threshold": p.threshold,
+                    "fpir_target": p.fpir_target,
+                    "count": p.count,
+                    "n": p.n,
+                    "n_basis": p.n_basis,
+                    "where": p.where,
+                }
+            )
+        return {
+            "case": self.case,
+            "system": self.profile.name,
+            "system_version": self.profile.version,
+            "scale": self.profile.scale.name,
+            "points": points,
+        }
+
+    def text(self) -> str:
+        """A table: published (k/n, interval), the profile's figure, SFace-synthetic's, verdict."""
+        pr = self.profile
+        out = [
+            f"case {self.case} under system profile {pr.name} v{pr.version} ({pr.title})",
+            f"scale: {pr.scale.name} — {pr.scale.description}",
+            "",
+            f"{'point':22s} {'published (k/n)':24s} {'95 % CI':22s} {pr.name[:16]:16s} "
+            f"{'':9s} {'sface-synthetic':16s} verdict",
+        ]
+        for r, sface in self.rows:
+            p = r.point
+            star = "*" if p.n_basis == "assumed" else ""
+            pub = f"{_rate(p.published)} ({p.count}/{p.n}{star})"
+            ci = f"{_rate(r.lo)}–{_rate(r.hi)}"
+            tag = "fitted" if p.fitted else "held out"
+            sf = "n/a" if sface is None else _rate(sface)
+            out.append(
+                f"{p.name:22s} {pub:24s} {ci:22s} {_rate(r.model):16s} {tag:9s} {sf:16s} {r.verdict}"
+            )
+        if any(r.point.n_basis == "assumed" for r, _ in self.rows):
+            out.append("* n assumed: no source found gives the count (see the profile's notes)")
+        misses = [r.point.name for r, _ in self.rows if r.verdict == "miss" and not r.point.fitted]
+        if misses:
+            out.append(f"held-out points missed: {', '.join(misses)}")
+        out.append(
+            "sface-synthetic: facelab's own system at the same threshold on its own scale "
+            "(cosine); the same number is a different operating point"
+        )
+        return "\n".join(out)
+
+
+def _rate(x: float) -> str:
+    if x == 0:
+        return "0"
+    return f"{x:.3%}" if x >= 1e-3 else f"{x:.2e}"
+
+
+def _sface_rate(sface: Profile, p: Point) -> float | None:
+    """sface-synthetic's rate at ``p``'s gallery and threshold (its own scale), or None."""
+    if p.threshold is None and p.metric != "fnir":
+        return None
+    cond = p.condition if p.condition in sface.model.genuine else next(iter(sface.model.genuine))
+    if p.metric == "fpir" and p.condition not in sface.model.genuine:
+        cond = None
+    q = Point(**{**p.__dict__, "condition": cond})
+    return predict(sface.model, q)
+
+
+def compare_case(case: str, system: str) -> SystemComparison:
+    """The published points of ``case`` in profile ``system`` beside the models' figures.
+
+    Raises
+    ------
+    ConfigError
+        Unknown case or profile, or a profile without points for the case.
+    """
+    from facelab.lab.cases import CASES
+
+    if case not in CASES:
+        raise ConfigError(f"unknown case {case!r} (choose from {', '.join(CASES)})")
+    profile = get_profile(system)
+    points = [p for p in profile.points if p.case == case]
+    if not points:
+        cases = sorted({p.case for p in profile.points if p.case})
+        have = f"; it has points for {', '.join(cases)}" if cases else ""
+        raise ConfigError(f"profile {profile.name!r} has no published points for case {case!r}{have}")
+    sface = get_profile(DEFAULT)
+    rows = tuple((residual(profile.model, p), _sface_rate(sface, p)) for p in points)
+    return SystemComparison(case, profile, rows)
