@@ -1,23 +1,32 @@
-"""Python API for notebooks: the command line's run, enrol, watchlist, search, alerts and review.
+"""Python API: one function or :class:`Run` method for every command of the command line.
 
 Example::
 
     import facelab.api as fl
+    from facelab.search.percent import shown
 
     fl.run("classroom", "runs/demo")                 # facelab run classroom --out runs/demo
+    fl.people("classroom")                           # facelab world classroom --people
     lab = fl.open_run("runs/demo")
+    lab.photo(12, "photo.png")                       # facelab photo runs/demo 12 --out photo.png
     lab.watchlist()                                  # facelab watchlist runs/demo
     res = lab.search("photo.png", reason="class demo", sheet="hits.png")
     for hit in res.hits:
         print(hit.camera, hit.time, shown(hit.percent), hit.frame)   # "84.3 %"
     queue = lab.alerts(min_percent=50)               # facelab alerts runs/demo --min-percent 50
-    lab.review(queue[0].id, "rejected", reason="not the same person")
+    lab.review(queue[0].id, "rejected", reason="not the same person")   # or "A-0-0005"
+    lab.sweep("50:80:5")                             # facelab sweep runs/demo
+    lab.purge(now="2026-05-01"); lab.retention_verify().ok
 
-Each method opens the run directory, does one thing and closes it again, so a notebook and the
-command line can work on the same run. The work is done by :mod:`facelab.run.watchlist`,
-:mod:`facelab.run.retrospective`, :mod:`facelab.run.review` and :mod:`facelab.run.pipeline`; this module only
-delegates (plus the pre-flight checks shared with the CLI, so that a refused command writes
-nothing).
+Names follow the commands: ``facelab X`` is ``X`` here (a module function for commands on a
+scenario, a :class:`Run` method for commands on a run), ``facelab G S`` is ``G_S``
+(``retention verify`` → :meth:`Run.retention_verify`, ``models list`` → :func:`models_list`);
+``tests/test_api.py`` checks that every command has its counterpart. Each method opens the
+run directory, does one thing and closes it again, so a notebook and the command line can work
+on the same run. The work is done by the library (:mod:`facelab.run`, :mod:`facelab.lab`,
+:mod:`facelab.governance`); this module only delegates (plus the pre-flight checks shared with
+the CLI, so that a refused command writes nothing). ``facelab.lab.jsonview`` turns the results
+into the JSON that ``--format json`` prints.
 """
 
 from __future__ import annotations
@@ -32,7 +41,8 @@ from facelab.vision.probe import FaceModels
 
 __all__ = [
     "Run", "open_run", "run", "world", "case", "calibrate", "demo", "frames", "load_scenario",
-    "models_fetch", "models_list", "synth_faces", "synth_stats",
+    "models_fetch", "models_list", "synth_faces", "synth_stats", "profiles", "profile_fit",
+    "profile_predict",
 ]  # fmt: skip
 
 
@@ -83,7 +93,7 @@ def load_scenario(scenario, *, seed: int | None = None, days: int | None = None,
 
 def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cpu",
         seed: int | None = None, days: int | None = None, threshold: float | None = None,
-        on_progress=None, on_step=None):  # fmt: skip
+        on_progress=None, on_step=None, backend: str | None = None):  # fmt: skip
     """Run (or resume) a scenario into ``out``, as ``facelab run``; returns the RunSummary.
 
     ``scenario`` is a preset name, a TOML path or a :class:`facelab.config.scenario.Scenario`;
@@ -91,7 +101,9 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
     runs after each simulated day and once more at the end (a no-op unless a purge was cut
     short by a crash), exactly as on the command line. ``on_step(name, day)`` is called after
     each durable step of the run and of its purges (the kill tests stop the process there).
-    The ground truth goes to the run's :class:`~facelab.truth.TruthStore`.
+    The ground truth goes to the run's :class:`~facelab.truth.TruthStore`. ``backend``
+    (``"auto"``, ``"onnxruntime"``, ``"openvino"``; default the scenario's ``[detection]
+    backend``) is where the models run; it and its precision are recorded in ``run.json``.
     """
     from facelab.governance import retention
     from facelab.run.pipeline import run_scenario
@@ -106,10 +118,14 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
         check_resources(ErrorContext(sc.source), sc, mode)
+    if backend is not None:  # refused before the run directory is made
+        from facelab.vision.backend import resolve_backend
+
+        resolve_backend(backend, device)
     with TruthStore(out, create=True) as truth:
         summary = run_scenario(
-            sc, out, truth=truth, mode=mode, device=device, on_progress=on_progress,
-            on_step=on_step,
+            sc, out, truth=truth, mode=mode, device=device, backend=backend,
+            on_progress=on_progress, on_step=on_step,
             after_day=lambda day: retention.purge_after_day(out, day, on_step=on_step),
         )  # fmt: skip
     retention.purge_after_day(out, on_step=on_step)
@@ -133,12 +149,48 @@ def people(scenario, n: int = 5) -> dict:
     return people_to_try(scenario if isinstance(scenario, World) else world(scenario), n)
 
 
-def case(name: str, out: str | Path = "runs/cases", *, device: str = "cpu"):
-    """Re-run a published case (``facelab case NAME``) under ``out/NAME``; a CaseResult."""
+def case(name: str, out: str | Path = "runs/cases", *, device: str = "cpu",
+         system: str | None = None):  # fmt: skip
+    """Re-run a published case (``facelab case NAME``) under ``out/NAME``; a CaseResult.
+
+    With ``system`` (``--system PROFILE``) nothing runs: the case's published points beside the
+    profile's and sface-synthetic's figures, a :class:`facelab.profiles.compare.SystemComparison`.
+    """
+    if system is not None:
+        from facelab.profiles.compare import compare_case
+
+        return compare_case(name, system)
     from facelab.lab.cases import run_case
 
     return run_case(name, Path(out) / name,
                     run=lambda sc, path: run(sc, path, device=device))  # fmt: skip
+
+
+def profiles() -> list:
+    """The shipped system profiles (``facelab profiles``), loaded, sorted by name."""
+    from facelab.profiles.profile import get_profile, shipped
+
+    return [get_profile(name) for name in shipped()]
+
+
+def profile_fit(source: str | Path):
+    """Fit a profile (``facelab profile fit SOURCE``): ``(profile, FitResult)``."""
+    from facelab.profiles.fit import fit_profile
+    from facelab.profiles.profile import get_profile
+
+    profile = get_profile(source)
+    return profile, fit_profile(profile)
+
+
+def profile_predict(name: str | Path, galleries, *, threshold: float | None = None,
+                    fpir: float | None = None, condition: str | None = None) -> dict:  # fmt: skip
+    """The model's FPIR / FNIR at gallery sizes (``facelab profile predict NAME``)."""
+    from facelab.profiles.compare import prediction_table
+    from facelab.profiles.profile import get_profile
+
+    return prediction_table(
+        get_profile(name), galleries, threshold=threshold, fpir=fpir, condition=condition
+    )
 
 
 def calibrate(out: str | Path | None = None, *, device: str = "cpu", **kw):
@@ -251,7 +303,7 @@ class Run:
         """Enrol a pre-loaded frame (``facelab enroll``); returns the WatchlistEntry."""
         from facelab.run import watchlist
 
-        with self.store() as s, TruthStore(self.path, create=True) as truth:
+        with self.store() as s, TruthStore(self.path).open() as truth:  # missing: damaged run
             return watchlist.enrol_photo(
                 s, photo, label=label, case=case, reason=reason, actor=self.actor,
                 models=self.models, truth=truth, largest=largest,

@@ -32,7 +32,8 @@ class ProvenanceError(ImageError):
 
 
 class RunError(FacelabError):
-    """A run directory is missing, foreign, of another format version, or inconsistent."""
+    """A run directory is missing, foreign, of another format version, inconsistent, or
+    damaged (a file of it missing, empty, truncated or foreign: the message names the file)."""
 
     exit_code = 6
 

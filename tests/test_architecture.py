@@ -29,7 +29,9 @@ def _named_in_doc() -> set[str]:
 def test_architecture_names_every_module():
     modules, named = _modules(), _named_in_doc()
     assert not modules - named, f"modules missing from ARCHITECTURE.md: {sorted(modules - named)}"
-    assert not named - modules, f"ARCHITECTURE.md names modules that do not exist: {sorted(named - modules)}"
+    assert not named - modules, (
+        f"ARCHITECTURE.md names modules that do not exist: {sorted(named - modules)}"
+    )
 
 
 def test_no_module_is_longer_than_a_sitting():

@@ -4,7 +4,8 @@ Each case copies the session's classroom run, runs one command through tests/op_
 (which kills the process right after a named write of the operation), then checks that the
 killed run's audit log verifies, that the next audited operation settles what was pending
 (:func:`facelab.run.journal.recover`), and that the run then shows the whole operation with
-its audit record, or none of it; ``retention verify`` accepts it either way. A handful of kill
+its audit record, or none of it; ``retention verify`` accepts it either way, and the read-only
+listings show the same before and after it is settled. A handful of kill
 points cover each gap: before the audit record (undone) and after it (finished).
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from facelab import api
+from facelab.errors import RunError
 from facelab.governance import retention
 from facelab.governance.audit import AuditLog
 from facelab.run import journal
@@ -61,16 +63,27 @@ def killed(run: Path, point: str, *args) -> None:
     assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, proc.stderr[-2000:])
 
 
+def shown(run: Path) -> tuple:
+    """What the read-only listings show (``facelab watchlist --all``, ``facelab alerts``)."""
+    lab = api.open_run(run, actor="reader")
+    return (
+        [(e.id, e.label, e.active, e.photo) for e in lab.watchlist(include_removed=True)],
+        [(a.id, a.status, a.reviewed_by, a.case_id, a.note) for a in lab.alerts()],
+    )
+
+
 def settle(run: Path) -> list:
     """Check the killed run's audit log, then settle the pending operation as the next audited
-    operation would."""
+    operation would; read-only listings show the same before and after."""
     assert AuditLog(run / "audit.jsonl").verify().ok
+    seen = shown(run)
     with RunStore(run) as s:
         out = journal.recover(s)
         assert journal.recover(s) == []  # settled once and for all
     assert not _rows(run, "SELECT * FROM pending_ops")
     assert AuditLog(run / "audit.jsonl").verify().ok
     assert retention.verify(run).ok
+    assert shown(run) == seen
     return out
 
 
@@ -153,3 +166,43 @@ def test_review_killed_between_writes(fresh, point, whole):
         "review", alert, "confirmed",
     )  # fmt: skip
     assert json.dumps(rec.details["previous"]) == '"pending"'
+
+
+class Failure(Exception):
+    """An error raised between two writes (a full disk, say), not a kill."""
+
+
+def fail_at(point: str):
+    def on_step(label: str, day: int | None) -> None:
+        if label == point:
+            raise Failure(point)
+
+    return on_step
+
+
+@pytest.mark.parametrize(("point", "whole"), REMOVE_POINTS, ids=[p for p, _ in REMOVE_POINTS])
+def test_an_error_between_writes_is_settled_at_once(fresh, point, whole):
+    from facelab.run import watchlist
+
+    before = state(fresh)
+    wid, label, _, _ = before["watchlist"][0]
+    with RunStore(fresh) as s, pytest.raises(Failure):
+        watchlist.remove(s, label, reason="error test", actor="tester", on_step=fail_at(point))
+    assert not _rows(fresh, "SELECT * FROM pending_ops")
+    after = state(fresh)
+    if whole:
+        assert after["watchlist"][0][2] == 0 and wid not in after["index"]
+        assert after["audit"] == before["audit"] + 1
+    else:
+        assert after == before
+
+
+def test_enrol_into_a_run_without_truth_is_refused_before_any_write(fresh, tmp_path):
+    probe = tmp_path / "probe.png"
+    shutil.copyfile(sorted((fresh / "watchlist").glob("*.png"))[1], probe)
+    (fresh / "truth.sqlite").unlink()
+    before = {p: p.read_bytes() for p in fresh.rglob("*") if p.is_file()}
+    lab = api.open_run(fresh, actor="tester")
+    with pytest.raises(RunError, match="truth.sqlite is missing"):
+        lab.enroll(probe, label="NEW-1", reason="test")
+    assert {p: p.read_bytes() for p in fresh.rglob("*") if p.is_file()} == before

@@ -107,3 +107,21 @@ def test_case_list_as_json(fmt):
     r = cli("case", "--format", fmt)
     assert r.exit_code == 0, r.output
     assert "aclu-congress" in {c["name"] for c in json.loads(r.output)}
+
+
+def test_unbreakable_columns_are_printed_whole(capsys, monkeypatch):
+    """A table of no-wrap cells (calibrate's rates) wider than the terminal is not cut."""
+    from rich.table import Table
+
+    from facelab.cli.formats import print_table
+
+    monkeypatch.setenv("COLUMNS", "40")
+    t = Table(box=None)
+    for col in ("pairs", "%", "FMR image", "FNMR image"):
+        t.add_column(col, no_wrap=True, justify="right")
+    t.add_row("photo vs poor", "5", "2.2e-04 [1.9e-05–6.3e-04]", "0.9502 [0.9184–0.9754]")
+    print_table(t)
+    out = capsys.readouterr().out
+    for cell in ("photo vs poor", "2.2e-04 [1.9e-05–6.3e-04]", "0.9502 [0.9184–0.9754]"):
+        assert cell in out
+    assert "…" not in out

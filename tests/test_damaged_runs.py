@@ -140,13 +140,13 @@ def _damage(path: Path, how: str) -> None:
 DAMAGE = ["missing", "empty", "truncated", "foreign"]
 
 
-def _command(target: str, run: Path, probe: Path) -> list:
+def _commands(target: str, run: Path, probe: Path) -> list[list]:
     return {
-        "facelab.sqlite": ["alerts", run],
-        "truth.sqlite": ["sweep", run],
-        "run.json": ["alerts", run],
-        "watchlist.faiss": ["watchlist", run, "--remove", "WL-0001", "--reason", "x"],
-        "archive/day-0001.faiss": ["search", run, probe, "--reason", "x"],
+        "facelab.sqlite": [["alerts", run], ["retention", "verify", run]],
+        "truth.sqlite": [["sweep", run], ["retention", "verify", run]],
+        "run.json": [["alerts", run]],
+        "watchlist.faiss": [["watchlist", run, "--remove", "WL-0001", "--reason", "x"]],
+        "archive/day-0001.faiss": [["search", run, probe, "--reason", "x"]],
     }[target]
 
 
@@ -161,14 +161,15 @@ def test_damaged_file_is_reported_by_name_and_left_alone(run_dir, probe, target,
     try:
         _damage(path, how)
         before = tree_hash(run_dir)
-        r = invoke(*_command(target, run_dir, probe))
-        exc = r.exception
-        assert isinstance(exc, RunError), (target, how, r.output, exc)
-        assert exc.exit_code == 6
-        message = str(exc)
-        assert "\n" not in message
-        assert Path(target).name in message, message
-        assert tree_hash(run_dir) == before, f"{target} ({how}) was changed or repaired"
+        for args in _commands(target, run_dir, probe):
+            r = invoke(*args)
+            exc = r.exception
+            assert isinstance(exc, RunError), (target, how, args, r.output, exc)
+            assert exc.exit_code == 6
+            message = str(exc)
+            assert "\n" not in message
+            assert Path(target).name in message, message
+            assert tree_hash(run_dir) == before, f"{args}: {target} ({how}) changed or repaired"
     finally:
         path.unlink(missing_ok=True)
         path.write_bytes(saved)
@@ -190,6 +191,7 @@ def test_missing_shard_fails_unless_allow_missing(run_dir, probe):
         assert r.exit_code == 0, (r.output, r.exception)
         err = r.output + (r.stderr if r.stderr_bytes is not None else "")
         assert "warning: NOT SEARCHED: 1 day(s)" in err and "2026-03-02" in err
+        assert json.loads(r.stdout)["missing_days"] == ["2026-03-02"]
         rec = log.records()[-1]
         assert rec.action == "search" and rec.details["days_not_searched"] == ["2026-03-02"]
         assert rec.details["days_searched"] == 1

@@ -7,8 +7,9 @@ leaving the run directory byte-for-byte as it was.
 The bulk runs in-process through typer's CliRunner on :data:`facelab.cli.app` (the refusal is
 the :class:`~facelab.errors.FacelabError` that the console's error boundary prints as one line);
 a handful of fixed cases run the real console (``python -m facelab``) and check stderr. The
-hypothesis budget is fixed here (``max_examples``, ``deadline``) so the module stays within
-about a minute on two cores.
+hypothesis budget is fixed here (``max_examples``) so the module stays within about a minute
+on two cores; each command must finish within :data:`SECONDS` (the issue's bound), measured
+here rather than with hypothesis' ``deadline``, which a busy shared machine makes flaky.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from facelab.cli import app
 from facelab.errors import ConfigError, FacelabError, ImageError, ProvenanceError
 
 runner = CliRunner()
+SECONDS = 10
 
 
 def tree_hash(root: Path) -> dict[str, str]:
@@ -158,14 +160,14 @@ PATHS += [("cameras", 0, "resolution"), ("camera_groups", 0, "count"), ("mode",)
 def _set(data, path, value):
     node = data
     for k in path[:-1]:
-        if isinstance(node, dict):
+        if isinstance(node, dict) and isinstance(k, str):
             node = node.setdefault(k, {})
         elif isinstance(node, list) and isinstance(k, int) and k < len(node):
             node = node[k]
         else:
             return
     last = path[-1]
-    if isinstance(node, dict) or (
+    if (isinstance(node, dict) and isinstance(last, str)) or (
         isinstance(node, list) and isinstance(last, int) and last < len(node)
     ):
         node[last] = value
@@ -184,6 +186,15 @@ def scenarios(draw) -> dict:
 # --------------------------------------------------------------------------- the contract
 
 
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory) -> None:
+    """One accepted scenario first, so that the timed examples do not pay the imports."""
+    path = tmp_path_factory.mktemp("warm") / "base.toml"
+    path.write_text(to_toml(BASE), encoding="utf-8")
+    result = runner.invoke(app, ["world", str(path)])
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
 def check_refusal(result, allowed: tuple[type[FacelabError], ...]) -> None:
     """Exit 0, or one of ``allowed`` as one line with its own exit code (and no traceback)."""
     if result.exit_code == 0:
@@ -196,22 +207,22 @@ def check_refusal(result, allowed: tuple[type[FacelabError], ...]) -> None:
 
 
 @settings(
-    max_examples=60,
-    deadline=5000,
+    max_examples=40,
+    deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=scenarios())
-def test_scenario_toml_is_done_or_refused_in_one_line(tmp_path, data):
+def test_scenario_toml_is_done_or_refused_in_one_line(warm, tmp_path, data):
     path = tmp_path / "fuzz.toml"
     path.write_text(to_toml(data), encoding="utf-8")
     t = time.perf_counter()
     result = runner.invoke(app, ["world", str(path)])
-    assert time.perf_counter() - t < 5
+    assert time.perf_counter() - t < SECONDS
     check_refusal(result, (ConfigError,))
 
 
-@settings(max_examples=40, deadline=2000, derandomize=True,
+@settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(
     cut=st.integers(0, 4000),
@@ -262,13 +273,19 @@ def good_photo(run_dir) -> bytes:
     record = provenance.make_record(
         "portrait", generator="dcgan-digiface", model_sha256="0" * 64, seed=7, identity=3
     )
-    return provenance.encode_png(photo, record)
+    good = provenance.encode_png(photo, record)
+    # one real search first (models loaded, archive opened), so the timed examples do not pay it
+    path = run_dir.parent / "good.png"
+    path.write_bytes(good)
+    result = runner.invoke(app, ["search", str(run_dir), str(path), "--reason", "warm-up"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return good
 
 
 PHOTO_ERRORS = (ImageError, ProvenanceError)
 
 
-@settings(max_examples=30, deadline=5000, derandomize=True,
+@settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 @given(
     kind=st.sampled_from(["flip", "cut", "random", "header"]),
@@ -293,7 +310,7 @@ def test_photo_bytes_are_refused_in_one_line_and_run_unchanged(
     before = tree_hash(run_dir)
     t = time.perf_counter()
     result = runner.invoke(app, ["search", str(run_dir), str(photo), "--reason", "fuzz"])
-    assert time.perf_counter() - t < 5
+    assert time.perf_counter() - t < SECONDS
     assert result.exit_code != 0  # a changed byte never passes the provenance check
     check_refusal(result, PHOTO_ERRORS)
     assert tree_hash(run_dir) == before
@@ -323,23 +340,55 @@ def test_real_console_refusals_are_one_line(run_dir, good_photo, tmp_path):
     huge = tmp_path / "huge.toml"
     huge.write_text(to_toml({**BASE, "population": {"size": 10**9}, "limits": {}}))
     before = tree_hash(run_dir)
-    cases = [
-        (["search", run_dir, bad_jpg, "--reason", "x"], ImageError.exit_code),
-        (["search", run_dir, fifo, "--reason", "x"], ImageError.exit_code),
-        (["search", run_dir, bad_jpg, "--reason", "x", "--top", str(2**64)], 2),
-        (["search", run_dir, bad_jpg, "--reason", "x", "--min-percent", "nan"], 2),
-        (["alerts", run_dir, "--limit", "-1"], 2),
-        (["sweep", run_dir, "--seconds-per-candidate", "inf"], 2),
-        (["world", deep], 2),
-        (["world", huge], 2),
-        (["run", "classroom", "--out", tmp_path / "r", "--days", "0"], 2),
-        (["run", "classroom", "--out", tmp_path / "r", "--seed", str(2**63)], 2),
+    console_cases = [  # the real console: one stderr line, no decoder chatter, the exit code
+        (["search", run_dir, bad_jpg, "--reason", "x"], ImageError.exit_code, "bad.jpg"),
+        (["search", run_dir, fifo, "--reason", "x"], ImageError.exit_code, "FIFO"),
+        (["world", deep], 2, "nested too deeply"),
+        (["world", huge], 2, "needs about"),
     ]
-    for args, code in cases:
+    for args, code, fragment in console_cases:
         p = console(*args)
         lines = p.stderr.splitlines()
         assert p.returncode == code, (args, p.stderr)
         assert len(lines) == 1 and lines[0].startswith("error: "), (args, p.stderr)
-    assert "needs about" in console("world", huge).stderr
+        assert fragment in lines[0], lines[0]
+    parameter_cases = [  # in-process: a ConfigError (exit code 2) naming the option
+        (["search", run_dir, bad_jpg, "--reason", "x", "--top", str(2**64)], "--top"),
+        (["search", run_dir, bad_jpg, "--reason", "x", "--min-percent", "nan"], "--min-percent"),
+        (["alerts", run_dir, "--limit", "-1"], "--limit"),
+        (["alerts", run_dir, "--min-percent", "-inf"], "--min-percent"),
+        (["sweep", run_dir, "--seconds-per-candidate", "inf"], "--seconds-per-candidate"),
+        (["sweep", run_dir, "--rank", "0"], "--rank"),
+        (["purge", run_dir, "--retention-days", "-3"], "--retention-days"),
+        (["run", "classroom", "--out", tmp_path / "r", "--days", "0"], "--days"),
+        (["run", "classroom", "--out", tmp_path / "r", "--seed", str(2**63)], "--seed"),
+    ]
+    for args, option in parameter_cases:
+        result = runner.invoke(app, [str(a) for a in args])
+        assert isinstance(result.exception, ConfigError), (args, result.output)
+        assert str(result.exception).startswith(option) and result.exception.exit_code == 2
     assert tree_hash(run_dir) == before
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("depth", [20, 100_000])
+def test_deeply_nested_provenance_record_is_refused_without_recursion(depth):
+    """A record nested deeper than provenance.MAX_RECORD_DEPTH is malformed: refused with one
+    line (ProvenanceError), never a RecursionError from the JSON parser."""
+    import numpy as np
+
+    from facelab.governance import provenance
+    from facelab.imageio import png_chunk, png_chunks
+
+    image = np.full((64, 64, 3), 120, np.uint8)
+    good = provenance.encode_png(image, provenance.make_record("portrait", generator="x",
+                                                               model_sha256="0" * 64, seed=1))  # fmt: skip
+    text = ('{"record": ' + "[" * depth + "]" * depth + ', "sig": "' + "0" * 64 + '"}').encode()
+    payload = provenance.KEYWORD + b"\x00\x00\x00\x00\x00" + text
+    chunks = png_chunks(good)
+    itxt = next(c for c in chunks if c.type == b"iTXt")
+    end = itxt.offset + 12 + len(itxt.data)
+    forged = good[: itxt.offset] + png_chunk(b"iTXt", payload) + good[end:]
+    with pytest.raises(ProvenanceError, match="nested") as info:
+        provenance.read_record(forged, "deep.png")
+    assert "\n" not in str(info.value)

@@ -521,3 +521,17 @@ def test_files_that_are_not_files_and_deep_nesting(tmp_path):
     deep = write(tmp_path, "seed = " + "[" * 2000 + "]" * 2000 + "\n", "deep.toml")
     with pytest.raises(ConfigError, match="nested too deeply"):
         load_scenario(deep)
+
+
+def test_limits_leave_the_run_fingerprint_alone():
+    """Raising a limit to resume a run must not make it "a run of another scenario"."""
+    from facelab.config.sections import LimitsSpec
+    from facelab.run.pipeline import scenario_fingerprint
+
+    sc = parse_scenario(BASE, "x.toml")
+    raised = sc.with_overrides(limits=LimitsSpec(memory_gib=64.0, days=9000))
+    assert raised.to_dict()["limits"]["memory_gib"] == 64.0
+    assert scenario_fingerprint(raised, "image") == scenario_fingerprint(sc, "image")
+    assert scenario_fingerprint(sc.with_overrides(seed=2), "image") != scenario_fingerprint(
+        sc, "image"
+    )

@@ -100,7 +100,8 @@ def test_operator_view_draws_the_queue_and_first_alert(page_at, console):
     assert page.locator("#queue li").count() == queue["count"] > 0
     first = queue["alerts"][0]
     page.locator("#detail").wait_for(state="visible")
-    assert page.locator("#d-id").inner_text() == str(first["id"])
+    assert page.locator("#d-id").inner_text() == first["display_id"]
+    assert page.locator("#detail").get_attribute("data-id") == str(first["id"])
     assert page.locator("#d-camera").inner_text() == first["camera"]
     assert page.locator("#d-percent").inner_text() == f"{first['percent']:.1f} %"
     assert page.locator("#d-frame rect.facebox").count() == 1
@@ -111,7 +112,7 @@ def test_operator_view_draws_the_queue_and_first_alert(page_at, console):
 def test_confirm_an_alert_in_the_browser_lands_in_the_audit_log(page_at, console, run_copy):
     page = page_at("/")
     page.locator("#detail").wait_for(state="visible")
-    alert_id = int(page.locator("#d-id").inner_text())
+    alert_id = int(page.locator("#detail").get_attribute("data-id"))
     page.fill("#actor", "teacher-ana")
     page.locator("#reason").focus()
     page.keyboard.type("same person, checked by eye")
@@ -214,9 +215,9 @@ def test_upload_of_a_non_facelab_png_is_refused_like_the_cli(page_at, tmp_path, 
     assert all("400" in e for e in page_at.errors)
 
 
-def test_search_by_watchlist_person_is_audited(page_at, run_copy):
+def test_search_by_a_person_of_the_world_is_audited(page_at, run_copy, tmp_path):
     page = page_at("/search")
-    page.select_option("#watch_id", index=1)
+    page.select_option("#person", index=1)
     page.fill("#s-reason", "class exercise")
     page.get_by_role("button", name="Search").click()
     page.wait_for_function(
@@ -227,6 +228,7 @@ def test_search_by_watchlist_person_is_audited(page_at, run_copy):
     rec = AuditLog(run_copy / "audit.jsonl").records()[-1]
     assert (rec.action, rec.reason) == ("search", "class exercise")
     assert page.locator("#hits li").count() == rec.details["result_count"] > 0
+    page.screenshot(path=str(tmp_path / "search-hits-1280.png"), full_page=True)
     assert page_at.errors == []
 
 

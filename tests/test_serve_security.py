@@ -10,7 +10,11 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -187,7 +191,8 @@ def test_api_alerts_equals_cli_json(console, run_copy, p):
     status, headers, body = request(console, "GET", f"/api/alerts{query}")
     assert status == 200 and headers["content-type"].startswith("application/json")
     assert json.loads(body) == json.loads(res.output)
-    assert json.loads(body)["count"] == len(json.loads(body)["alerts"])
+    with RunStore(run_copy) as s:
+        assert [a["id"] for a in json.loads(body)] == [a.id for a in list_alerts(s, p)]
 
 
 def test_api_errors_are_the_cli_line(console):
@@ -201,8 +206,9 @@ def test_api_errors_are_the_cli_line(console):
 # --------------------------------------------------------------------------- concurrency
 
 
-def _concurrent(addr, calls):
-    """Run (path, body) POSTs at once, each with its own browser session; statuses in order."""
+def _concurrent(addr, calls, stagger: float = 0.0):
+    """Run (path, body) POSTs at once (each then waits ``i * stagger`` s, so that one arrives
+    while another is mid-write), each with its own browser session; results in order."""
     sessions = [session(addr) for _ in calls]
     barrier = threading.Barrier(len(calls))
     out = [None] * len(calls)
@@ -210,6 +216,7 @@ def _concurrent(addr, calls):
     def go(i, path, body):
         cookie, token = sessions[i]
         barrier.wait()
+        time.sleep(i * stagger)
         out[i] = request(addr, "POST", path, body=body,
                          headers={"Cookie": cookie, "X-CSRF-Token": token})  # fmt: skip
 
@@ -245,12 +252,13 @@ def test_two_reviewers_on_one_alert_record_one_decision(console, run_copy):
     assert AuditLog(run_copy / "audit.jsonl").verify().ok
 
 
-def test_reviewers_on_different_alerts_lose_nothing(console, run_copy):
+@pytest.mark.parametrize("stagger", [0.0, 0.004])
+def test_reviewers_on_different_alerts_lose_nothing(console, run_copy, stagger):
     ids = pending_ids(run_copy)[:4]
     assert len(ids) == 4
     calls = [(f"/api/alerts/{a}/review", {"decision": "rejected", "reason": "class",
               "actor": f"s{i}", "expect": "pending"}) for i, a in enumerate(ids)]  # fmt: skip
-    assert [r[0] for r in _concurrent(console, calls)] == [200] * 4
+    assert [r[0] for r in _concurrent(console, calls, stagger)] == [200] * 4
     with RunStore(run_copy) as s:
         assert [get_alert(s, a).status for a in ids] == ["rejected"] * 4
     assert all(len(_reviews_of(run_copy, a)) == 1 for a in ids)
@@ -272,3 +280,31 @@ def test_api_threshold_is_a_row_of_the_cli_sweep(console, run_copy, p):
     assert got["review_hours"] == pytest.approx(row["review_hours"], rel=1e-5)
     hidden = json.loads(request(console, "GET", f"/api/threshold?percent={p}")[2])
     assert not {"false_alerts", "true_alerts", "fpir", "fnir", "wanted_missed"} & set(hidden)
+
+
+def test_facelab_serve_prints_its_url_and_serves(run_copy):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facelab", "serve", str(run_copy), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+        if lines[1].strip() != f"open http://127.0.0.1:{port}/":  # loopback: no token
+            proc.terminate()
+            pytest.fail("".join(lines) + proc.stdout.read())
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/retention")
+                assert conn.getresponse().status == 200
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -61,4 +61,4 @@ def main() -> None:
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
         sys.exit(1)
-    sys.exit(rc if isinstance(rc, int) else 0)
+    sys.exit(rc if type(rc) is int else 0)  # typer.Exit's code; a command's own value: 0

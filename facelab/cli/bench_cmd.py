@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from facelab.cli import options
 from facelab.cli._app import app
 from facelab.cli.formats import print_table
 
@@ -114,16 +115,34 @@ def print_yardstick(reports, samples, console: Console) -> None:
 @app.command("calibrate")
 def calibrate(
     identities: Annotated[
-        int, typer.Option("--identities", min=2, help="People in the image sample.")
+        int,
+        typer.Option(
+            "--identities",
+            parser=options.count("--identities", 2, 100_000),
+            help="People in the image sample.",
+        ),
     ] = 150,
     sightings: Annotated[
-        int, typer.Option("--sightings", min=2, help="Camera faces per person and quality.")
+        int,
+        typer.Option(
+            "--sightings",
+            parser=options.count("--sightings", 2, 1000),
+            help="Camera faces per person and quality.",
+        ),
     ] = 4,
     photos: Annotated[
-        int, typer.Option("--photos", min=2, help="Enrolment photos per person.")
+        int,
+        typer.Option(
+            "--photos",
+            parser=options.count("--photos", 2, 1000),
+            help="Enrolment photos per person.",
+        ),
     ] = 2,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed of the image sample and of the fit.")
+        int,
+        typer.Option(
+            "--seed", parser=options.seed(), help="Seed of the image sample and of the fit."
+        ),
     ] = 0,
     out: Annotated[
         Path | None,
@@ -132,6 +151,9 @@ def calibrate(
     device: Annotated[
         str, typer.Option("--device", help="cpu, cuda or auto (generator and embedder).")
     ] = "cpu",
+    backend: Annotated[
+        str, typer.Option("--backend", help="auto, onnxruntime or openvino: where the models run.")
+    ] = "onnxruntime",
     qualities: Annotated[
         str, typer.Option("--qualities", help="Camera qualities to calibrate.")
     ] = "good,fair,poor",
@@ -171,7 +193,11 @@ def calibrate(
     path = out or default_path()
     console = Console()
     started = time.perf_counter()
-    opened = (synth.FaceGenerator(device), detect.FaceDetector(device), embed.Embedder(device))
+    opened = (
+        synth.FaceGenerator(device, backend=backend),
+        detect.FaceDetector(device, backend=backend),
+        embed.Embedder(device, backend=backend),
+    )
     per_person = sightings * len(quals) + photos
     total = identities * per_person + check * (sightings * len(quals) + 1)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

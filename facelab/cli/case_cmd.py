@@ -43,9 +43,9 @@ def case_cmd(
             print(f"{c.name:14s} {c.title}")
         return
     if system is not None:
-        from facelab.profiles.compare import compare_case
+        from facelab import api
 
-        comparison = compare_case(name, system)
+        comparison = api.case(name, system=system)
         if fmt == "json":
             print_json(comparison.to_json())
         else:

@@ -12,6 +12,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.measure import Measurement
 
 from facelab.errors import ConfigError
 
@@ -34,10 +35,15 @@ def print_table(table, console: Console | None = None) -> None:
     column is folded onto the next line.
     """
     console = console or Console()
+    wide = console.options.update_width(1 << 20)
     for column in table.columns:
-        if column.overflow == "ellipsis":
+        if column.no_wrap:  # as wide as its widest cell (rich measures only its longest word)
+            cells = [column.header, *column.cells]
+            width = max(Measurement.get(console, wide, c).maximum for c in cells)
+            column.min_width = max(column.min_width or 0, width)
+        elif column.overflow == "ellipsis":
             column.overflow = "fold"  # a word longer than its column is folded, not cut
-    need = console.measure(table, options=console.options.update_width(1 << 20)).minimum
+    need = console.measure(table, options=wide).minimum
     if need > console.width:
         console = Console(width=need, file=console.file)
     console.print(table)

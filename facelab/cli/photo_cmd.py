@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from facelab.cli import options
 from facelab.cli._app import app
 
 
@@ -23,7 +24,12 @@ def photo_cmd(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="PNG file to write.")],
     take: Annotated[
-        int, typer.Option("--take", min=1, help="Which fresh photo of the person (1, 2, …).")
+        int,
+        typer.Option(
+            "--take",
+            parser=options.count("--take"),
+            help="Which fresh photo of the person (1, 2, …).",
+        ),
     ] = 1,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:

@@ -1,15 +1,16 @@
-"""CLI commands: `facelab profiles` and `facelab profile fit SOURCE.toml` (system profiles)."""
+"""CLI commands: `facelab profiles`, `facelab profile fit SOURCE`, `facelab profile predict NAME`."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from facelab.cli._app import app
 
-profile_app = typer.Typer(help="Fit and inspect system profiles (score models of deployed systems).")
+profile_app = typer.Typer(
+    help="Fit and inspect system profiles (score models of deployed systems)."
+)
 app.add_typer(profile_app, name="profile")
 
 
@@ -24,13 +25,12 @@ def profiles_cmd(
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """List the shipped system profiles with their sources and fitted / held-out point counts."""
+    from facelab import api
     from facelab.cli.formats import check_format, print_json
-    from facelab.profiles.profile import get_profile, shipped
 
     check_format(fmt, ("text", "json"))
     rows = []
-    for name in shipped():
-        p = get_profile(name)
+    for p in api.profiles():
         rows.append(
             {
                 "name": p.name,
@@ -64,13 +64,11 @@ def fit_cmd(
 ) -> None:
     """Fit a profile's free parameters to its fitted points (binomial likelihood) and print every
     point beside the model, with the published point's Wilson 95 % interval from its own n."""
+    from facelab import api
     from facelab.cli.formats import check_format, print_json
-    from facelab.profiles.fit import fit_profile
-    from facelab.profiles.profile import get_profile
 
     check_format(fmt, ("text", "json"))
-    p = get_profile(Path(source) if source.endswith(".toml") else source)
-    r = fit_profile(p)
+    p, r = api.profile_fit(source)
     if fmt == "json":
         print_json(
             {
@@ -128,3 +126,46 @@ def _point_json(x) -> dict:
         "verdict": x.verdict,
         "where": pt.where,
     }
+
+
+@profile_app.command("predict")
+def predict_cmd(
+    name: Annotated[str, typer.Argument(help="A shipped profile's name or a profile file.")],
+    gallery: Annotated[
+        str, typer.Option(help="Gallery / watchlist sizes, comma-separated (e.g. 1000,10000).")
+    ] = "1000,10000",
+    threshold: Annotated[
+        float | None, typer.Option(help="Threshold on the profile's own scale.")
+    ] = None,
+    fpir: Annotated[
+        float | None, typer.Option(help="Set the threshold per gallery so that FPIR equals this.")
+    ] = None,
+    condition: Annotated[
+        str | None, typer.Option(help="Capture condition (default: the profile's first).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """FPIR and FNIR the profile's model predicts at other gallery sizes (no published figure)."""
+    from facelab import api
+    from facelab.cli.formats import check_format, print_json
+    from facelab.errors import ConfigError
+
+    check_format(fmt, ("text", "json"))
+    try:
+        sizes = [int(float(x)) for x in gallery.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--gallery: not a list of sizes: {gallery!r}") from None
+    table = api.profile_predict(name, sizes, threshold=threshold, fpir=fpir, condition=condition)
+    if fmt == "json":
+        print_json(table)
+        return
+    print(
+        f"{table['profile']} v{table['version']}, condition {table['condition']} "
+        "(model predictions, not published figures)"
+    )
+    print(f"{'gallery':>12s} {'threshold':>10s} {'FPIR':>10s} {'FNIR':>10s}")
+    for r in table["rows"]:
+        print(
+            f"{r['gallery']:>12,d} {r['threshold']:>10.4f} {_rate(r['fpir']):>10s} "
+            f"{_rate(r['fnir']):>10s}"
+        )

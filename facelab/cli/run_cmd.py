@@ -19,7 +19,14 @@ from facelab.cli._app import app
 from facelab.run.pipeline import RunSummary
 
 
-def run_with_progress(scenario, out: Path, mode: str | None, device: str, quiet: bool = False):
+def run_with_progress(
+    scenario,
+    out: Path,
+    mode: str | None,
+    device: str,
+    quiet: bool = False,
+    backend: str | None = None,
+):
     """Run a scenario (:func:`facelab.api.run`) with one progress bar per simulated day."""
     from facelab import api
 
@@ -37,11 +44,16 @@ def run_with_progress(scenario, out: Path, mode: str | None, device: str, quiet:
                 tasks[day] = bar.add_task(f"day {day + 1}/{scenario.days}", total=max(total, 1))
             bar.update(tasks[day], completed=done, total=max(total, 1))
 
-        return api.run(scenario, out, mode=mode, device=device, on_progress=on_progress)
+        return api.run(
+            scenario, out, mode=mode, device=device, backend=backend, on_progress=on_progress
+        )
 
 
 def print_summary(s: RunSummary) -> None:
-    print(f"run directory      {s.path}  ({s.mode} mode, device {s.device})")
+    print(
+        f"run directory      {s.path}  ({s.mode} mode, device {s.device}, "
+        f"backend {s.backend} {s.precision})"
+    )
     if s.days_skipped:
         print(f"resumed            {s.days_skipped} day(s) already done were kept")
     print(f"days simulated     {len(s.days)}")
@@ -67,6 +79,13 @@ def run_cmd(
         str | None, typer.Option(help="image or embedding (default: the scenario's).")
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="auto, onnxruntime or openvino: where the models run "
+            "(default: the scenario's [detection] backend)."
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(parser=options.seed(), help="Override the scenario's seed.")
     ] = None,
@@ -91,4 +110,4 @@ def run_cmd(
     from facelab import api
 
     sc = api.load_scenario(scenario, seed=seed, days=days, threshold=threshold)
-    print_summary(run_with_progress(sc, out, mode, device))
+    print_summary(run_with_progress(sc, out, mode, device, backend=backend))

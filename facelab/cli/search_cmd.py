@@ -288,25 +288,22 @@ def alerts_cmd(
         int | None,
         typer.Option("--limit", parser=options.count("--limit"), help="At most N rows."),
     ] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="table or json (the console's /api/alerts).")
-    ] = "table",
+    fmt: FormatOpt = "table",
 ) -> None:
     """The manual review queue: alerts with camera, time, percent, rank, status and frame.
 
     Lowering --min-percent below the run's alert threshold shows many more candidates, marked
     'below-threshold': they were never alerted and are not in the queue.
     """
-    if fmt not in ("table", "json"):
-        raise typer.BadParameter(f"--format must be table or json, got {fmt!r}")
+    from facelab.cli.formats import check_format, print_csv, print_json
     from facelab.run.schema import display_alert_id
+
+    check_format(fmt)
 
     lab = _open(run)
     rows = lab.alerts(min_percent=min_percent, status=status, camera=camera, limit=limit)
-    if fmt == "json":
-        from facelab.run.review import alerts_json
-
-        typer.echo(alerts_json(rows), nl=False)
+    if fmt != "table":  # the JSON is the console's GET /api/alerts too
+        (print_json if fmt == "json" else print_csv)(rows)
         return
     if not rows:
         print("no alerts" + (f" at ≥ {min_percent:g} %" if min_percent is not None else ""))

@@ -184,6 +184,8 @@ def header_text(facts: RunFacts, mapping: PercentMapping) -> str:
         f"{facts.days} day(s) = {facts.camera_days:,} camera-days; "
         f"top {facts.top_k} candidates kept per search",
     ]
+    if facts.inference:
+        lines.append(f"models     ran on {facts.inference} (backend, precision; run.json)")
     if facts.complete:
         lines.append(
             "1:1        impostor scores complete (every search scored against every entry)"
@@ -214,6 +216,7 @@ def _facts_json(facts: RunFacts) -> dict[str, Any]:
         "camera_days": facts.camera_days,
         "top_k": facts.top_k,
         "impostor_scores_complete": facts.complete,
+        "inference": facts.inference,
     }
 
 

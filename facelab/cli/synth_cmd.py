@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from facelab.cli import options
 from facelab.cli._app import app
 from facelab.lab.render import SHEET_CELL_FACE, SHEET_CELL_PORTRAIT
 
@@ -24,7 +25,7 @@ app.add_typer(synth_app, name="synth")
 PROGRESS_MIN_FRAMES = 8  # show a progress bar from this many frames on
 
 
-# Help texts: one line per paragraph, because typer keeps a docstring's line breaks.
+# Help texts given as help=: one line per paragraph (facelab.cli.helptext rewraps docstrings).
 _FACES_HELP = (
     "Draw synthetic faces: n distinct identities, or K sightings of one identity.\n\n"
     "Without --sightings: the undisturbed 64x64 face of each identity 0..n-1 under --seed. "
@@ -52,7 +53,9 @@ def faces_cmd(
     n: Annotated[
         int, typer.Option("--n", min=1, max=4096, help="Distinct identities (ids 0..n-1).")
     ] = 64,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="World seed of the identities.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", parser=options.seed(), help="World seed of the identities.")
+    ] = 0,
     sightings: Annotated[
         int | None,
         typer.Option(
@@ -63,7 +66,12 @@ def faces_cmd(
         ),
     ] = None,  # fmt: skip
     identity: Annotated[
-        int, typer.Option("--identity", min=0, help="Identity drawn with --sightings.")
+        int,
+        typer.Option(
+            "--identity",
+            parser=options.identifier("--identity"),
+            help="Identity drawn with --sightings.",
+        ),
     ] = 0,
     sheet: Annotated[
         Path | None,
@@ -102,13 +110,18 @@ def faces_cmd(
 @synth_app.command("stats", help=_STATS_HELP)
 def stats_cmd(
     identities: Annotated[
-        int, typer.Option("--identities", min=2, help="Identities (ids 0..I-1).")
+        int,
+        typer.Option("--identities", min=2, max=100_000, help="Identities (ids 0..I-1)."),
     ] = 100,
     sightings: Annotated[
-        int, typer.Option("--sightings", min=2, help="Sighting portraits per identity.")
+        int,
+        typer.Option("--sightings", min=2, max=1000, help="Sighting portraits per identity."),
     ] = 4,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="World seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", parser=options.seed(), help="World seed.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    backend: Annotated[
+        str, typer.Option("--backend", help="auto, onnxruntime or openvino: where the models run.")
+    ] = "onnxruntime",
 ) -> None:
     """SFace genuine-vs-impostor statistics (see ``_STATS_HELP``)."""
     import cv2
@@ -117,7 +130,7 @@ def stats_cmd(
 
     # OpenCV's DNN engine warns about targets on stderr when YuNet loads; keep stderr for errors.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    res = calibration.genuine_impostor_scores(identities, sightings, seed)
+    res = calibration.genuine_impostor_scores(identities, sightings, seed, backend=backend)
     summary = res.summary()
     if as_json:
         print(json.dumps(summary, indent=2))
@@ -150,18 +163,25 @@ def frames_cmd(
         str, typer.Argument(help="Preset name (classroom, metro) or path to a .toml.")
     ],
     camera: Annotated[str, typer.Option("--camera", help="Camera id, e.g. north-gate.")],
-    day: Annotated[int, typer.Option("--day", help="Day index, 0 .. days-1.")],
+    day: Annotated[
+        int,
+        typer.Option("--day", parser=options.integer("--day", 0), help="Day index, 0 .. days-1."),
+    ],
     out: Annotated[
         Path, typer.Option("--out", file_okay=False, help="Folder for the PNGs and truth.json.")
     ],
     limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Render only the first N frames.")
+        int | None,
+        typer.Option(
+            "--limit", parser=options.count("--limit"), help="Render only the first N frames."
+        ),
     ] = None,
     clip: Annotated[
         bool, typer.Option("--clip", help="Also write the frames as an MJPG clip (.avi).")
     ] = False,
     seed: Annotated[
-        int | None, typer.Option("--seed", min=0, help="Override the scenario's seed.")
+        int | None,
+        typer.Option("--seed", parser=options.seed(), help="Override the scenario's seed."),
     ] = None,
 ) -> None:
     """Render one camera-day's frames with ground truth (see ``_FRAMES_HELP``)."""

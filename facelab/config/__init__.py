@@ -9,4 +9,6 @@
 - :mod:`~facelab.config.validate`: field checks and the one-line error messages.
 - :mod:`~facelab.config.defaults`: values for keys a scenario leaves out.
 - :mod:`~facelab.config.limits`: allowed choices and numeric bounds.
+- :mod:`~facelab.config.resources`: what a scenario will need (memory, disk, cameras, days),
+  checked against its ``[limits]`` before anything is allocated.
 """

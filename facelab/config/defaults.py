@@ -40,10 +40,12 @@ DEFAULT_FRAME_INTERVAL_S = 2
 # [archive] and [detection]
 DEFAULT_ARCHIVE_KIND = "flat"
 DEFAULT_DETECTION_REGIONS = "motion"
+#: Inference backend of the image pipeline's models (facelab.vision.backend; "auto" picks).
+DEFAULT_DETECTION_BACKEND = "onnxruntime"
 
 # [limits]: what a scenario may need before it is refused (facelab.config.resources)
-#: Estimated peak memory of a run, in GiB. Left out of ``[limits]``, the smaller of this and the
-#: machine's physical memory is the limit.
+#: Estimated peak memory of a run, in GiB. A fixed figure rather than the machine's own memory, so
+#: that a scenario (and a run's stored copy of it) loads the same on every machine.
 DEFAULT_MEMORY_GIB = 8.0
 #: Estimated size of a run directory (frames, archive shards, databases), in GiB.
 DEFAULT_DISK_GIB = 100.0

@@ -18,6 +18,10 @@ MODES: tuple[str, ...] = ("image", "embedding")
 #: Where the image pipeline runs the face detector (``[detection] regions``).
 DETECTION_REGIONS: tuple[str, ...] = ("motion", "full")
 
+#: Inference backends of the image pipeline's models (``[detection] backend``); the same names
+#: as :data:`facelab.vision.backend.BACKENDS`.
+DETECTION_BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "openvino")
+
 #: Day-shard kinds :class:`facelab.search.archive.DayShardArchive` builds (``[archive] kind``);
 #: defined here, and imported by :mod:`facelab.search.archive`, so that parsing a scenario does
 #: not load faiss.

@@ -146,11 +146,13 @@ KEYS: tuple[Key, ...] = (
         "Lists an IVF day shard searches."),
     Key("detection", "regions", "choice", D.DEFAULT_DETECTION_REGIONS,
         _choices(L.DETECTION_REGIONS), "Detect faces where the frame changed, or everywhere."),
+    Key("detection", "backend", "choice", D.DEFAULT_DETECTION_BACKEND,
+        _choices(L.DETECTION_BACKENDS), "Inference backend of the detector, embedder, generator."),
 )  # fmt: skip
 
 if hasattr(D, "DEFAULT_MAX_DAYS"):
     KEYS += (
-        Key("limits", "memory_gib", "GiB", Say(f"min({D.DEFAULT_MEMORY_GIB:g}, physical memory)"),
+        Key("limits", "memory_gib", "GiB", D.DEFAULT_MEMORY_GIB,
             "> 0", "Largest estimated peak memory (world and one day)."),
         Key("limits", "disk_gib", "GiB", D.DEFAULT_DISK_GIB, "> 0",
             "Largest estimated run-directory size."),

@@ -32,11 +32,9 @@ Expected counts use the means of the movement model (presence, the middle of
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from facelab.config.defaults import DEFAULT_MEMORY_GIB
 from facelab.config.validate import ErrorContext
 
 if TYPE_CHECKING:
@@ -85,15 +83,9 @@ class Need:
 
 
 def memory_limit_gib(scenario: Scenario) -> float:
-    """The memory limit in GiB: ``[limits] memory_gib``, else the smaller of
-    :data:`~facelab.config.defaults.DEFAULT_MEMORY_GIB` and the machine's physical memory."""
-    if scenario.limits.memory_gib is not None:
-        return scenario.limits.memory_gib
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
-    except (AttributeError, OSError, ValueError):
-        return DEFAULT_MEMORY_GIB
-    return min(DEFAULT_MEMORY_GIB, physical) if physical > 0 else DEFAULT_MEMORY_GIB
+    """The memory limit in GiB: ``[limits] memory_gib``
+    (:data:`~facelab.config.defaults.DEFAULT_MEMORY_GIB` when left out)."""
+    return scenario.limits.memory_gib
 
 
 def estimate(scenario: Scenario, mode: str | None = None) -> Need:

@@ -39,8 +39,9 @@ Schema (defaults in brackets)::
     [archive]     kind ["flat"] (flat | sq8 | ivf-flat | ivf-sq8 | ivf-pq), nprobe [a share of
                   each IVF day shard's lists]; the kind the pipeline builds the day shards as
     [detection]   regions ["motion"] (motion | full): detect faces where a fixed camera's frame
-                  changed (facelab.world.motion), or always in the whole frame
-    [limits]      memory_gib [the smaller of 8 and the machine's memory], disk_gib [100],
+                  changed (facelab.world.motion), or always in the whole frame;
+                  backend ["onnxruntime"] (auto | onnxruntime | openvino): where the models run
+    [limits]      memory_gib [8], disk_gib [100],
                   cameras [100000], days [3660]: what the scenario may need; a scenario whose
                   estimated memory (world and one day) or run-directory size, cameras or days
                   exceed them is refused at load, before anything is allocated

@@ -17,6 +17,7 @@ from facelab.config.defaults import (
     DEFAULT_CAMERA_FR,
     DEFAULT_CASE_HOLD,
     DEFAULT_COMMUTER_SHARE,
+    DEFAULT_DETECTION_BACKEND,
     DEFAULT_DETECTION_REGIONS,
     DEFAULT_DISK_GIB,
     DEFAULT_ENROL_SIGMA,
@@ -26,6 +27,7 @@ from facelab.config.defaults import (
     DEFAULT_MAPPING,
     DEFAULT_MAX_CAMERAS,
     DEFAULT_MAX_DAYS,
+    DEFAULT_MEMORY_GIB,
     DEFAULT_PASSES_PER_DAY,
     DEFAULT_PRESENCE,
     DEFAULT_QUALITY,
@@ -219,12 +221,18 @@ class ArchiveSpec:
 class DetectionSpec:
     """Where the image pipeline looks for faces: ``regions`` is ``"motion"`` (the parts of a
     frame that changed against the camera's other frames, :mod:`facelab.world.motion`) or
-    ``"full"`` (the whole frame)."""
+    ``"full"`` (the whole frame). ``backend`` is the inference backend the models run on
+    (``"onnxruntime"``, ``"openvino"`` or ``"auto"``, :mod:`facelab.vision.backend`); left out
+    of :meth:`to_dict` at its default."""
 
     regions: str = DEFAULT_DETECTION_REGIONS
+    backend: str = DEFAULT_DETECTION_BACKEND
 
     def to_dict(self) -> dict[str, Any]:
-        return {"regions": self.regions}
+        out: dict[str, Any] = {"regions": self.regions}
+        if self.backend != DEFAULT_DETECTION_BACKEND:
+            out["backend"] = self.backend
+        return out
 
 
 @dataclass(frozen=True)
@@ -234,10 +242,8 @@ class LimitsSpec:
 
     Attributes
     ----------
-    memory_gib : float or None
-        Estimated peak memory of building the world and running one day, in GiB; ``None``: the
-        smaller of :data:`~facelab.config.defaults.DEFAULT_MEMORY_GIB` and the machine's
-        physical memory.
+    memory_gib : float
+        Estimated peak memory of building the world and running one day, in GiB.
     disk_gib : float
         Estimated size of the run directory, in GiB.
     cameras : int
@@ -246,17 +252,15 @@ class LimitsSpec:
         Simulated days.
     """
 
-    memory_gib: float | None = None
+    memory_gib: float = DEFAULT_MEMORY_GIB
     disk_gib: float = DEFAULT_DISK_GIB
     cameras: int = DEFAULT_MAX_CAMERAS
     days: int = DEFAULT_MAX_DAYS
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        return {
+            "memory_gib": self.memory_gib,
             "disk_gib": self.disk_gib,
             "cameras": self.cameras,
             "days": self.days,
         }
-        if self.memory_gib is not None:
-            out["memory_gib"] = self.memory_gib
-        return out

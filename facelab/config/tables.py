@@ -20,6 +20,7 @@ from facelab.config.defaults import (
     DEFAULT_CAMERA_FR,
     DEFAULT_CASE_HOLD,
     DEFAULT_COMMUTER_SHARE,
+    DEFAULT_DETECTION_BACKEND,
     DEFAULT_DETECTION_REGIONS,
     DEFAULT_ENROL_SIGMA,
     DEFAULT_FR_FRACTION,
@@ -38,6 +39,7 @@ from facelab.config.limits import (
     ARCHIVE_KINDS,
     CAMERA_KINDS,
     DAY_HOURS,
+    DETECTION_BACKENDS,
     DETECTION_REGIONS,
     FRAME_INTERVAL_S,
     JPEG_QUALITY,
@@ -366,7 +368,7 @@ def read_limits(ctx: ErrorContext, t: dict) -> LimitsSpec:
     check_keys(ctx, t, p, LIMIT_GIB_KEYS + LIMIT_COUNT_KEYS)
     base = LimitsSpec()
     return LimitsSpec(
-        memory_gib=optional(ctx, t, p, "memory_gib", positive_float, None),
+        memory_gib=optional(ctx, t, p, "memory_gib", positive_float, base.memory_gib),
         disk_gib=optional(ctx, t, p, "disk_gib", positive_float, base.disk_gib),
         cameras=optional(ctx, t, p, "cameras", int_min(1), base.cameras),
         days=optional(ctx, t, p, "days", int_min(1), base.days),
@@ -413,7 +415,7 @@ def read_archive(ctx: ErrorContext, t: dict) -> ArchiveSpec:
 def read_detection(ctx: ErrorContext, t: dict) -> DetectionSpec:
     """``[detection]``."""
     p = "detection"
-    check_keys(ctx, t, p, ("regions",))
+    check_keys(ctx, t, p, ("regions", "backend"))
     return DetectionSpec(
         regions=optional(
             ctx,
@@ -422,5 +424,13 @@ def read_detection(ctx: ErrorContext, t: dict) -> DetectionSpec:
             "regions",
             choice(DETECTION_REGIONS, "detection regions"),
             DEFAULT_DETECTION_REGIONS,
+        ),
+        backend=optional(
+            ctx,
+            t,
+            p,
+            "backend",
+            choice(DETECTION_BACKENDS, "inference backend"),
+            DEFAULT_DETECTION_BACKEND,
         ),
     )

@@ -313,6 +313,7 @@ def genuine_impostor_scores(
     detector=None,
     embedder=None,
     device: str = "cpu",
+    backend: str = "onnxruntime",
 ) -> GenuineImpostorScores:
     """SFace genuine and impostor scores on ``identities × sightings`` synthetic portraits.
 
@@ -326,6 +327,7 @@ def genuine_impostor_scores(
     max_impostor : impostor scores kept at most (see :func:`pair_scores`).
     generator, detector, embedder : reuse already opened models; opened on ``device`` if omitted.
     device : "cpu", "cuda" or "auto", for the models opened here.
+    backend : "onnxruntime", "openvino" or "auto", for the models opened here.
 
     Returns
     -------
@@ -335,9 +337,9 @@ def genuine_impostor_scores(
         raise DataError(f"need at least 2 identities for impostor pairs, got {identities}")
     if sightings < 2:
         raise DataError(f"need at least 2 sightings per identity (genuine pairs), got {sightings}")
-    generator = generator or synth.FaceGenerator(device)
-    detector = detector or detect.FaceDetector()
-    embedder = embedder or embed.Embedder(device)
+    generator = generator or synth.FaceGenerator(device, backend=backend)
+    detector = detector or detect.FaceDetector(backend=backend)
+    embedder = embedder or embed.Embedder(device, backend=backend)
     per_chunk = max(1, CHUNK // sightings)
     embs, labs = [], []
     for start in range(0, identities, per_chunk):

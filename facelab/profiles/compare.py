@@ -133,7 +133,51 @@ def compare_case(case: str, system: str) -> SystemComparison:
     if not points:
         cases = sorted({p.case for p in profile.points if p.case})
         have = f"; it has points for {', '.join(cases)}" if cases else ""
-        raise ConfigError(f"profile {profile.name!r} has no published points for case {case!r}{have}")
+        raise ConfigError(
+            f"profile {profile.name!r} has no published points for case {case!r}{have}"
+        )
     sface = get_profile(DEFAULT)
     rows = tuple((residual(profile.model, p), _sface_rate(sface, p)) for p in points)
     return SystemComparison(case, profile, rows)
+
+
+def prediction_table(
+    profile: Profile,
+    galleries,
+    *,
+    threshold: float | None = None,
+    fpir: float | None = None,
+    condition: str | None = None,
+) -> dict:
+    """The model's FPIR and FNIR at gallery sizes, at one threshold or at a target FPIR.
+
+    Returns ``{"profile", "version", "condition", "rows": [{"gallery", "threshold",
+    "percent", "fpir", "fnir"}]}``; model predictions, not published figures.
+
+    Raises
+    ------
+    ConfigError
+        Neither or both of ``threshold`` and ``fpir``; a gallery size below 1; an unknown
+        condition.
+    """
+    if (threshold is None) == (fpir is None):
+        raise ConfigError("give exactly one of a threshold and a target FPIR")
+    sizes = [int(n) for n in galleries]
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"gallery sizes must be >= 1, got {sizes}")
+    m = profile.model
+    cond = condition or next(iter(m.genuine))
+    m.condition(cond)
+    rows = []
+    for n in sizes:
+        t = threshold if threshold is not None else m.threshold_at_fpir(n, fpir, cond)
+        rows.append(
+            {
+                "gallery": n,
+                "threshold": float(t),
+                "percent": profile.scale.to_percent(t),
+                "fpir": float(m.fpir(n, t, cond)),
+                "fnir": float(m.fnir(n, t, cond)),
+            }
+        )
+    return {"profile": profile.name, "version": profile.version, "condition": cond, "rows": rows}

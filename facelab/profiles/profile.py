@@ -43,7 +43,18 @@ N_BASES = ("reported", "derived", "assumed")
 PERCENT_MAPPINGS = ("linear", "sigmoid", "none")
 DEFAULT = "sface-synthetic"
 
-_TOP = ("name", "version", "title", "system", "default", "notes", "scale", "model", "sources", "points")
+_TOP = (
+    "name",
+    "version",
+    "title",
+    "system",
+    "default",
+    "notes",
+    "scale",
+    "model",
+    "sources",
+    "points",
+)
 _SCALE = ("name", "unit", "percent", "description")
 _MODEL = ("impostor_mu", "impostor_sigma", "rho", "fit", "genuine")
 _GENUINE = ("dprime", "spread", "impostor_shift")
@@ -193,7 +204,9 @@ def _point(ctx: v.ErrorContext, t: dict, i: int, sources: set[str], model: Score
     name = v.required(ctx, t, prefix, "name", v.safe_name)
     source = v.required(ctx, t, prefix, "source", v.nonempty_string)
     if source not in sources:
-        ctx.fail(f"{prefix}.source", f"unknown source {source!r} (known: {', '.join(sorted(sources))})")
+        ctx.fail(
+            f"{prefix}.source", f"unknown source {source!r} (known: {', '.join(sorted(sources))})"
+        )
     metric = v.required(ctx, t, prefix, "metric", v.choice(METRICS, "metric"))
     threshold = v.optional(ctx, t, prefix, "threshold", v.float_min(-1e6), None)
     target = v.optional(ctx, t, prefix, "fpir_target", v.probability, None)
@@ -203,7 +216,10 @@ def _point(ctx: v.ErrorContext, t: dict, i: int, sources: set[str], model: Score
     if metric != "fpir" and condition is None:
         ctx.missing(f"{prefix}.condition")
     if condition is not None and condition not in model.genuine:
-            ctx.fail(f"{prefix}.condition", f"unknown condition {condition!r} (known: {', '.join(model.genuine)})")
+        ctx.fail(
+            f"{prefix}.condition",
+            f"unknown condition {condition!r} (known: {', '.join(model.genuine)})",
+        )
     n = v.required(ctx, t, prefix, "n", v.int_min(1))
     if "count" in t:
         count = v.required(ctx, t, prefix, "count", v.int_min(0))
@@ -312,6 +328,8 @@ def get_profile(name_or_path: str | Path) -> Profile:
     if str(name_or_path) in files:
         return load_profile(files[str(name_or_path)])
     p = Path(name_or_path)
-    if p.suffix == ".toml" and p.exists():
+    if p.suffix == ".toml":
         return load_profile(p)
-    raise ConfigError(f"unknown system profile {str(name_or_path)!r} (choose from {', '.join(files)})")
+    raise ConfigError(
+        f"unknown system profile {str(name_or_path)!r} (choose from {', '.join(files)})"
+    )

@@ -16,7 +16,9 @@ written in this order:
 log holds a record with its op id the operation is finished (every step after the audit record
 is idempotent), otherwise it is undone. A kill between any two writes therefore leaves, once
 the next audited operation (or :func:`recover`) has run, either the whole operation with its
-audit record or none of it. Ground truth written for an undone enrolment stays, keyed by a
+audit record or none of it. Until then, the listings of watchlist entries and alerts show
+pending operations as they will be settled (:func:`pending_view`), so read-only commands see
+the same. Operations on one run take turns (:func:`exclusive`). Ground truth written for an undone enrolment stays, keyed by a
 watchlist id that is never given out again (``meta`` key ``next_watch_id``).
 
 Each operation calls ``on_step(label, None)`` after each of its writes when given one (the kill
@@ -28,9 +30,16 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
+
+try:  # POSIX; without it operations are not serialised between processes
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 from facelab.run import schema
 from facelab.run.store import RunStore, Transaction
@@ -40,6 +49,35 @@ log = logging.getLogger(__name__)
 OnStep = Callable[[str, int | None], None] | None
 
 _HANDLERS: dict[str, tuple[Callable, Callable]] = {}
+
+
+@contextmanager
+def exclusive(store: RunStore) -> Iterator[None]:
+    """Hold the run's operation lock (an exclusive ``flock`` on the run directory itself, so no
+    file is made): audited operations of one run, in any process or thread, take turns, and
+    :func:`recover` under it never mistakes an operation in flight for an interrupted one."""
+    fd = os.open(store.path, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextmanager
+def settled_on_error(store: RunStore) -> Iterator[None]:
+    """Around the writes of an operation after :func:`begin`: if one of them fails (an error,
+    not a kill), the operation is settled at once (:func:`recover`), so that no pending row is
+    left behind; the error is raised again."""
+    try:
+        yield
+    except Exception:
+        try:
+            recover(store)
+        except Exception:  # the original error is the one to report
+            log.exception("could not settle an operation after an error")
+        raise
 
 
 def register(action: str, finish: Callable, undo: Callable) -> None:
@@ -87,8 +125,22 @@ def audited_ops(store: RunStore) -> set[str]:
     }
 
 
+def pending_view(store: RunStore) -> list[tuple[str, dict[str, Any], bool]]:
+    """``(action, data, audited)`` of every pending operation, for readers that cannot settle
+    them (a read-only store): they show an audited one as done and any other as never begun.
+    Empty (one query) when nothing is pending."""
+    todo = schema.pending(store.db)
+    if not todo:
+        return []
+    done = audited_ops(store)
+    return [(action, json.loads(data), op in done) for op, action, data in todo]
+
+
 def recover(store: RunStore) -> list[tuple[str, str, str]]:
     """Settle every pending operation of ``store``: finish the audited ones, undo the others.
+
+    Call it holding :func:`exclusive` (the audited operations do), so that no operation is
+    in flight.
 
     Returns
     -------

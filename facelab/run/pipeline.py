@@ -43,6 +43,8 @@ from facelab.run.store import RunStore, Transaction
 from facelab.search import percent
 from facelab.vision import detect, embed, faces
 from facelab.vision import device as dev
+from facelab.vision.backend import backend_precision
+from facelab.vision.backend import resolve_backend as inference_backend
 from facelab.vision.faces import FaceModels
 from facelab.world import camera, motion, synth
 from facelab.world.world import World, build_world
@@ -126,6 +128,8 @@ class RunSummary:
     days_skipped: int
     watchlist: int
     device: str
+    backend: str = "onnxruntime"
+    precision: str = "fp32"
 
     def total(self, name: str) -> int:
         return int(sum(getattr(d, name) for d in self.days))
@@ -140,14 +144,19 @@ class RunSummary:
 
 
 def scenario_fingerprint(scenario, mode: str) -> str:
-    """Hash of the scenario as run: a resumed run must use exactly the same one."""
-    blob = json.dumps({"scenario": scenario.to_dict(), "mode": mode}, sort_keys=True)
+    """Hash of the scenario as run: a resumed run must use exactly the same one. Its
+    ``[limits]`` are left out: they bound what may be run, not what a run computes."""
+    described = {k: v for k, v in scenario.to_dict().items() if k != "limits"}
+    blob = json.dumps({"scenario": described, "mode": mode}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def open_or_create(scenario, out: Path, mode: str) -> RunStore:
-    """Open ``out`` to resume it, or create it; refuse a run of another scenario."""
+def open_or_create(scenario, out: Path, mode: str, inference: dict | None = None) -> RunStore:
+    """Open ``out`` to resume it, or create it; refuse a run of another scenario, or one made
+    on another inference backend (``inference``: ``{"backend": …, "precision": …}``, recorded
+    in ``run.json``)."""
     fp = scenario_fingerprint(scenario, mode)
+    inference = inference or {}
     if not out.exists():
         return RunStore.create(
             out,
@@ -157,6 +166,7 @@ def open_or_create(scenario, out: Path, mode: str) -> RunStore:
                 "fingerprint": fp,
                 "mode": mode,
                 "facelab": __version__,
+                **inference,
             },
         )
     store = RunStore(out)
@@ -166,6 +176,13 @@ def open_or_create(scenario, out: Path, mode: str) -> RunStore:
             f"{out} holds a run of another scenario or mode "
             f"({store.meta.get('scenario_name')!r}, {store.meta.get('mode')}); "
             "choose another --out to start a new run"
+        )
+    made = store.meta.get("backend")
+    if made is not None and inference and made != inference.get("backend"):
+        store.close()
+        raise RunError(
+            f"{out} was run with --backend {made}; resume it with the same backend "
+            f"(asked for {inference.get('backend')})"
         )
     return store
 
@@ -193,10 +210,12 @@ class ImageSource:
 
     mode = "image"
 
-    def __init__(self, scenario, world: World, store: RunStore, device: str):
+    def __init__(
+        self, scenario, world: World, store: RunStore, device: str, backend: str = "onnxruntime"
+    ):
         self.scenario, self.world, self.store = scenario, world, store
-        self.generator = synth.FaceGenerator(device)
-        self.models = FaceModels(device)
+        self.generator = synth.FaceGenerator(device, backend=backend)
+        self.models = FaceModels(device, backend=backend)
         self.detector = self.models.detector
         self.embedder = self.models.embedder
         self._embedders: queue.SimpleQueue | None = None
@@ -268,7 +287,11 @@ class ImageSource:
             if dev.resolve_device(self.models.device) == "cpu":
                 threads = max(1, usable_cpus() // EMBED_WORKERS)
                 for _ in range(EMBED_WORKERS):
-                    self._embedders.put(embed.Embedder(self.models.device, threads=threads))
+                    self._embedders.put(
+                        embed.Embedder(
+                            self.models.device, threads=threads, backend=self.models.backend
+                        )
+                    )
             else:
                 self._embedders.put(self.embedder)
         return self._embedders
@@ -365,7 +388,9 @@ class TwinSource:
 
     mode = "embedding"
 
-    def __init__(self, scenario, world: World, store: RunStore, device: str):
+    def __init__(
+        self, scenario, world: World, store: RunStore, device: str, backend: str = "onnxruntime"
+    ):
         from facelab.errors import ModelError
         from facelab.twin.model import default_path, load_default
         from facelab.twin.sampler import TwinSampler
@@ -446,6 +471,7 @@ class Runner:
         truth: TruthSink,
         mode: str | None = None,
         device: str = "cpu",
+        backend: str | None = None,
         on_step: Callable[[str, int | None], None] | None = None,
     ):
         self.scenario = scenario
@@ -453,12 +479,14 @@ class Runner:
         if self.mode not in ("image", "embedding"):
             raise ConfigError(f"unknown mode {self.mode!r} (choose image or embedding)")
         self.device = device
+        self.backend = inference_backend(backend or scenario.detection.backend, device)
         self.mapping, self.cos_thr = camera_thresholds(scenario)
         self.world = build_world(scenario)
-        self.store = open_or_create(scenario, Path(out), self.mode)
+        inference = {"backend": self.backend, "precision": backend_precision(self.backend)}
+        self.store = open_or_create(scenario, Path(out), self.mode, inference)
         truth.open()  # the truth file exists from the run's creation on
         source_cls = ImageSource if self.mode == "image" else TwinSource
-        self.source = source_cls(scenario, self.world, self.store, device)
+        self.source = source_cls(scenario, self.world, self.store, device, self.backend)
         self.truth = truth
         self.on_step = on_step
 
@@ -530,8 +558,9 @@ class Runner:
                 after_day(day)
         n_watch = len(schema.active_watch_ids(self.store.db))
         return RunSummary(
-            self.store.path, self.mode, tuple(results), len(done), n_watch, self.device
-        )
+            self.store.path, self.mode, tuple(results), len(done), n_watch, self.device,
+            self.backend, backend_precision(self.backend),
+        )  # fmt: skip
 
     def _commit(self, batch: DayBatch, watch, t0: float) -> DayResult:
         """Search the day's sightings, then write shard, truth and rows (day marked done last)."""
@@ -586,11 +615,12 @@ class Runner:
 
 
 def run_scenario(scenario, out: str | Path, *, truth: TruthSink, mode: str | None = None,
-                 device: str = "cpu", on_progress=None, after_day=None,
-                 on_step=None) -> RunSummary:  # fmt: skip
+                 device: str = "cpu", backend: str | None = None, on_progress=None,
+                 after_day=None, on_step=None) -> RunSummary:  # fmt: skip
     """Run (or resume) ``scenario`` into ``out``, its ground truth into ``truth``; see
-    :class:`Runner`."""
-    runner = Runner(scenario, Path(out), truth=truth, mode=mode, device=device, on_step=on_step)
+    :class:`Runner` (``backend``: ``None`` takes the scenario's ``[detection] backend``)."""
+    runner = Runner(scenario, Path(out), truth=truth, mode=mode, device=device, backend=backend,
+                    on_step=on_step)  # fmt: skip
     try:
         return runner.run(on_progress, after_day)
     finally:

@@ -180,7 +180,8 @@ class SearchResult:
             if self.first_date == self.last_date
             else f"{self.first_date} .. {self.last_date}"
         )
-        return f"archive window {span} ({len(self.days)} day shard(s) searched)"
+        gap = f", {len(self.missing_days)} NOT searched" if self.missing_days else ""
+        return f"archive window {span} ({len(self.days)} day shard(s) searched{gap})"
 
     @property
     def summary(self) -> str:

@@ -15,8 +15,8 @@ Nothing here reads ground truth: whether an alert is a true match is for the rev
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
-import json
 import logging
 from dataclasses import asdict, dataclass
 
@@ -92,15 +92,9 @@ ALERT_FIELDS = tuple(Alert.__dataclass_fields__)
 
 
 def alert_dict(a: Alert) -> dict:
-    """One alert as a JSON-ready dict (keys :data:`ALERT_FIELDS`; percent and score unrounded)."""
+    """One alert as a JSON-ready dict (keys :data:`ALERT_FIELDS`; percent and score unrounded);
+    :func:`facelab.lab.jsonview.alert` builds ``facelab alerts --format json`` on it."""
     return asdict(a)
-
-
-def alerts_json(rows: list[Alert]) -> str:
-    """Alerts as the JSON text of ``facelab alerts --format json`` and ``GET /api/alerts``:
-    ``{"alerts": [...], "count": n}``, each alert a dict of :func:`alert_dict`."""
-    doc = {"alerts": [alert_dict(a) for a in rows], "count": len(rows)}
-    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _mapping(store: RunStore) -> percent.PercentMapping:
@@ -189,8 +183,28 @@ def list_alerts(
                 status=BELOW_THRESHOLD, frame=v.frame_path, in_queue=False, watch_id=int(c.watch),
                 sighting=int(c.sighting), t=int(s.t), day=int(s.day), score=score,
             ))  # fmt: skip
+    rows = _as_settled(store, rows)
     rows.sort(key=lambda a: (a.t, a.sighting, a.rank))
     return rows[: int(limit)] if limit is not None else rows
+
+
+def _as_settled(store: RunStore, rows: list[Alert]) -> list[Alert]:
+    """``rows`` with each decision still pending (:func:`facelab.run.journal.pending_view`)
+    shown as it will be settled: one without its audit record as never made."""
+    undo = {
+        int(data["alert_id"]): data
+        for action, data, audited in journal.pending_view(store)
+        if action == "review" and not audited
+    }
+    if not undo:
+        return rows
+    keys = ("status", "reviewed_by", "reviewed_at", "case_id", "note")
+    return [
+        dataclasses.replace(a, **{k: undo[a.id][k] for k in keys})
+        if a.in_queue and a.id in undo
+        else a
+        for a in rows
+    ]
 
 
 def _labels(store: RunStore) -> dict[int, str]:
@@ -302,42 +316,48 @@ def review_alert(
     reason = audit.require_reason(
         reason, policy and case is None, "a review decision (or a --case id)"
     )
-    journal.recover(store)
-    get_alert(store, alert_id)  # unknown ids and below-threshold candidates: refused now
-    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    op = journal.new_op()
-    seen: list[Alert] = []
+    with journal.exclusive(store):
+        journal.recover(store)
+        get_alert(store, alert_id)  # unknown ids and below-threshold candidates: refused now
+        now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        op = journal.new_op()
+        seen: list[Alert] = []
 
-    def rows(db):
-        before = get_alert(store, alert_id)
-        if expect is not None and before.status != expect:
-            by = f" by {before.reviewed_by} at {before.reviewed_at}" if before.reviewed_by else ""
-            raise ConflictError(
-                f"alert {alert_id} is {before.status}{by}, not {expect}; nothing was recorded"
+        def rows(db):
+            before = get_alert(store, alert_id)
+            if expect is not None and before.status != expect:
+                by = (
+                    f" by {before.reviewed_by} at {before.reviewed_at}"
+                    if before.reviewed_by
+                    else ""
+                )
+                raise ConflictError(
+                    f"alert {alert_id} is {before.status}{by}, not {expect}; nothing was recorded"
+                )
+            schema.set_review(
+                db, alert_id, status=d, reviewed_by=actor, reviewed_at=now, case_id=case, note=note
             )
-        schema.set_review(
-            db, alert_id, status=d, reviewed_by=actor, reviewed_at=now, case_id=case, note=note
-        )
-        seen.append(before)
-        return {"status": before.status, "reviewed_by": before.reviewed_by,
-                "reviewed_at": before.reviewed_at, "case_id": before.case_id,
-                "note": before.note}  # fmt: skip
+            seen.append(before)
+            return {"status": before.status, "reviewed_by": before.reviewed_by,
+                    "reviewed_at": before.reviewed_at, "case_id": before.case_id,
+                    "note": before.note}  # fmt: skip
 
-    journal.begin(store, op, "review", {"alert_id": int(alert_id)}, rows)
-    before = seen[0]
-    journal.step(on_step, "review-begun")
-    store.audit.append(
-        actor, "review", reason=reason, case=case or before.case_id,
-        details={
-            "alert_id": int(alert_id), "decision": d, "previous": before.status,
-            "watch_label": before.watch_label, "sighting": before.sighting,
-            "camera": before.camera, "percent": round(before.percent, 4), "note": note,
-            "op": op,
-        },
-    )  # fmt: skip
-    journal.step(on_step, "review-audit")
-    journal.finish(store, op)
-    journal.step(on_step, "review-done")
+        journal.begin(store, op, "review", {"alert_id": int(alert_id)}, rows)
+        with journal.settled_on_error(store):
+            before = seen[0]
+            journal.step(on_step, "review-begun")
+            store.audit.append(
+                actor, "review", reason=reason, case=case or before.case_id,
+                details={
+                    "alert_id": int(alert_id), "decision": d, "previous": before.status,
+                    "watch_label": before.watch_label, "sighting": before.sighting,
+                    "camera": before.camera, "percent": round(before.percent, 4), "note": note,
+                    "op": op,
+                },
+            )  # fmt: skip
+            journal.step(on_step, "review-audit")
+            journal.finish(store, op)
+            journal.step(on_step, "review-done")
     log.info("alert %d %s by %s", alert_id, d, actor)
     return get_alert(store, alert_id)
 

@@ -45,8 +45,24 @@ def check_label(store: RunStore, label: str) -> None:
 
 
 def entries(store: RunStore, include_removed: bool = False) -> list[WatchlistEntry]:
-    """Watchlist entries ordered by id."""
-    return schema.watchlist_entries(store.db, include_removed)
+    """Watchlist entries ordered by id, pending enrolments and removals shown as they will be
+    settled (:func:`facelab.run.journal.pending_view`)."""
+    view = journal.pending_view(store)
+    if not view:
+        return schema.watchlist_entries(store.db, include_removed)
+    rows = {e.id: e for e in schema.watchlist_entries(store.db, include_removed=True)}
+    for action, data, audited in view:
+        e = rows.get(int(data.get("watch_id", -1)))
+        if e is None:
+            continue
+        if action == "enrol":
+            if audited:
+                rows[e.id] = dataclasses.replace(e, active=True)
+            else:
+                del rows[e.id]
+        elif action == "remove" and not audited:
+            rows[e.id] = dataclasses.replace(e, active=True, photo=data.get("photo"))
+    return [e for _, e in sorted(rows.items()) if include_removed or e.active]
 
 
 def load_active(store: RunStore):
@@ -109,40 +125,44 @@ def enrol_embedding(
             photo_sha256=photo_sha256, identity=identity, truth=truth, index=index, save=save,
             write_photo=write_photo,
         )  # fmt: skip
-    journal.recover(store)
-    check_label(store, label)
-    index = load_active(store)
-    wid = _next_id(store, index)
-    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    entry = WatchlistEntry(
-        id=wid, label=label, case_id=case, reason=reason, photo=photo, photo_sha256=photo_sha256,
-        enrolled_at=now, actor=actor, active=False,
-    )  # fmt: skip
-    op = journal.new_op()
+    with journal.exclusive(store):
+        journal.recover(store)
+        check_label(store, label)
+        index = load_active(store)
+        wid = _next_id(store, index)
+        now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        entry = WatchlistEntry(
+            id=wid, label=label, case_id=case, reason=reason, photo=photo, photo_sha256=photo_sha256,
+            enrolled_at=now, actor=actor, active=False,
+        )  # fmt: skip
+        op = journal.new_op()
 
-    def rows(db):
-        schema.insert_watchlist(db, [entry])
-        schema.meta_set(db, NEXT_ID_KEY, wid + 1)
+        def rows(db):
+            schema.insert_watchlist(db, [entry])
+            schema.meta_set(db, NEXT_ID_KEY, wid + 1)
 
-    journal.begin(store, op, "enrol", {"watch_id": wid, "photo": photo}, rows)
-    journal.step(on_step, "enrol-begun")
-    if write_photo is not None:
-        write_photo()
-        journal.step(on_step, "enrol-photo")
-    index.add(np.array([wid], np.int64), embedding.reshape(1, -1))
-    index.save(store.watchlist_path)
-    journal.step(on_step, "enrol-index")
-    if identity is not None:
-        truth.set_watch_identities(np.array([wid], np.int64), np.array([identity], np.int64))
-        journal.step(on_step, "enrol-truth")
-    store.audit.append(
-        actor, "enrol", reason=reason, case=case,
-        details={"watch_id": wid, "label": label, "photo_sha256": photo_sha256, "op": op},
-    )  # fmt: skip
-    journal.step(on_step, "enrol-audit")
-    _finish_enrol(store, op, {"watch_id": wid})
-    journal.step(on_step, "enrol-done")
-    return dataclasses.replace(entry, active=True)
+        with journal.settled_on_error(store):
+            journal.begin(store, op, "enrol", {"watch_id": wid, "photo": photo}, rows)
+            journal.step(on_step, "enrol-begun")
+            if write_photo is not None:
+                write_photo()
+                journal.step(on_step, "enrol-photo")
+            index.add(np.array([wid], np.int64), embedding.reshape(1, -1))
+            index.save(store.watchlist_path)
+            journal.step(on_step, "enrol-index")
+            if identity is not None:
+                truth.set_watch_identities(
+                    np.array([wid], np.int64), np.array([identity], np.int64)
+                )
+                journal.step(on_step, "enrol-truth")
+            store.audit.append(
+                actor, "enrol", reason=reason, case=case,
+                details={"watch_id": wid, "label": label, "photo_sha256": photo_sha256, "op": op},
+            )  # fmt: skip
+            journal.step(on_step, "enrol-audit")
+            _finish_enrol(store, op, {"watch_id": wid})
+            journal.step(on_step, "enrol-done")
+        return dataclasses.replace(entry, active=True)
 
 
 def _finish_enrol(store: RunStore, op: str, data: dict) -> None:
@@ -256,7 +276,8 @@ def enrol_photo(
     require_image_mode(store, "enrol a photo")
     reason = audit.require_reason(reason, store.requires_reason, "enrolment")
     if index is None:
-        journal.recover(store)  # an interrupted enrolment may hold the label
+        with journal.exclusive(store):
+            journal.recover(store)  # an interrupted enrolment may hold the label
     check_label(store, label)
     probe = load_probe(source)
     face = face_embedding(probe.image, models, name=probe.name, largest=largest)
@@ -280,20 +301,24 @@ def remove(
     then the vector and the photo deleted. ``on_step(label, None)`` is called after each write.
     """
     reason = audit.require_reason(reason, store.requires_reason, "a removal")
-    journal.recover(store)
-    entry = _find(store, label_or_id)
-    store.load_watchlist()  # a damaged index is refused before anything is written
-    op = journal.new_op()
-    data = {"watch_id": entry.id, "photo": entry.photo}
-    journal.begin(store, op, "remove", data, lambda db: schema.deactivate_watch(db, entry.id))
-    journal.step(on_step, "remove-begun")
-    store.audit.append(
-        actor, "remove", reason=reason, case=entry.case_id,
-        details={"watch_id": entry.id, "label": entry.label, "op": op},
-    )  # fmt: skip
-    journal.step(on_step, "remove-audit")
-    _finish_remove(store, op, data, on_step=on_step)
-    journal.step(on_step, "remove-done")
+    with journal.exclusive(store):
+        journal.recover(store)
+        entry = _find(store, label_or_id)
+        store.load_watchlist()  # a damaged index is refused before anything is written
+        op = journal.new_op()
+        data = {"watch_id": entry.id, "photo": entry.photo}
+        with journal.settled_on_error(store):
+            journal.begin(
+                store, op, "remove", data, lambda db: schema.deactivate_watch(db, entry.id)
+            )
+            journal.step(on_step, "remove-begun")
+            store.audit.append(
+                actor, "remove", reason=reason, case=entry.case_id,
+                details={"watch_id": entry.id, "label": entry.label, "op": op},
+            )  # fmt: skip
+            journal.step(on_step, "remove-audit")
+            _finish_remove(store, op, data, on_step=on_step)
+            journal.step(on_step, "remove-done")
     return entry
 
 

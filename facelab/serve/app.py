@@ -11,9 +11,9 @@ Pages (server-rendered, with ``static/console.js``): ``/`` operator, ``/threshol
 ``GET /api/threshold?percent=&mapping=``   one row of ``facelab sweep`` (``reveal=1``: truth)
 ``GET /api/curve?mapping=``               ``facelab sweep --thresholds 0:100:1`` (alerts; DET
                                            points with ``reveal=1``)
-``GET /api/people``                        watchlist entries a search can start from
+``GET /api/people``                        people of the world a search can start from
 ``POST /api/search``                       ``facelab search`` (form: reason, case,
-                                           min_percent, and watch_id or a photo file)
+                                           min_percent, and person or a photo file)
 ``GET /api/retention``                     the archive window and policy
 ``POST /api/retention/purge``              ``facelab purge`` (JSON: reason)
 ``GET /api/retention/verify``              ``facelab retention verify``
@@ -28,6 +28,7 @@ every state-changing request; files only from the run's own folders. Errors come
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,9 @@ from facelab.errors import (
     ImageError,
 )
 from facelab.governance import audit, retention
+from facelab.lab import jsonview
 from facelab.run import retrospective, review
+from facelab.run.photo import write_person_photo
 from facelab.run.store import RunStore, require_run
 from facelab.serve import views
 from facelab.serve.security import (
@@ -105,8 +108,12 @@ class Console:
             self.shards = ShardCache(s.archive_options()["cache_shards"])
             scenario = s.scenario()
         self.alert_percent = float(scenario.thresholds.alert_percent)
+        self.mapping = scenario.thresholds.mapping
         self.models = FaceModels(device)
         self.search_lock = threading.Lock()  # models and shard cache: one search at a time
+        # One audited write at a time in this process: an operation's journal row must not be
+        # settled as "interrupted" by a concurrent one (facelab.run.journal.recover).
+        self.write_lock = threading.Lock()
         self._scores = None
         self._scores_lock = threading.Lock()
 
@@ -175,7 +182,8 @@ def _page(view: str):
         html = _env.get_template(f"{view}.html").render(
             view=view, pages=PAGES, run=console.run.name,
             csrf=console.guard.csrf_for(session), actor=audit.default_actor(),
-            alert_percent=console.alert_percent,
+            alert_percent=console.alert_percent, mappings=views.mappings(),
+            mapping=console.mapping,
         )  # fmt: skip
         response = HTMLResponse(html)
         if SESSION_COOKIE not in request.cookies:
@@ -203,7 +211,7 @@ async def api_alerts(request: Request) -> Response:
 
     def work() -> str:
         with request.app.state.console.store() as s:
-            return review.alerts_json(review.list_alerts(s, p))
+            return jsonview.dumps(review.list_alerts(s, p))
 
     return Response(await run_in_threadpool(work), media_type="application/json")
 
@@ -239,13 +247,14 @@ async def api_review(request: Request) -> Response:
     actor = _text(body, "actor") or audit.default_actor()
 
     def work() -> dict:
-        with request.app.state.console.store() as s:
+        console: Console = request.app.state.console
+        with console.store() as s, console.write_lock:
             a = review.review_alert(
                 s, alert_id, str(body.get("decision", "")), actor=actor,
                 reason=_text(body, "reason"), case=_text(body, "case"), note=_text(body, "note"),
                 expect=_text(body, "expect"),
             )  # fmt: skip
-            return review.alert_dict(a)
+            return jsonview.alert(a)
 
     return JSONResponse(await run_in_threadpool(work))
 
@@ -278,7 +287,7 @@ async def api_curve(request: Request) -> Response:
 async def api_people(request: Request) -> Response:
     def work() -> dict:
         with request.app.state.console.store() as s:
-            return {"people": views.watch_people(s), "mappings": views.mappings()}
+            return {"people": views.people(s), "mappings": views.mappings()}
 
     return JSONResponse(await run_in_threadpool(work))
 
@@ -299,16 +308,14 @@ async def api_search(request: Request) -> Response:
     min_percent = fields.get("min_percent") or None
 
     def work() -> dict:
-        with console.store() as s:
+        with console.store() as s, tempfile.TemporaryDirectory() as tmp:
             src = source
-            if src is None:
-                wid = fields.get("watch_id") or ""
-                people = {str(p["id"]): p for p in views.watch_people(s)}
-                if wid not in people:
-                    raise DataError(f"no watchlist entry {wid!r} with a photo in {console.run}")
-                src = safe_file(console.run, people[wid]["photo_url"].removeprefix("/files/"))
-                if src is None:
-                    raise DataError(f"the photo of watchlist entry {wid} is not in the run")
+            if src is None:  # a fresh photo of a person of the world, as `facelab photo`
+                person = (fields.get("person") or "").strip()
+                if not person:
+                    raise ConfigError("pick a person or upload a photo")
+                src = Path(tmp) / f"person-{person}.png"
+                write_person_photo(s.scenario(), person, src, device=console.models.device)
             with console.search_lock:
                 try:
                     result = retrospective.search_photo(
@@ -320,7 +327,7 @@ async def api_search(request: Request) -> Response:
                     if name is not None:  # name the uploaded file as the CLI names a path
                         raise type(exc)(str(exc).replace("<image bytes>", name)) from None
                     raise
-            return views.hits(result)
+            return views.hits(s, result)
 
     return JSONResponse(await run_in_threadpool(work))
 

@@ -1,7 +1,7 @@
 """What the console's JSON API returns, computed by the same functions as the command line.
 
 * the review queue: :func:`facelab.run.review.list_alerts` (``facelab alerts``), serialised by
-  :func:`facelab.run.review.alert_dict`, plus what a page needs to draw it (:func:`queue`);
+  :func:`facelab.lab.jsonview.alert`, plus what a page needs to draw it (:func:`queue`);
 * the threshold figures: :func:`facelab.lab.sweep.sweep_run` (``facelab sweep``) and
   :func:`facelab.lab.metrics.targets_found` (:func:`threshold`);
 * search hits: :func:`facelab.run.retrospective.search_photo` (``facelab search``);
@@ -15,10 +15,10 @@ asked for (``reveal``), so a page shows the operator's view unless the teacher r
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from typing import Any
 
 from facelab.governance import retention
+from facelab.lab import jsonview
 from facelab.lab.metrics import Rate, targets_found
 from facelab.lab.scores import RunScores, load_scores
 from facelab.lab.sweep import run_mapping, sweep_run
@@ -42,7 +42,7 @@ def _box(row) -> list[float] | None:
 def queue(store: RunStore, min_percent: float | None = None) -> dict[str, Any]:
     """The review queue as the operator view draws it.
 
-    Each alert is :func:`~facelab.run.review.alert_dict` plus ``box`` (the face, ``[x, y, w,
+    Each alert is :func:`facelab.lab.jsonview.alert` (as ``facelab alerts --format json``) plus ``box`` (the face, ``[x, y, w,
     h]`` frame pixels), ``frame_size`` (``[w, h]``), ``frame_url`` and ``photo_url`` (the
     watchlist photo).
     """
@@ -52,7 +52,7 @@ def queue(store: RunStore, min_percent: float | None = None) -> dict[str, Any]:
     views = schema.sighting_views(store.db, sorted({a.sighting for a in rows}))
     out = []
     for a in rows:
-        d = review.alert_dict(a)
+        d = jsonview.alert(a)
         cam = cams.get(a.camera)
         v = views.get(a.sighting)
         d.update(
@@ -143,30 +143,31 @@ def load(store: RunStore) -> RunScores:
 # --------------------------------------------------------------------------- search
 
 
-def hits(result) -> dict[str, Any]:
-    """A :class:`~facelab.run.retrospective.SearchResult` as JSON (hits with frame URLs)."""
-    return {
-        "window": result.window,
-        "summary": result.summary,
-        "params": result.params.to_dict(),
-        "probe_name": result.probe_name,
-        "probe_sha256": result.probe_sha256,
-        "audit_seq": result.audit_seq,
-        "count": result.count,
-        "hits": [
-            {**asdict(h), "box": list(h.box) if h.box else None, "frame_url": file_url(h.frame)}
-            for h in result.hits
-        ],
-    }
+def hits(store: RunStore, result) -> dict[str, Any]:
+    """A search as ``facelab search --format json`` prints it
+    (:func:`facelab.lab.jsonview.search_result`), each hit with its ``frame_url`` and
+    ``frame_size`` (``[w, h]`` of its camera)."""
+    cams = {c.id: c for c in schema.cameras(store.db)}
+    out = jsonview.search_result(result)
+    for h in out["hits"]:
+        cam = cams.get(h["camera"])
+        h["frame_url"] = file_url(h["frame"])
+        h["frame_size"] = [cam.width, cam.height] if cam and cam.width else None
+    return out
 
 
-def watch_people(store: RunStore) -> list[dict[str, Any]]:
-    """Active watchlist entries with a photo: the people a search can be started from."""
-    return [
-        {"id": e.id, "label": e.label, "photo_url": file_url(e.photo)}
-        for e in schema.watchlist_entries(store.db)
-        if e.photo
-    ]
+def people(store: RunStore) -> list[dict[str, Any]]:
+    """People of the run's world a search can start from (``facelab world --people``): the
+    scenario's watchlist, then the people seen most by face-recognition cameras."""
+    from facelab.run.photo import people_to_try
+    from facelab.world.world import build_world
+
+    tried = people_to_try(build_world(store.scenario()))
+    out = [{"person": p["person"], "label": p["label"], "fr_passes": p["fr_passes"]}
+           for p in tried["watchlist"]]  # fmt: skip
+    out += [{"person": p["person"], "label": None, "fr_passes": p["fr_passes"]}
+            for p in tried["fr_passers"]]  # fmt: skip
+    return out
 
 
 # --------------------------------------------------------------------------- retention

@@ -124,8 +124,9 @@ def sample_image(
     :func:`facelab.world.synth.degrade`. A ``photo`` is the watchlist's pre-loaded frame:
     :func:`facelab.world.synth.portrait` with its default degradation at the enrolment sigma
     (0.15), as the pipeline enrols it. YuNet runs on the
-    whole image; the largest detection overlapping the true face box (IoU ≥ 0.5) is aligned
-    and embedded; faces it misses are dropped and counted.
+    whole image; the largest detection overlapping the true face box (IoU ≥ 0.5,
+    :class:`facelab.vision.faces.LargestOverlap`) is aligned and embedded; faces it misses
+    are dropped and counted.
 
     Parameters
     ----------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facelab.vision import models
+from facelab.vision.backend import open_model
 
 # Named detector settings (the operator-facing threshold lives in the scenario, not here).
 SCORE_THRESHOLD = 0.6
@@ -61,8 +61,9 @@ class FaceDetector:
     device : "cpu", "cuda" or "auto".
     score_threshold, nms_threshold : detector confidence to keep a face; overlap (IoU) above
         which the weaker of two boxes is dropped.
-    threads : onnxruntime intra-op threads; one by default, because detection runs beside the
+    threads : intra-op threads; one by default, because detection runs beside the
         embedder (which takes the other cores) in the pipeline.
+    backend : "onnxruntime", "openvino" or "auto" (:mod:`facelab.vision.backend`).
     """
 
     def __init__(
@@ -71,21 +72,25 @@ class FaceDetector:
         score_threshold: float = SCORE_THRESHOLD,
         nms_threshold: float = NMS_THRESHOLD,
         threads: int = THREADS,
+        backend: str = "onnxruntime",
     ):
         self.device = device
+        self.backend = backend
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.threads = threads
         self._open()
 
     def _open(self) -> None:
-        self._session = models.open_session("detector", self.device, threads=self.threads)
-        self._outputs = [o.name for o in self._session.get_outputs()]
-        self.providers = tuple(self._session.get_providers())
+        self._session = open_model("detector", self.device, self.backend, threads=self.threads)
+        self._outputs = self._session.output_names
+        self.providers = self._session.providers
+        self.precision = self._session.precision
 
     def __getstate__(self):
         return {
-            k: getattr(self, k) for k in ("device", "score_threshold", "nms_threshold", "threads")
+            k: getattr(self, k)
+            for k in ("device", "score_threshold", "nms_threshold", "threads", "backend")
         }
 
     def __setstate__(self, state):
@@ -102,7 +107,7 @@ class FaceDetector:
         if (ph, pw) != (h, w):
             image = cv2.copyMakeBorder(image, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
         x = image.transpose(2, 0, 1)[None].astype(np.float32)
-        out = dict(zip(self._outputs, self._session.run(None, {"input": x})))
+        out = dict(zip(self._outputs, self._session.run({"input": x})))
         return self._decode(out, pw)
 
     def _decode(self, out: dict[str, np.ndarray], width: int) -> Detections:

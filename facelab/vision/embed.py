@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from facelab.errors import DataError
-from facelab.vision import models
+from facelab.vision.backend import open_model
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +72,31 @@ class Embedder:
     ----------
     device : "cpu", "cuda" or "auto".
     batch_size : faces per onnxruntime call.
-    threads : onnxruntime intra-op threads (default: one per core).
+    threads : intra-op threads (default: one per core).
+    backend : "onnxruntime", "openvino" or "auto" (:mod:`facelab.vision.backend`).
     """
 
     def __init__(
-        self, device: str = "cpu", batch_size: int = DEFAULT_BATCH, threads: int | None = None
+        self,
+        device: str = "cpu",
+        batch_size: int = DEFAULT_BATCH,
+        threads: int | None = None,
+        backend: str = "onnxruntime",
     ):
         self.device = device
+        self.backend = backend
         self.batch_size = batch_size
         self.threads = threads
         self._open()
 
     def _open(self) -> None:
-        self._session = models.open_session("embedder", self.device, threads=self.threads)
-        self.providers = tuple(self._session.get_providers())
+        self._session = open_model("embedder", self.device, self.backend, threads=self.threads)
+        self.providers = self._session.providers
+        self.precision = self._session.precision
 
     def __getstate__(self):
-        return {"device": self.device, "batch_size": self.batch_size, "threads": self.threads}
+        return {"device": self.device, "batch_size": self.batch_size, "threads": self.threads,
+                "backend": self.backend}  # fmt: skip
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -111,5 +119,5 @@ class Embedder:
         out = np.empty((len(aligned), EMBED_DIM), np.float32)
         for s in range(0, len(aligned), self.batch_size):
             x = aligned[s : s + self.batch_size].transpose(0, 3, 1, 2).astype(np.float32)
-            out[s : s + self.batch_size] = self._session.run(None, {"data": x})[0]
+            out[s : s + self.batch_size] = self._session.run({"data": x})[0]
         return normalize(out) if len(out) else out

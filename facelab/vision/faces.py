@@ -39,23 +39,25 @@ class FaceModels:
     Parameters
     ----------
     device : "cpu", "cuda" or "auto" (where the detector and the embedder run).
+    backend : "onnxruntime", "openvino" or "auto" (:mod:`facelab.vision.backend`).
     """
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu", backend: str = "onnxruntime"):
         self.device = device
+        self.backend = backend
         self._detector: FaceDetector | None = None
         self._embedder: Embedder | None = None
 
     @property
     def detector(self) -> FaceDetector:
         if self._detector is None:
-            self._detector = FaceDetector(self.device)
+            self._detector = FaceDetector(self.device, backend=self.backend)
         return self._detector
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = Embedder(self.device)
+            self._embedder = Embedder(self.device, backend=self.backend)
         return self._embedder
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from facelab.config import defaults
 from facelab.errors import DataError
 from facelab.vision import models
+from facelab.vision.backend import open_model
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +127,21 @@ class FaceGenerator:
     Parameters
     ----------
     device : "cpu", "cuda" or "auto" (see :mod:`facelab.vision.device`).
+    backend : "onnxruntime", "openvino" or "auto" (see :mod:`facelab.vision.backend`).
     """
 
-    def __init__(self, device: str = "cpu"):
+    def __init__(self, device: str = "cpu", backend: str = "onnxruntime"):
         self.device = device
+        self.backend = backend
         self.model_sha256 = models.model_sha256("generator")
         self._open()
 
     def _open(self) -> None:
-        self._session = models.open_session("generator", self.device)
+        self._session = open_model("generator", self.device, self.backend)
+        self.precision = self._session.precision
 
     def __getstate__(self):
-        return {"device": self.device, "model_sha256": self.model_sha256}
+        return {"device": self.device, "model_sha256": self.model_sha256, "backend": self.backend}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -157,7 +161,7 @@ class FaceGenerator:
         z = np.ascontiguousarray(z, dtype=np.float32).reshape(-1, LATENT_DIM)
         out = np.empty((len(z), FACE_SIZE, FACE_SIZE, 3), np.uint8)
         for s in range(0, len(z), GENERATOR_BATCH):
-            rgb = self._session.run(None, {"z": z[s : s + GENERATOR_BATCH]})[0]
+            rgb = self._session.run({"z": z[s : s + GENERATOR_BATCH]})[0]
             bgr = rgb.transpose(0, 2, 3, 1)[..., ::-1]
             out[s : s + GENERATOR_BATCH] = np.clip((bgr + 1.0) * 127.5 + 0.5, 0, 255)
         return out

@@ -11,7 +11,7 @@ import sqlite3
 import struct
 from pathlib import Path
 
-from facelab.errors import RetentionError, RunError
+from facelab.errors import RetentionError
 
 
 def freelist(conn: sqlite3.Connection) -> int:
@@ -70,13 +70,9 @@ def wal_stale_frames(path: Path) -> tuple[int, int]:
 
 
 def connect_read_only(path: Path) -> sqlite3.Connection:
-    """Read-only connection. Without a WAL file the database is opened immutable, so that
-    reading it creates no ``-wal``/``-shm`` file in the run (there is no WAL content to miss)."""
-    wal = path.with_name(path.name + "-wal")
-    mode = "ro" if wal.exists() else "ro&immutable=1"
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=30)
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-    except sqlite3.Error as exc:
-        raise RunError(f"{path}: cannot open read-only ({exc})") from None
-    return conn
+    """Read-only connection (:func:`facelab.run.store.connect_read_only`): without a WAL file the
+    database is opened immutable, so that reading it creates no ``-wal``/``-shm`` file in the
+    run (there is no WAL content to miss); a missing, empty or damaged file is a ``RunError``."""
+    from facelab.run.store import connect
+
+    return connect(path, readonly=True)

@@ -34,7 +34,15 @@ from facelab.governance.retention.plan import purge_plan
 from facelab.governance.retention.policy import effective_policy
 from facelab.governance.retention.proof import AUDIT_FILES, DeletionProof
 from facelab.run import schema
-from facelab.run.store import ARCHIVE_DIR, FRAMES_DIR, SEARCH_DB, RunStore, require_run
+from facelab.run.store import (
+    ARCHIVE_DIR,
+    FRAMES_DIR,
+    SEARCH_DB,
+    SEARCH_TABLES,
+    RunStore,
+    check_tables,
+    require_run,
+)
 from facelab.run.window import archive_window, day_date, run_now
 from facelab.truth import TRUTH_DB, TruthStore
 
@@ -136,6 +144,7 @@ class _ReadOnlyRun:
         self.path = run
         self.meta = json.loads((run / "run.json").read_text())
         self.db = connect_read_only(run / SEARCH_DB)
+        check_tables(self.db, run / SEARCH_DB, SEARCH_TABLES)
         self.truth = TruthStore(run, connect=connect_read_only).open()
 
     def scenario_dict(self) -> dict:

@@ -47,6 +47,9 @@ class RunFacts:
     complete : bool
         Whether every search was scored against every entry (``top_k >= watchlist_size``), so
         that the 1:1 impostor scores are all there.
+    inference : str
+        Backend and precision the run's models ran on (``run.json``), e.g.
+        ``"openvino fp32"``; ``""`` for runs that did not record them.
     """
 
     path: Path
@@ -64,6 +67,7 @@ class RunFacts:
     n_targets: int
     top_k: int
     complete: bool
+    inference: str = ""
 
 
 def run_facts(store: RunStore, scores: RunScores) -> RunFacts:
@@ -94,4 +98,7 @@ def run_facts(store: RunStore, scores: RunScores) -> RunFacts:
         n_targets=int(scores.best_true_score.size),
         top_k=int(scores.searches.scores.shape[1]),
         complete=bool(scores.complete),
+        inference=" ".join(
+            str(store.meta[k]) for k in ("backend", "precision") if store.meta.get(k)
+        ),
     )

@@ -248,7 +248,9 @@ def build_report(
         differs_section(facts, seconds_per_candidate),
         GLOSSARY,
         f"<footer>Made by facelab {esc(__version__)} from the run in {esc(facts.path.name)} "
-        f"({esc(facts.scenario)}, {facts.mode} mode). Percent scale: {esc(m.name)}. "
+        f"({esc(facts.scenario)}, {facts.mode} mode"
+        + (f", models on {esc(facts.inference)}" if facts.inference else "")
+        + f"). Percent scale: {esc(m.name)}. "
         "Self-contained: this file loads nothing from anywhere.</footer>",
     ]
     return (

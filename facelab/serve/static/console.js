@@ -84,7 +84,8 @@ function operator() {
   function show(a) {
     current = a;
     $("#detail").hidden = false;
-    $("#d-id").textContent = a.id;
+    $("#d-id").textContent = a.display_id;
+    $("#detail").dataset.id = a.id;
     $("#d-camera").textContent = a.camera;
     $("#d-time").textContent = a.time.replace("T", " ");
     $("#d-time").setAttribute("datetime", a.time);
@@ -133,7 +134,7 @@ function operator() {
         body: JSON.stringify({ decision, reason, actor: actor(), expect: current.status }),
       });
       Object.assign(current, a);
-      say(`alert ${a.id}: ${a.status} by ${a.reviewed_by}`);
+      say(`alert ${a.display_id}: ${a.status} by ${a.reviewed_by}`);
       $("#reason").value = "";
       show(current);
     } catch (e) {
@@ -225,13 +226,16 @@ function threshold() {
 
 function search() {
   api("/api/people").then((d) => {
-    for (const p of d.people) $("#watch_id").appendChild(el("option", { value: p.id }, p.label));
+    for (const p of d.people) {
+      const name = p.label ? `${p.label} (person ${p.person}, watchlisted)` : `person ${p.person}`;
+      $("#person").appendChild(el("option", { value: p.person }, `${name}, ${p.fr_passes} FR passes`));
+    }
   }).catch((e) => say(e.message));
   $("#search").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const form = new FormData($("#search"));
     form.set("actor", actor());
-    if (!$("#photo").files.length) form.delete("photo");
+    if (!$("#photo").files.length) form.delete("photo"); else form.delete("person");
     $("#s-error").hidden = true;
     $("#hits").replaceChildren();
     $("#s-summary").textContent = "searching…";
@@ -240,7 +244,7 @@ function search() {
       $("#s-summary").textContent = `${r.window}. ${r.summary}`;
       for (const h of r.hits) {
         const li = el("li");
-        li.append(h.frame_url ? frameSvg(h.frame_url, null, h.box, true, `face at ${h.camera}`) : el("span", {}, "–"),
+        li.append(h.frame_url ? frameSvg(h.frame_url, h.frame_size, h.box, true, `face at ${h.camera}`) : el("span", {}, "–"),
                   el("span", { class: "cam" }, h.camera), el("span", {}, h.time.replace("T", " ")), el("strong", {}, pct(h.percent)));
         $("#hits").appendChild(li);
       }
