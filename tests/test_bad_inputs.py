@@ -9,7 +9,6 @@ classroom run (see test_search) on a module copy.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from runtree import tree_hash
 from typer.testing import CliRunner
 
 from facelab.cli import app
@@ -111,19 +111,6 @@ def bad(run_dir, tmp_path_factory):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def tree_hash(root: Path) -> dict[str, str]:
-    """relative path → SHA-256 of every file (and '/' for every folder) under ``root``."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames:
-            out[os.path.relpath(os.path.join(dirpath, name), root) + "/"] = "/"
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
-    return out
 
 
 runner = CliRunner()

@@ -16,9 +16,7 @@ putting it back.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import pytest
+from runtree import tree_hash
 from typer.testing import CliRunner
 
 from facelab.cli import app
@@ -47,19 +46,6 @@ def probe(run_dir, tmp_path_factory) -> Path:
     photos = sorted((run_dir / "watchlist").glob("*.png"))
     out = tmp_path_factory.mktemp("probe") / "probe.png"
     shutil.copyfile(photos[0], out)
-    return out
-
-
-def tree_hash(root: Path) -> dict[str, str]:
-    """relative path → SHA-256 of every file (and '/' for every folder) under ``root``."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames:
-            out[os.path.relpath(os.path.join(dirpath, name), root) + "/"] = "/"
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
     return out
 
 

@@ -14,17 +14,16 @@ here rather than with hypothesis' ``deadline``, which a busy shared machine make
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from runtree import tree_hash
 from typer.testing import CliRunner
 
 from facelab.cli import app
@@ -32,19 +31,6 @@ from facelab.errors import ConfigError, FacelabError, ImageError, ProvenanceErro
 
 runner = CliRunner()
 SECONDS = 10
-
-
-def tree_hash(root: Path) -> dict[str, str]:
-    """relative path → SHA-256 of every file (and '/' for every folder) under ``root``."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames:
-            out[os.path.relpath(os.path.join(dirpath, name), root) + "/"] = "/"
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, root)] = hashlib.sha256(fh.read()).hexdigest()
-    return out
 
 
 # A tiny valid scenario; its [limits] keep anything hypothesis makes of it small enough to build
