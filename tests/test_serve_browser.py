@@ -4,12 +4,15 @@ The real server (uvicorn on a free loopback port) serves a private copy of the s
 classroom run. Each view is loaded at 1280 px and 420 px with screenshots in the test's tmp
 dir and no console error; the threshold slider is moved with the keyboard and its counts
 checked against the API and :func:`facelab.lab.sweep.sweep_run`; an alert is confirmed and
-found in the audit log; a PNG not made by facelab is uploaded and refused with the CLI's line.
+found in the audit log; a PNG not made by facelab is uploaded and refused with the CLI's line;
+the FPIR-vs-watchlist-size plot appears only with the truth revealed, with the numbers of
+:func:`facelab.lab.report.rates.fpir_by_watchlist_size` at the slider's threshold.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.request
@@ -22,8 +25,9 @@ from typer.testing import CliRunner
 
 from facelab.cli import app as cli_app
 from facelab.governance.audit import AuditLog
+from facelab.lab.report.rates import HIGHLIGHT_PERCENTS, fpir_by_watchlist_size, watchlist_sizes
 from facelab.lab.scores import load_scores
-from facelab.lab.sweep import sweep_run
+from facelab.lab.sweep import cosines_for, run_mapping, sweep_run
 from facelab.run.review import get_alert
 from facelab.run.store import RunStore
 from facelab.serve.app import create_app
@@ -171,6 +175,50 @@ def test_threshold_slider_counts_match_api_and_sweep(page_at, console, run_copy)
     assert curve["fnir"] == [r.fnir.value for r in full.rows]
     assert "fpir" not in api(console, "/api/curve")  # the truth only when revealed
     assert "false_alerts" not in api(console, "/api/threshold?percent=50")
+    assert page_at.errors == []
+
+
+def test_fpir_watchlist_plot_appears_with_the_truth_and_follows_the_slider(
+    page_at, console, run_copy
+):
+    page = page_at("/threshold")
+    assert page.locator("#chart-watchlist").is_hidden()
+    assert page.locator("#chart-watchlist polyline").count() == 0  # no truth drawn unasked
+    page.get_by_label("Reveal the truth (teacher)").check()
+    page.locator("#chart-watchlist circle.marker").wait_for()
+    assert page.locator("#chart-watchlist").is_visible()
+    start = int(page.locator("#percent").input_value())
+    with RunStore(run_copy) as s:
+        scores = load_scores(s)
+    w = scores.watchlist_size
+    sizes = watchlist_sizes(w)
+    for keys, expected in ((["ArrowLeft"] * 20, start - 20), (["End"], 100)):
+        page.locator("#percent").focus()
+        for k in keys:
+            page.keyboard.press(k)
+        page.wait_for_function(
+            f"() => document.querySelector('#chart-watchlist').dataset.percent == {expected}"
+        )
+        cos = cosines_for(run_mapping(scores, "linear"), [float(expected)])
+        want = fpir_by_watchlist_size(scores.searches, w, cos, sizes)[0]
+        label = page.locator("#chart-watchlist").get_attribute("aria-label")
+        assert label.startswith(f"FPIR against watchlist size at {expected} %: ")
+        shown = re.findall(r"(\d+) entries (undefined|[\d.]+ %)", label)
+        assert [int(n) for n, _ in shown] == sizes
+        for (_, text), v in zip(shown, want, strict=True):
+            if np.isnan(v):
+                assert text == "undefined"
+            else:
+                assert float(text.removesuffix(" %")) == pytest.approx(100 * v, abs=0.05 + 1e-9)
+        assert page.locator("#chart-watchlist polyline.current").count() == 1
+        assert page.locator("#chart-watchlist circle.point").count() == len(sizes)
+        assert page.locator("#chart-watchlist polyline.reference").count() == len(
+            HIGHLIGHT_PERCENTS
+        )
+    page.get_by_label("Reveal the truth (teacher)").uncheck()
+    page.wait_for_function(
+        "() => document.querySelector('#chart-watchlist').closest('figure').hidden"
+    )
     assert page_at.errors == []
 
 

@@ -17,11 +17,21 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from facelab.cli import app as cli_app
 from facelab.governance.audit import AuditLog
+from facelab.lab.metrics import fmr_fnmr
+from facelab.lab.report.rates import (
+    HIGHLIGHT_PERCENTS,
+    extrapolated_fpir,
+    fpir_by_watchlist_size,
+    watchlist_sizes,
+)
+from facelab.lab.scores import load_scores
+from facelab.lab.sweep import cosines_for, run_mapping
 from facelab.run.review import get_alert, list_alerts
 from facelab.run.store import RunStore
 from facelab.serve.app import create_app
@@ -280,6 +290,45 @@ def test_api_threshold_is_a_row_of_the_cli_sweep(console, run_copy, p):
     assert got["review_hours"] == pytest.approx(row["review_hours"], rel=1e-5)
     hidden = json.loads(request(console, "GET", f"/api/threshold?percent={p}")[2])
     assert not {"false_alerts", "true_alerts", "fpir", "fnir", "wanted_missed"} & set(hidden)
+
+
+@pytest.mark.parametrize("p", [0, 50, 73])
+def test_api_fpir_watchlist_is_the_reports_function(console, run_copy, p):
+    with RunStore(run_copy) as s:
+        scores = load_scores(s)
+    w = scores.watchlist_size
+    sizes = watchlist_sizes(w)
+    cos = cosines_for(run_mapping(scores, "linear"), [float(p), *HIGHLIGHT_PERCENTS])
+    want = fpir_by_watchlist_size(scores.searches, w, cos, sizes)
+    as_json = lambda row: [None if np.isnan(x) else float(x) for x in row]  # noqa: E731
+    status, _, body = request(console, "GET", f"/api/fpir-watchlist?percent={p}&reveal=1")
+    assert status == 200
+    got = json.loads(body)
+    assert got["sizes"] == sizes and got["watchlist_size"] == w > 1
+    assert got["fpir"] == as_json(want[0])
+    assert [r["fpir"] for r in got["reference"]] == [as_json(row) for row in want[1:]]
+    # at the run's own watchlist size the curve is the run's FPIR at that threshold
+    row = json.loads(request(console, "GET", f"/api/threshold?percent={p}&reveal=1")[2])
+    assert got["fpir"][-1] == pytest.approx(row["fpir"]["value"], abs=1e-12)
+    if scores.complete and scores.impostor.size:
+        fmr = fmr_fnmr(np.empty(0), scores.impostor, cos[0])[0][0]
+        ext = got["extrapolated"]
+        assert ext["fpir"] == [extrapolated_fpir(fmr, n)[0] for n in ext["sizes"]]
+    hidden = json.loads(request(console, "GET", f"/api/fpir-watchlist?percent={p}")[2])
+    assert not {"fpir", "reference", "extrapolated"} & set(hidden)
+    assert hidden["sizes"] == sizes
+
+
+def test_api_fpir_watchlist_guards_like_the_other_gets(console):
+    status, _, body = request(console, "GET", "/api/fpir-watchlist?percent=120&reveal=1")
+    assert status == 400 and json.loads(body)["exit_code"] == 2
+    assert b"percent must lie in [0, 100]" in body
+    status, _, body = request(
+        console, "GET", "/api/fpir-watchlist?percent=50&reveal=1", host="evil.example:80"
+    )
+    assert status == 403 and b"loopback" in body
+    status, _, body = request(console, "GET", "/api/fpir-watchlist?percent=50&mapping=nope")
+    assert status == 400 and b"unknown percent mapping" in body
 
 
 def test_facelab_serve_prints_its_url_and_serves(run_copy):

@@ -11,6 +11,8 @@ Pages (server-rendered, with ``static/console.js``): ``/`` operator, ``/threshol
 ``GET /api/threshold?percent=&mapping=``   one row of ``facelab sweep`` (``reveal=1``: truth)
 ``GET /api/curve?mapping=``               ``facelab sweep --thresholds 0:100:1`` (alerts; DET
                                            points with ``reveal=1``)
+``GET /api/fpir-watchlist?percent=&mapping=``  FPIR against watchlist size, as the report's
+                                           figure (the numbers only with ``reveal=1``)
 ``GET /api/people``                        people of the world a search can start from
 ``POST /api/search``                       ``facelab search`` (form: reason, case,
                                            min_percent, and person or a photo file)
@@ -284,6 +286,20 @@ async def api_curve(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(work))
 
 
+async def api_fpir_watchlist(request: Request) -> Response:
+    console: Console = request.app.state.console
+    p = _float(request, "percent")
+    if p is None or not 0.0 <= p <= 100.0:
+        raise ConfigError(f"percent must lie in [0, 100], got {p!r}")
+    mapping = request.query_params.get("mapping") or "linear"
+    reveal = request.query_params.get("reveal") in ("1", "true", "yes")
+
+    def work() -> dict:
+        return views.fpir_watchlist(console.scores(), p, mapping, reveal=reveal)
+
+    return JSONResponse(await run_in_threadpool(work))
+
+
 async def api_people(request: Request) -> Response:
     def work() -> dict:
         with request.app.state.console.store() as s:
@@ -406,6 +422,7 @@ def create_app(run: str | Path, *, host: str = "127.0.0.1", token: str | None = 
         Route("/api/alerts/{alert_id:int}/review", _api(api_review), methods=["POST"]),
         Route("/api/threshold", _api(api_threshold)),
         Route("/api/curve", _api(api_curve)),
+        Route("/api/fpir-watchlist", _api(api_fpir_watchlist)),
         Route("/api/people", _api(api_people)),
         Route("/api/search", _api(api_search), methods=["POST"]),
         Route("/api/retention", _api(api_retention)),

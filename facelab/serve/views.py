@@ -4,6 +4,8 @@
   :func:`facelab.lab.jsonview.alert`, plus what a page needs to draw it (:func:`queue`);
 * the threshold figures: :func:`facelab.lab.sweep.sweep_run` (``facelab sweep``) and
   :func:`facelab.lab.metrics.targets_found` (:func:`threshold`);
+* FPIR against watchlist size: :func:`facelab.lab.report.rates.fpir_by_watchlist_size`, as the
+  HTML report's figure (:func:`fpir_watchlist`);
 * search hits: :func:`facelab.run.retrospective.search_photo` (``facelab search``);
 * retention: :func:`facelab.governance.retention.purge` and ``verify`` (``facelab purge``,
   ``facelab retention verify``).
@@ -17,11 +19,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from facelab.governance import retention
 from facelab.lab import jsonview
-from facelab.lab.metrics import Rate, targets_found
+from facelab.lab.metrics import Rate, fmr_fnmr, targets_found
+from facelab.lab.report.rates import (
+    HIGHLIGHT_PERCENTS,
+    extrapolated_fpir,
+    fpir_by_watchlist_size,
+    watchlist_sizes,
+)
 from facelab.lab.scores import RunScores, load_scores
-from facelab.lab.sweep import run_mapping, sweep_run
+from facelab.lab.sweep import cosines_for, run_mapping, sweep_run
 from facelab.run import review, schema
 from facelab.run.store import RunStore
 from facelab.run.window import archive_window
@@ -129,6 +139,59 @@ def curve(scores: RunScores, mapping: str = "linear", *, reveal: bool = False) -
     if reveal:
         out["fpir"] = [_rate(r.fpir)["value"] for r in table.rows]
         out["fnir"] = [_rate(r.fnir)["value"] for r in table.rows]
+    return out
+
+
+WATCHLIST_EXTRAPOLATE_TO = 10_000
+"""Largest watchlist size of the extrapolated FPIR line (as the report's figure)."""
+
+
+def _values(xs) -> list[float | None]:
+    return [None if x is None or math.isnan(x) else float(x) for x in xs]
+
+
+def fpir_watchlist(
+    scores: RunScores, percent: float, mapping: str = "linear", *, reveal: bool = False
+) -> dict[str, Any]:
+    """FPIR against watchlist size at ``percent`` and at the report's highlighted thresholds.
+
+    The numbers of the report's "FPIR vs watchlist size" figure: measured by
+    :func:`facelab.lab.report.rates.fpir_by_watchlist_size` on the run's own non-mated
+    searches at the sizes :func:`~facelab.lab.report.rates.watchlist_sizes`, and, when the
+    run's 1:1 impostor scores are complete, extrapolated from the false match rate by
+    :func:`~facelab.lab.report.rates.extrapolated_fpir`.
+
+    Returns ``percent``, ``cosine``, ``mapping``, ``watchlist_size``, ``sizes`` and
+    ``revealed``; with ``reveal`` also ``fpir`` (one value per size at ``percent``, ``None``
+    where there is no non-mated search), ``reference`` (``{"percent", "fpir"}`` per
+    :data:`~facelab.lab.report.rates.HIGHLIGHT_PERCENTS`) and ``extrapolated``
+    (``{"sizes", "fpir", "lo", "hi"}`` at ``percent``, or ``None``).
+    """
+    m = run_mapping(scores, mapping)
+    w = int(scores.watchlist_size)
+    sizes = watchlist_sizes(w)
+    cos = cosines_for(m, [float(percent), *HIGHLIGHT_PERCENTS])
+    c = float(cos[0])
+    out: dict[str, Any] = {
+        "percent": float(percent), "mapping": m.name,
+        "cosine": c if math.isfinite(c) else ("inf" if c > 0 else "-inf"),
+        "watchlist_size": w, "sizes": sizes, "revealed": bool(reveal),
+    }  # fmt: skip
+    if not reveal:
+        return out
+    measured = fpir_by_watchlist_size(scores.searches, w, cos, sizes)
+    out["fpir"] = _values(measured[0])
+    out["reference"] = [
+        {"percent": float(p), "fpir": _values(row)}
+        for p, row in zip(HIGHLIGHT_PERCENTS, measured[1:], strict=True)
+    ]
+    out["extrapolated"] = None
+    if scores.complete and scores.impostor.size and w > 0:
+        fmr = fmr_fnmr(np.empty(0), scores.impostor, c)[0][0]
+        big = watchlist_sizes(max(WATCHLIST_EXTRAPOLATE_TO, w))
+        v, lo, hi = zip(*(extrapolated_fpir(fmr, n) for n in big), strict=True)
+        out["extrapolated"] = {"sizes": big, "fpir": _values(v), "lo": _values(lo),
+                               "hi": _values(hi)}  # fmt: skip
     return out
 
 

@@ -174,6 +174,49 @@ function chart(svg, xs, ys, xmax, ymax, mark, xlabel, ylabel) {
   }
 }
 
+/* FPIR (0-1, up) against watchlist size (log scale, right), as the report's figure: the
+   report's thresholds thin, the extrapolation from the 1:1 FMR dashed, the slider's threshold
+   thick with dots, and this run's watchlist size a dotted line with the slider's point marked. */
+function watchlistChart(svg, d) {
+  const L = 40, R = 310, T = 10, B = 170;
+  const xmax = Math.max(d.watchlist_size, ...(d.extrapolated ? d.extrapolated.sizes : [1]), 2);
+  const px = (n) => L + (R - L) * (Math.log10(n) / Math.log10(xmax));
+  const py = (y) => B - (B - T) * y;
+  const node = (tag, attrs, text) => {
+    const n = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+    if (text !== undefined) n.textContent = text;
+    return n;
+  };
+  const line = (xs, ys, cls) => {
+    const pts = xs.map((x, i) => [x, ys[i]]).filter(([, y]) => y !== null);
+    return node("polyline", { points: pts.map(([x, y]) => `${px(x)},${py(y)}`).join(" "), class: cls });
+  };
+  svg.replaceChildren(
+    node("line", { x1: L, y1: B, x2: R, y2: B, class: "axis" }),
+    node("line", { x1: L, y1: T, x2: L, y2: B, class: "axis" }),
+    node("text", { x: (L + R) / 2, y: 195, "text-anchor": "middle" }, "watchlist size (log)"),
+    node("text", { x: 12, y: (T + B) / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${(T + B) / 2})` }, "FPIR"),
+    node("text", { x: L - 4, y: T + 8, "text-anchor": "end" }, "1"),
+    node("text", { x: L, y: B + 14, "text-anchor": "middle" }, "1"),
+    node("text", { x: R, y: B + 14, "text-anchor": "end" }, String(xmax)),
+  );
+  if (!d.sizes.length) return;
+  const wx = px(d.watchlist_size);
+  svg.appendChild(node("line", { x1: wx, y1: T, x2: wx, y2: B, class: "runsize" }));
+  svg.appendChild(node("text", { x: wx, y: T + 8, "text-anchor": wx > R - 40 ? "end" : "middle", class: "runsize" }, `this run: ${d.watchlist_size}`));
+  for (const r of d.reference) svg.appendChild(line(d.sizes, r.fpir, "curve reference"));
+  if (d.extrapolated) svg.appendChild(line(d.extrapolated.sizes, d.extrapolated.fpir, "curve extrapolated"));
+  svg.appendChild(line(d.sizes, d.fpir, "curve current"));
+  d.sizes.forEach((n, i) => {
+    if (d.fpir[i] !== null) svg.appendChild(node("circle", { cx: px(n), cy: py(d.fpir[i]), r: 2.5, class: "point" }));
+  });
+  const last = d.fpir[d.fpir.length - 1];
+  if (last !== null) svg.appendChild(node("circle", { cx: wx, cy: py(last), r: 5, class: "marker" }));
+  svg.setAttribute("aria-label", `FPIR against watchlist size at ${d.percent} %: ` +
+    d.sizes.map((n, i) => `${n} entries ${d.fpir[i] === null ? "undefined" : pct(100 * d.fpir[i])}`).join(", "));
+}
+
 function threshold() {
   let pending = null, curve = null;
   async function loadCurve() {
@@ -211,6 +254,12 @@ function threshold() {
         $("#f-missed").textContent = `${d.wanted_missed.count} of ${d.wanted_missed.total}`;
       }
       drawCharts();
+      if (d.revealed) {
+        const w = await api(url.replace("/api/threshold?", "/api/fpir-watchlist?"));
+        if (String(w.percent) !== String(Number($("#percent").value))) return;
+        watchlistChart($("#chart-watchlist"), w);
+        $("#chart-watchlist").dataset.percent = w.percent;
+      }
       $("#figures").dataset.percent = d.percent;
     } catch (e) { say(e.message); }
   }
