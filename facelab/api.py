@@ -400,6 +400,7 @@ class Run:
         """Error rates, false alerts and review load per threshold (``facelab sweep``); a
         :class:`facelab.lab.sweep.SweepTable`."""
         from facelab.lab.metrics import SECONDS_PER_CANDIDATE
+        from facelab.lab.passes import load_passes
         from facelab.lab.scores import load_scores
         from facelab.lab.sweep import run_mapping, sweep_run
 
@@ -407,13 +408,14 @@ class Run:
         _check_options(rank=rank, seconds_per_candidate=spc)
         with self.store(readonly=True) as s:
             scores = load_scores(s)
+            passes = load_passes(s, scores)
         kw = {"camera_kind": camera_kind} if camera_kind is not None else {}
         return sweep_run(scores, thresholds, run_mapping(scores, mapping), rank=rank,
-                         seconds_per_candidate=spc, **kw)  # fmt: skip
+                         seconds_per_candidate=spc, passes=passes, **kw)  # fmt: skip
 
     def report(self, out: str | Path | None = None, **kw) -> Path:
         """Write the run's HTML report (``facelab report``); ``kw``: thresholds, mapping, rank,
-        seconds_per_candidate of :func:`facelab.lab.report.html.write_report`."""
+        seconds_per_candidate, force of :func:`facelab.lab.report.html.write_report`."""
         from facelab.lab.report.html import write_report
 
         return write_report(self.path, out, **kw)

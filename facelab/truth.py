@@ -177,6 +177,20 @@ class TruthStore:
         ).fetchall()
         return np.array(rows, WATCH_IDENTITY)
 
+    def sighting_passes(self) -> np.ndarray:
+        """Every sighting's pass: int64 array, shape (n, 3), columns sighting, pid, person
+        (pid and person -1 for a detection of no one)."""
+        rows = self.conn.execute("SELECT sighting, pid, person FROM sighting_truth").fetchall()
+        return np.array(rows, np.int64).reshape(-1, 3)
+
+    def passes(self) -> np.ndarray:
+        """Every FR-camera pass still held: int64 array, shape (m, 5), columns pid, day,
+        camera, person, detected."""
+        rows = self.conn.execute(
+            "SELECT pid, day, camera, person, detected FROM pass_truth ORDER BY pid"
+        ).fetchall()
+        return np.array(rows, np.int64).reshape(-1, 5)
+
     # ---- retention
 
     def sightings_before(self, day: int) -> np.ndarray:

@@ -11,6 +11,7 @@ import itertools
 import json
 import shutil
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -160,7 +161,7 @@ def test_contact_sheets_show_false_matches_from_the_runs_own_images(report, run_
 
 def test_report_default_path_and_cli(run_dir):
     result = CliRunner().invoke(app, ["report", str(run_dir), "--mapping", "sigmoid",
-                                      "--thresholds", "40:90:10"])  # fmt: skip
+                                      "--thresholds", "40:90:10", "--force"])  # fmt: skip
     assert result.exit_code == 0, (result.output, result.exception)
     out = run_dir / "report.html"
     assert f"Report: {out}" in result.stdout and out.is_file()
@@ -168,9 +169,25 @@ def test_report_default_path_and_cli(run_dir):
     assert "<b>sigmoid</b>" in text and "90 %" in text
 
 
+def test_report_refuses_to_overwrite_without_force(run_dir, tmp_path):
+    out = tmp_path / "mine.html"
+    out.write_text("my notes", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "facelab", "report", str(run_dir), "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(out) in lines[0], lines
+    assert out.read_text(encoding="utf-8") == "my notes"
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(out), "--force"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE")
+
+
 def test_report_on_an_embedding_mode_run_says_there_are_no_images(run_dir, tmp_path):
     copy = tmp_path / "embedding-run"
-    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("frames", "watchlist"))
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("frames", "watchlist", "*.html"))
     meta = json.loads((copy / "run.json").read_text())
     (copy / "run.json").write_text(json.dumps({**meta, "mode": "embedding"}))
     page = _parse(write_report(copy))

@@ -77,10 +77,10 @@ def demo_cmd(
         table = sweep_run(scores, DEMO_THRESHOLDS, mapping)
         print()
         print(header_text(facts, mapping), end="")
-        print(compact_text(table, best_true_score=scores.best_true_score, days=facts.days,
+        print(compact_text(table, best_true_score=scores.best_true_score, days=facts.held_days,
                            one_to_one=False), end="")  # fmt: skip
         print(f"(more: facelab sweep {out} --by camera-kind, --mapping sigmoid or log-fmr)")
-        report = write_report(store, thresholds=DEMO_THRESHOLDS, mapping=mapping)
+        report = write_report(store, thresholds=DEMO_THRESHOLDS, mapping=mapping, force=True)
     print()
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     print(f"Report: {report} — open it in a browser")

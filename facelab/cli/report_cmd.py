@@ -40,6 +40,9 @@ def report_cmd(
             help="Human review time per alert, in seconds.",
         ),
     ] = SECONDS_PER_CANDIDATE,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the report file if it exists.")
+    ] = False,
 ) -> None:
     """Write a self-contained HTML report of a run; open it in a browser.
 
@@ -49,6 +52,6 @@ def report_cmd(
 
     path = write_report(
         run, out, thresholds=thresholds, mapping=mapping, rank=rank,
-        seconds_per_candidate=seconds_per_candidate,
+        seconds_per_candidate=seconds_per_candidate, force=force,
     )  # fmt: skip
     print(f"Report: {path} — open it in a browser")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ import typer
 from facelab.cli import options
 from facelab.cli._app import app
 from facelab.lab.metrics import SECONDS_PER_CANDIDATE, Rate, targets_found
+from facelab.lab.passes import load_passes
 from facelab.lab.report.facts import RunFacts, run_facts
 from facelab.lab.report.text import pct
 from facelab.lab.scores import load_scores
@@ -141,8 +143,18 @@ def compact_text(
         found = targets_found(best_true_score, [r.cosine for r in rows])
         headers.append("wanted people found")
         cols.append([_rate_parts(f) for f in found])
-    out.append("Search errors (1:N)")
+    out.append("Search errors (1:N, search-level: per detected face)")
     out += render_columns(headers, cols)
+    if any(r.pass_fnir is not None for r in rows):
+        out += ["", "Pass errors (1:N, pass-level: per pass at a face-recognition camera)"]
+        out += render_columns(
+            ["thresh.", "innocent passes flagged (pass FPIR)",
+             f"wanted passes missed (pass FNIR@{table.rank})"],
+            [pcts, [_rate_parts(r.pass_fpir) for r in rows],
+             [_rate_parts(r.pass_fnir) for r in rows]],
+        )  # fmt: skip
+        for k, v in table.definitions().items():
+            out += textwrap.wrap(f"{k}: {v}", width=100, subsequent_indent="  ")
     if one_to_one and any(r.fmr is not None for r in rows):
         out += ["", "One-to-one comparisons (1:1)"]
         out += render_columns(
@@ -181,9 +193,11 @@ def header_text(facts: RunFacts, mapping: PercentMapping) -> str:
         f"searches   {facts.n_searches:,}: {facts.n_mated:,} mated (person on the watchlist), "
         f"{facts.n_nonmated:,} non-mated",
         f"watchlist  {facts.watchlist_size:,} entries; {facts.fr_cameras} FR camera(s) x "
-        f"{facts.days} day(s) = {facts.camera_days:,} camera-days; "
+        f"{facts.held_days} day(s) held = {facts.camera_days:,} camera-days; "
         f"top {facts.top_k} candidates kept per search",
     ]
+    if facts.purge is not None:
+        lines.append(f"purged     {facts.purge.describe()}")
     if facts.inference:
         lines.append(f"models     ran on {facts.inference} (backend, precision; run.json)")
     if facts.complete:
@@ -208,6 +222,14 @@ def _facts_json(facts: RunFacts) -> dict[str, Any]:
         "scenario": facts.scenario,
         "mode": facts.mode,
         "days": facts.days,
+        "held_days": facts.held_days,
+        "purged": None
+        if facts.purge is None
+        else {
+            "purges": facts.purge.purges,
+            "days": list(facts.purge.purged_days),
+            "deleted": facts.purge.deleted,
+        },
         "searches": facts.n_searches,
         "mated_searches": facts.n_mated,
         "nonmated_searches": facts.n_nonmated,
@@ -236,14 +258,15 @@ def sweep_output(
     with RunStore(run, readonly=True) as store:
         scores = load_scores(store)
         facts = run_facts(store, scores)
+        passes = load_passes(store, scores)
     m = run_mapping(scores, mapping)
-    kw = dict(rank=rank, seconds_per_candidate=seconds_per_candidate)
+    kw = dict(rank=rank, seconds_per_candidate=seconds_per_candidate, passes=passes)
     table = sweep_run(scores, thresholds, m, **kw)
     groups: dict[str, tuple[int, SweepTable]] = {}
     if by == By.camera_kind.value:
         for kind, n in facts.fr_cameras_by_kind.items():
             groups[kind] = (n, sweep_run(scores, thresholds, m, camera_kind=kind,
-                                         camera_days=n * facts.days, **kw))  # fmt: skip
+                                         camera_days=n * facts.held_days, **kw))  # fmt: skip
 
     if fmt == Format.csv.value:
         if not groups:
@@ -265,17 +288,17 @@ def sweep_output(
         return json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
     parts = [header_text(facts, m), compact_text(table, best_true_score=scores.best_true_score,
-                                                 days=facts.days)]  # fmt: skip
+                                                 days=facts.held_days)]  # fmt: skip
     for kind, (n, t) in groups.items():
         mask = scores.camera_kind == kind
         sub = scores.searches.subset(np.asarray(mask, bool))
         mated = int(sub.mated.sum())
         parts.append(
-            f"\n=== cameras of kind {kind}: {n} FR camera(s), {n * facts.days:,} camera-days, "
+            f"\n=== cameras of kind {kind}: {n} FR camera(s), {n * facts.held_days:,} camera-days, "
             f"{sub.n_searches:,} searches ({mated:,} mated, {sub.n_searches - mated:,} "
             "non-mated) ===\n"
         )
-        parts.append(compact_text(t, days=facts.days, one_to_one=False, mapping_line=False))
+        parts.append(compact_text(t, days=facts.held_days, one_to_one=False, mapping_line=False))
     return "".join(parts)
 
 

@@ -8,6 +8,9 @@ everywhere (ties match):
 - ``FPIR(N, T)`` = non-mated searches whose top candidate scores ≥ T / non-mated searches.
 - ``FNIR(N, R, T)`` = mated searches whose mate is not among the first R candidates with a
   score ≥ T / mated searches.
+- Transaction level (:func:`pass_fpir`, :func:`pass_fnir`): the same per *pass* of a person at
+  a face-recognition camera, a pass with no search (failure to acquire) counting as a
+  non-alert / a miss.
 
 A score of ``-inf`` means "no score" (a padded, missing candidate; a mate not returned within
 the rank; a target never scored) and never counts as a match, not even at ``T = -inf``.
@@ -392,6 +395,85 @@ def fnir(s: SearchScores, thresholds: np.ndarray | float, rank: int = 1) -> list
         If ``rank`` is not an integer ≥ 1.
     """
     best = np.sort(mated_scores(s, rank))
+    return _rates(_count_lt(best, _thresholds(thresholds)), best.size)
+
+
+def _best_per_pass(value: np.ndarray, search_pass: np.ndarray, passes: np.ndarray) -> np.ndarray:
+    """Max of ``value`` (one per search) over the searches of each pass; ``-inf`` for none."""
+    passes = np.asarray(passes, np.int64).reshape(-1)
+    search_pass = np.asarray(search_pass, np.int64).reshape(-1)
+    if search_pass.shape != value.shape:
+        raise DataError(f"search_pass has shape {search_pass.shape}, expected {value.shape}")
+    order = np.argsort(passes, kind="stable")
+    sorted_passes = passes[order]
+    pos = np.searchsorted(sorted_passes, search_pass)
+    pos = np.minimum(pos, max(len(passes) - 1, 0))
+    hit = (sorted_passes[pos] == search_pass) if len(passes) else np.zeros(len(value), bool)
+    best = np.full(len(passes), -np.inf)
+    np.maximum.at(best, order[pos[hit]], value[hit])
+    return best
+
+
+def pass_fpir(
+    s: SearchScores, search_pass: np.ndarray, passes: np.ndarray, thresholds: np.ndarray | float
+) -> list[Rate]:
+    """Transaction-level (per pass) false positive identification rate per threshold.
+
+    Non-mated passes (people not on the watchlist passing a face-recognition camera) with at
+    least one search whose top candidate scores ≥ T, over non-mated passes. A pass no search
+    came from (a failure to acquire) counts as a non-alert.
+
+    Parameters
+    ----------
+    s : SearchScores
+    search_pass : np.ndarray
+        ``(n,)`` int; the pass each search came from (a value in no pass: none).
+    passes : np.ndarray
+        ``(p,)`` int; ids of the non-mated passes (the denominator).
+    thresholds : array_like
+
+    Returns
+    -------
+    list of Rate
+        One per threshold, in the order given.
+    """
+    top = s.scores[:, 0].astype(np.float64) if s.scores.shape[1] else np.full(s.n_searches, -np.inf)
+    best = np.sort(_best_per_pass(top, search_pass, passes))
+    return _rates(_count_ge(best, _thresholds(thresholds)), best.size)
+
+
+def pass_fnir(
+    s: SearchScores,
+    search_pass: np.ndarray,
+    passes: np.ndarray,
+    thresholds: np.ndarray | float,
+    rank: int = 1,
+) -> list[Rate]:
+    """Transaction-level (per pass) false negative identification rate per threshold.
+
+    Mated passes (watchlisted people passing a face-recognition camera) none of whose searches
+    has the mate among the first ``rank`` candidates with score ≥ T, over mated passes. A pass
+    no search came from (a failure to acquire) counts as a miss (ISO/IEC 19795-1).
+
+    Parameters
+    ----------
+    s : SearchScores
+    search_pass : np.ndarray
+        ``(n,)`` int; the pass each search came from (a value in no pass: none).
+    passes : np.ndarray
+        ``(p,)`` int; ids of the mated passes (the denominator).
+    thresholds : array_like
+    rank : int
+
+    Returns
+    -------
+    list of Rate
+        One per threshold, in the order given.
+    """
+    r = _check_rank(rank)
+    hit = s.is_mate[:, :r] & s.mated[:, None]
+    sc = np.where(hit, s.scores[:, :r], -np.inf).max(axis=1, initial=-np.inf)
+    best = np.sort(_best_per_pass(sc, search_pass, passes))
     return _rates(_count_lt(best, _thresholds(thresholds)), best.size)
 
 

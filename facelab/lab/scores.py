@@ -17,6 +17,7 @@ import numpy as np
 
 from facelab.errors import RunError
 from facelab.lab.metrics import SearchScores
+from facelab.lab.purged import held_days
 from facelab.run import schema
 from facelab.run.store import RunStore
 from facelab.truth import TruthStore
@@ -40,7 +41,8 @@ class RunScores:
     complete : bool, whether every watchlist entry was a candidate of every search
         (K ≥ watchlist size), so that ``impostor`` holds all 1:1 impostor comparisons.
     watchlist_size : int
-    camera_days : int, FR cameras × days simulated.
+    camera_days : int, FR cameras × days whose searches are still held
+        (:func:`facelab.lab.purged.held_days`).
     best_true_score : float64 (t,), for each watchlisted person seen by an FR camera (a
         *target*), the best score any of their sightings gave their own entry (-inf: none).
     """
@@ -136,6 +138,6 @@ def load_scores(store: RunStore) -> RunScores:
         impostor=cand_score[~cand_mate],
         complete=k >= n_watch,
         watchlist_size=n_watch,
-        camera_days=int(fr) * len(days),
+        camera_days=int(fr) * len(held_days(store, day)),
         best_true_score=best,
     )

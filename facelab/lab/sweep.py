@@ -36,8 +36,11 @@ from facelab.lab.metrics import (
     fnir,
     fpir,
     operational_figures,
+    pass_fnir,
+    pass_fpir,
     rate_fields,
 )
+from facelab.lab.passes import PASS_LEVEL, SEARCH_LEVEL, PassTruth
 from facelab.lab.scores import RunScores
 from facelab.search.percent import (
     DEFAULT_MAPPING,
@@ -51,7 +54,7 @@ log = logging.getLogger(__name__)
 #: Percent thresholds swept by default (the "usually 50–80 %" band of the seed articles).
 DEFAULT_THRESHOLDS = "50:80:5"
 
-_RATE_NAMES = ("fmr", "fnmr", "fpir", "fnir")
+_RATE_NAMES = ("fmr", "fnmr", "fpir", "fnir", "pass_fpir", "pass_fnir")
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,11 @@ class SweepRow:
     fmr, fnmr : Rate or None
         1:1 rates (need impostor / genuine scores).
     fpir, fnir : Rate or None
-        1:N rates (need :class:`~facelab.lab.metrics.SearchScores`); FNIR at the table's rank.
+        Search-level 1:N rates (need :class:`~facelab.lab.metrics.SearchScores`); FNIR at the
+        table's rank.
+    pass_fpir, pass_fnir : Rate or None
+        Pass-level (transaction-level) 1:N rates (need a :class:`~facelab.lab.passes.PassTruth`):
+        an undetected pass is a non-alert / a miss.
     alerts, true_alerts, false_alerts : int or None
         Watchlist alerts raised at this threshold.
     false_alert_share : Rate or None
@@ -82,6 +89,8 @@ class SweepRow:
     fnmr: Rate | None = None
     fpir: Rate | None = None
     fnir: Rate | None = None
+    pass_fpir: Rate | None = None
+    pass_fnir: Rate | None = None
     alerts: int | None = None
     true_alerts: int | None = None
     false_alerts: int | None = None
@@ -117,10 +126,20 @@ class SweepTable:
     def _has(self, name: str) -> bool:
         return any(getattr(r, name) is not None for r in self.rows)
 
+    def definitions(self) -> dict[str, str]:
+        """One-line definitions of the search-level and pass-level rates the table holds."""
+        out = {}
+        if self._has("fpir") or self._has("fnir"):
+            out["FPIR, FNIR"] = SEARCH_LEVEL
+        if self._has("pass_fpir") or self._has("pass_fnir"):
+            out["pass FPIR, pass FNIR"] = PASS_LEVEL
+        return out
+
     def to_rows(self) -> list[dict[str, Any]]:
         """Flat dicts, one per threshold, with a fixed column order.
 
-        Columns: ``percent, cosine``; for each rate given (``fmr, fnmr, fpir, fnir``) its value
+        Columns: ``percent, cosine``; for each rate given (``fmr, fnmr, fpir, fnir, pass_fpir,
+        pass_fnir``) its value
         and ``_count, _total, _lo, _hi``; with alerts ``alerts, true_alerts, false_alerts,
         false_alert_share, false_alert_share_lo, false_alert_share_hi,
         false_alerts_per_camera_day, candidates_per_search, review_hours``. Values are
@@ -169,6 +188,7 @@ class SweepTable:
             "mapping_description": self.mapping_description,
             "note": "a percent is a display scale, not a probability; score >= threshold matches",
             "rank": self.rank,
+            "definitions": self.definitions(),
             "seconds_per_candidate": _json_value(self.seconds_per_candidate),
             "rows": [{k: _json_value(v) for k, v in row.items()} for row in self.to_rows()],
         }
@@ -178,7 +198,8 @@ class SweepTable:
         """Aligned plain-text table; rates shown with counts and 95 % intervals."""
         headers = ["percent", "cosine"]
         getters: list[Any] = [lambda r: f"{r.percent:g}", lambda r: f"{r.cosine:.6g}"]
-        labels = {"fmr": "FMR", "fnmr": "FNMR", "fpir": "FPIR", "fnir": f"FNIR@{self.rank}"}
+        labels = {"fmr": "FMR", "fnmr": "FNMR", "fpir": "FPIR", "fnir": f"FNIR@{self.rank}",
+                  "pass_fpir": "pass FPIR", "pass_fnir": f"pass FNIR@{self.rank}"}  # fmt: skip
         for name in _RATE_NAMES:
             if self._has(name):
                 headers.append(labels[name])
@@ -204,6 +225,7 @@ class SweepTable:
             lines.append("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)).rstrip())
             if j == 0:
                 lines.append("  ".join("-" * w for w in widths))
+        lines += [f"{k}: {v}" for k, v in self.definitions().items()]
         return "\n".join(lines) + "\n"
 
 
@@ -259,6 +281,7 @@ def sweep(
     n_searches: int | None = None,
     camera_days: int | None = None,
     seconds_per_candidate: float = SECONDS_PER_CANDIDATE,
+    passes: PassTruth | None = None,
 ) -> SweepTable:
     """Sweep percent thresholds over stored cosine scores.
 
@@ -286,6 +309,9 @@ def sweep(
         Camera-days behind the alerts; required with alerts.
     seconds_per_candidate : float
         Review time per alert.
+    passes : PassTruth, optional
+        The pass of each search and the passes to count → pass-level FPIR and FNIR columns
+        (needs ``searches``).
 
     Returns
     -------
@@ -294,7 +320,7 @@ def sweep(
     Raises
     ------
     ConfigError
-        Bad threshold spec, unknown mapping, or incomplete alert inputs.
+        Bad threshold spec, unknown mapping, or incomplete alert or pass inputs.
     DataError
         NaN scores or mismatched array lengths.
     """
@@ -322,6 +348,13 @@ def sweep(
     if searches is not None:
         columns["fpir"] = fpir(searches, cosines)
         columns["fnir"] = fnir(searches, cosines, rank=rank)
+    if passes is not None:
+        if searches is None:
+            raise ConfigError("sweep with passes needs searches")
+        columns["pass_fpir"] = pass_fpir(searches, passes.search_pass, passes.innocent, cosines)
+        columns["pass_fnir"] = pass_fnir(
+            searches, passes.search_pass, passes.wanted, cosines, rank=rank
+        )
     if (alert_true is None) != (alert_score is None):
         raise ConfigError("sweep needs both alert_true and alert_score, or neither")
     if alert_score is not None:
@@ -387,6 +420,7 @@ def sweep_run(
     seconds_per_candidate: float = SECONDS_PER_CANDIDATE,
     camera_kind: str | None = None,
     camera_days: int | None = None,
+    passes: PassTruth | None = None,
 ) -> SweepTable:
     """Sweep percent thresholds over a run's stored scores (never re-embedding).
 
@@ -412,6 +446,8 @@ def sweep_run(
         Restrict to the searches made at cameras of this kind.
     camera_days : int, optional
         Camera-days behind those searches; required with ``camera_kind``.
+    passes : PassTruth, optional
+        From :func:`facelab.lab.passes.load_passes` → pass-level FPIR and FNIR columns.
 
     Returns
     -------
@@ -419,6 +455,8 @@ def sweep_run(
     """
     m = run_mapping(scores, mapping)
     s = scores.searches
+    if passes is not None and camera_kind is not None:
+        passes = passes.of_kind(camera_kind, scores.camera_kind)
     if camera_kind is None:
         alert_true, alert_score = scores.cand_mate, scores.cand_score
         genuine, impostor = scores.genuine, scores.impostor
@@ -442,4 +480,5 @@ def sweep_run(
         n_searches=s.n_searches,
         camera_days=days,
         seconds_per_candidate=seconds_per_candidate,
+        passes=passes,
     )

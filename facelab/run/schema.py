@@ -694,6 +694,12 @@ def purge_row(conn: sqlite3.Connection, purge_id: int) -> PurgeRow | None:
     return PurgeRow(*row) if row else None
 
 
+def purges(conn: sqlite3.Connection) -> list[PurgeRow]:
+    """Every recorded purge, by simulated now then id."""
+    sql = f"SELECT {_select(PurgeRow)} FROM purges ORDER BY now_day, id"
+    return [PurgeRow(*row) for row in conn.execute(sql)]
+
+
 def last_purge(conn: sqlite3.Connection) -> PurgeRow | None:
     """The purge at the latest simulated now (the most recent among those)."""
     sql = f"SELECT {_select(PurgeRow)} FROM purges ORDER BY now_day DESC, id DESC LIMIT 1"

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from facelab.lab.purged import PurgeSummary, purge_summary
 from facelab.lab.scores import RunScores
 from facelab.run import schema
 from facelab.run.store import RunStore
@@ -35,7 +36,7 @@ class RunFacts:
     fr_cameras_by_kind : dict of str to int
         The same, per camera kind (sorted by kind).
     camera_days : int
-        ``fr_cameras × days``.
+        ``fr_cameras × held_days``.
     watchlist_size : int
         Active watchlist entries.
     n_searches, n_mated, n_nonmated : int
@@ -50,6 +51,11 @@ class RunFacts:
     inference : str
         Backend and precision the run's models ran on (``run.json``), e.g.
         ``"openvino fp32"``; ``""`` for runs that did not record them.
+    held_days : int
+        Completed days whose searches are still held: the per-day denominator
+        (:func:`facelab.lab.purged.held_days`); equal to ``days`` when nothing was purged.
+    purge : PurgeSummary or None
+        What purges removed; None when nothing was purged.
     """
 
     path: Path
@@ -68,6 +74,8 @@ class RunFacts:
     top_k: int
     complete: bool
     inference: str = ""
+    held_days: int = 0
+    purge: PurgeSummary | None = None
 
 
 def run_facts(store: RunStore, scores: RunScores) -> RunFacts:
@@ -82,6 +90,7 @@ def run_facts(store: RunStore, scores: RunScores) -> RunFacts:
         except ValueError:
             start = None
     mated = scores.searches.mated
+    purged = purge_summary(store, scores.day)
     return RunFacts(
         path=store.path,
         scenario=str(store.meta.get("scenario_name", store.path.name)),
@@ -101,4 +110,6 @@ def run_facts(store: RunStore, scores: RunScores) -> RunFacts:
         inference=" ".join(
             str(store.meta[k]) for k in ("backend", "precision") if store.meta.get(k)
         ),
+        held_days=len(purged.held_days),
+        purge=purged if purged.purges else None,
     )

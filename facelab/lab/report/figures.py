@@ -67,9 +67,11 @@ def _values_pct(rates: list[Rate]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def plot_rates_vs_threshold(
     ax: Any, scores: RunScores, mapping: PercentMapping, *, rank: int = 1,
-    band: tuple[float, float] = (50.0, 80.0),
+    band: tuple[float, float] = (50.0, 80.0), empty: str = "no search in this run",
 ) -> None:  # fmt: skip
     """FPIR and FNIR (rank ``rank``) against the percent threshold, with 95 % bands.
+
+    ``empty`` is the note drawn when there is no search (a purged run says so).
 
     Parameters
     ----------
@@ -86,7 +88,7 @@ def plot_rates_vs_threshold(
     """
     c = curves(scores, mapping, rank)
     if scores.searches.n_searches == 0:
-        _no_data(ax, "no search in this run")
+        _no_data(ax, empty)
         return
     _band(ax, *band)
     for rates, colour, label in (

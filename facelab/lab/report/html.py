@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from facelab import __version__
+from facelab.errors import ConfigError
 from facelab.fileio import write_atomic
 from facelab.lab.metrics import SECONDS_PER_CANDIDATE
+from facelab.lab.passes import load_passes
 from facelab.lab.report.facts import run_facts
 from facelab.lab.report.figures import (
     figure_png,
@@ -135,13 +137,15 @@ def build_report(
     m = run_mapping(scores, mapping)
     percents = parse_thresholds(thresholds) if isinstance(thresholds, str) else thresholds
     percents = np.unique(np.r_[np.asarray(percents, np.float64), HIGHLIGHT_PERCENTS])
-    kw = dict(rank=rank, seconds_per_candidate=seconds_per_candidate)
+    kw = dict(rank=rank, seconds_per_candidate=seconds_per_candidate,
+              passes=load_passes(store, scores))  # fmt: skip
     table = sweep_run(scores, percents, m, **kw)
     band = (float(min(HIGHLIGHT_PERCENTS)), float(max(HIGHLIGHT_PERCENTS)))
 
     figs = []
     figs.append(_figure(
-        figure_png(lambda ax: plot_rates_vs_threshold(ax, scores, m, rank=rank, band=band)),
+        figure_png(lambda ax: plot_rates_vs_threshold(ax, scores, m, rank=rank, band=band,
+                                                      empty=_empty_note(facts))),  # fmt: skip
         "innocent people flagged and wanted people missed against the threshold",
         "<b class='q'>Out of 100 people who are NOT on the watchlist walking past a camera, how "
         "many would the system flag at this threshold?</b> (red) <b class='q'>And out of 100 "
@@ -151,7 +155,9 @@ def build_report(
     ))  # fmt: skip
     figs_alerts = _figure(
         figure_png(
-            lambda ax: plot_false_alerts_per_day(ax, scores, m, facts.days, band=band, rank=rank)
+            lambda ax: plot_false_alerts_per_day(
+                ax, scores, m, facts.held_days, band=band, rank=rank
+            )
         ),  # fmt: skip
         "false and true alerts per day against the threshold",
         f"<b class='q'>How many times a day would an operator be told “this could be your "
@@ -201,7 +207,7 @@ def build_report(
     if len(facts.fr_cameras_by_kind) > 1:
         by_kind = by_kind_section({
             k: (n, sweep_run(scores, HIGHLIGHT_PERCENTS, m, camera_kind=k,
-                             camera_days=n * facts.days, **kw))
+                             camera_days=n * facts.held_days, **kw))
             for k, n in facts.fr_cameras_by_kind.items()
         })  # fmt: skip
 
@@ -239,10 +245,10 @@ def build_report(
         sheets_section(store, scores, facts, m),
         '<h2 id="table">All thresholds, with counts and 95 % intervals</h2>',
         "<p>Each rate is shown in bold, with its count (events / trials) and its 95 % "
-        f"interval below. Alerts are counted over the whole run, {facts.days} simulated "
-        "day(s). The cosine is the similarity the threshold stands for.</p>",
+        f"interval below. Alerts are counted over the {facts.held_days} simulated day(s) whose "
+        "searches the run still holds. The cosine is the similarity the threshold stands for.</p>",
         errors_table(table),
-        workload_table(table, facts.days),
+        workload_table(table, facts.held_days),
         by_kind,
         mapping_section(scores, m, rank, table),
         differs_section(facts, seconds_per_candidate),
@@ -261,6 +267,13 @@ def build_report(
     )
 
 
+def _empty_note(facts) -> str:
+    """What a figure without searches says: a purged run never claims it had none."""
+    if facts.purge is not None:
+        return "no search left: purged (see the run's facts)"
+    return "no search in this run"
+
+
 def write_report(
     store_or_path: RunStore | str | Path,
     out_html: str | Path | None = None,
@@ -269,6 +282,7 @@ def write_report(
     mapping: str | PercentMapping = "linear",
     rank: int = 1,
     seconds_per_candidate: float = SECONDS_PER_CANDIDATE,
+    force: bool = False,
 ) -> Path:
     """Write a run's self-contained HTML report.
 
@@ -286,6 +300,8 @@ def write_report(
         Rank for FNIR.
     seconds_per_candidate : float
         Human review time per alert.
+    force : bool
+        Overwrite an existing file at the destination; without it that is a ConfigError.
 
     Returns
     -------
@@ -297,16 +313,18 @@ def write_report(
     RunError
         Not a run directory, or no completed day.
     ConfigError
-        Bad thresholds or mapping.
+        Bad thresholds or mapping, or the destination exists and ``force`` is false.
     """
     own = not isinstance(store_or_path, RunStore)
     store = RunStore(store_or_path, readonly=True) if own else store_or_path
     try:
+        out = Path(out_html) if out_html is not None else store.path / REPORT_NAME
+        if out.exists() and not force:
+            raise ConfigError(f"{out} exists; pass --force to overwrite it")
         text = build_report(
             store, thresholds=thresholds, mapping=mapping, rank=rank,
             seconds_per_candidate=seconds_per_candidate,
         )  # fmt: skip
-        out = Path(out_html) if out_html is not None else store.path / REPORT_NAME
     finally:
         if own:
             store.close()

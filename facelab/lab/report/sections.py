@@ -17,6 +17,7 @@ import numpy as np
 
 from facelab.errors import FacelabError
 from facelab.lab.metrics import Rate, fmr_fnmr, fnir, fpir, targets_found
+from facelab.lab.passes import PASS_LEVEL, SEARCH_LEVEL
 from facelab.lab.report.facts import RunFacts
 from facelab.lab.report.rates import HIGHLIGHT_PERCENTS, extrapolated_fpir
 from facelab.lab.report.sheets import SHEET_PAIRS, false_matches, pair_images
@@ -65,7 +66,8 @@ def facts_section(facts: RunFacts) -> str:
         ("scenario", f"{facts.scenario} ({facts.mode} mode)"),
         ("simulated days", facts.days),
         ("cameras with face recognition", f"{facts.fr_cameras} ({kinds})" if kinds else "0"),
-        ("camera-days", f"{facts.camera_days:,} (cameras × days)"),
+        *([("purged", facts.purge.describe())] if facts.purge is not None else []),
+        ("camera-days", f"{facts.camera_days:,} (cameras × days whose searches are held)"),
         ("watchlist", f"{facts.watchlist_size:,} entries"),
         ("faces searched", f"{facts.n_searches:,} sightings"),
         ("… of people on the watchlist", f"{facts.n_mated:,} (could give a true alert)"),
@@ -91,12 +93,18 @@ def cards_section(facts: RunFacts, table: SweepTable, scores: RunScores) -> str:
         if p not in HIGHLIGHT_PERCENTS:
             continue
         items = [
-            f"<b>{r.fpir.count:,} of {r.fpir.total:,}</b> passes by people <i>not</i> on the "
+            f"<b>{r.fpir.count:,} of {r.fpir.total:,}</b> searches of people <i>not</i> on the "
             f"watchlist were flagged ({pct(r.fpir.value)}; 95 % interval "
-            f"{pct(r.fpir.lo)}–{pct(r.fpir.hi)}).",
-            f"<b>{r.fnir.count:,} of {r.fnir.total:,}</b> passes by wanted people were missed "
-            f"({pct(r.fnir.value)}).",
+            f"{pct(r.fpir.lo)}–{pct(r.fpir.hi)}; search-level FPIR).",
+            f"<b>{r.fnir.count:,} of {r.fnir.total:,}</b> searches of wanted people were missed "
+            f"({pct(r.fnir.value)}; search-level FNIR).",
         ]
+        if r.pass_fnir is not None and r.pass_fnir.total:
+            items.append(
+                f"<b>{r.pass_fnir.count:,} of {r.pass_fnir.total:,}</b> passes by wanted people "
+                f"were missed, undetected passes included ({pct(r.pass_fnir.value)}; pass-level "
+                "FNIR)."
+            )
         f = found_by[p]
         if f.total:
             items.append(f"<b>{f.count} of {f.total}</b> wanted people were found at least once.")
@@ -109,7 +117,7 @@ def cards_section(facts: RunFacts, table: SweepTable, scores: RunScores) -> str:
             items.append("No alert at all.")
         items.append(
             f"Review: <b>{r.alerts:,}</b> alert(s) ≈ <b>{duration(r.review_hours)}</b> of a "
-            f"person's time over {facts.days} day(s); "
+            f"person's time over {facts.held_days} day(s); "
             f"{num(r.false_alerts_per_camera_day)} false alerts per camera per day."
         )
         lis = "".join(f"<li>{i}</li>" for i in items)
@@ -133,20 +141,33 @@ def _table(head: list[str], rows: list[list[str]], title: str | None = None) -> 
 
 
 def errors_table(table: SweepTable) -> str:
-    """FPIR, FNIR (and FMR, FNMR when present) per threshold of ``table``."""
+    """FPIR, FNIR per search and per pass (and FMR, FNMR when present) per threshold."""
     has_11 = any(r.fmr is not None for r in table.rows)
-    head = ["threshold", "cosine", "innocent people flagged<br>(FPIR)",
-            f"wanted people missed<br>(FNIR, rank {table.rank})"]  # fmt: skip
+    has_pass = any(r.pass_fnir is not None for r in table.rows)
+    head = ["threshold", "cosine", "innocent people flagged<br>(FPIR, search-level)",
+            f"wanted people missed<br>(FNIR, rank {table.rank}, search-level)"]  # fmt: skip
+    if has_pass:
+        head += ["innocent passes flagged<br>(FPIR, pass-level)",
+                 f"wanted passes missed<br>(FNIR, rank {table.rank}, pass-level)"]  # fmt: skip
     if has_11:
         head += ["one-to-one false match<br>(FMR)", "one-to-one false non-match<br>(FNMR)"]
     rows = []
     for r in table.rows:
         cells = [f"<td>{r.percent:g} %</td>", f"<td>{r.cosine:.4g}</td>",
                  rate_cell(r.fpir), rate_cell(r.fnir)]  # fmt: skip
+        if has_pass:
+            cells += [rate_cell(r.pass_fpir), rate_cell(r.pass_fnir)]
         if has_11:
             cells += [rate_cell(r.fmr), rate_cell(r.fnmr)]
         rows.append(cells)
-    return _table(head, rows, "Errors")
+    note = (
+        f"<p class='note'>Search-level: {esc(SEARCH_LEVEL.split(': ', 1)[1])}. "
+        f"Pass-level: {esc(PASS_LEVEL.split(': ', 1)[1])} "
+        "(see <a href='#glossary'>how the numbers are counted</a>).</p>"
+        if has_pass
+        else ""
+    )
+    return _table(head, rows, "Errors") + note
 
 
 def workload_table(table: SweepTable, days: int) -> str:
@@ -330,6 +351,12 @@ flagged.</dd>
 <dt>FNIR — false negative identification rate</dt><dd>Of the searches of people on the
 watchlist, the share whose own entry is not among the first R candidates at or above the
 threshold: wanted people missed.</dd>
+<dt>Search-level and pass-level</dt><dd>FPIR and FNIR above are <b>search-level</b>: they count
+only the faces the detector found. The <b>pass-level</b> figures count each time a person walked
+past a face-recognition camera: a wanted person's pass is found only if one of its searches
+has their entry within the first R candidates at or above the threshold, and a pass the detector
+never found counts as a miss (and, for an innocent person, as no alert), as ISO/IEC 19795-1 and
+NIST count a failure to acquire.</dd>
 <dt>FMR / FNMR</dt><dd>The same two errors for single one-to-one comparisons of two faces
 (false match rate, false non-match rate).</dd>
 <dt>Share of alerts that are false</dt><dd>False alerts divided by all alerts — the figure
