@@ -261,13 +261,24 @@ async def api_review(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(work))
 
 
-async def api_threshold(request: Request) -> Response:
-    console: Console = request.app.state.console
+def _percent(request: Request) -> float:
+    """The ``percent`` query parameter, in [0, 100]."""
     p = _float(request, "percent")
     if p is None or not 0.0 <= p <= 100.0:
         raise ConfigError(f"percent must lie in [0, 100], got {p!r}")
-    mapping = request.query_params.get("mapping") or "linear"
-    reveal = request.query_params.get("reveal") in ("1", "true", "yes")
+    return p
+
+
+def _mapping_reveal(request: Request) -> tuple[str, bool]:
+    """The ``mapping`` (default linear) and ``reveal`` (the truth switch) query parameters."""
+    q = request.query_params
+    return q.get("mapping") or "linear", q.get("reveal") in ("1", "true", "yes")
+
+
+async def api_threshold(request: Request) -> Response:
+    console: Console = request.app.state.console
+    p = _percent(request)
+    mapping, reveal = _mapping_reveal(request)
 
     def work() -> dict:
         return views.threshold(console.scores(), p, mapping, reveal=reveal)
@@ -277,8 +288,7 @@ async def api_threshold(request: Request) -> Response:
 
 async def api_curve(request: Request) -> Response:
     console: Console = request.app.state.console
-    mapping = request.query_params.get("mapping") or "linear"
-    reveal = request.query_params.get("reveal") in ("1", "true", "yes")
+    mapping, reveal = _mapping_reveal(request)
 
     def work() -> dict:
         return views.curve(console.scores(), mapping, reveal=reveal)
@@ -288,11 +298,8 @@ async def api_curve(request: Request) -> Response:
 
 async def api_fpir_watchlist(request: Request) -> Response:
     console: Console = request.app.state.console
-    p = _float(request, "percent")
-    if p is None or not 0.0 <= p <= 100.0:
-        raise ConfigError(f"percent must lie in [0, 100], got {p!r}")
-    mapping = request.query_params.get("mapping") or "linear"
-    reveal = request.query_params.get("reveal") in ("1", "true", "yes")
+    p = _percent(request)
+    mapping, reveal = _mapping_reveal(request)
 
     def work() -> dict:
         return views.fpir_watchlist(console.scores(), p, mapping, reveal=reveal)
