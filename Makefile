@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint browser models bench gpu clean
+.PHONY: demo test docs-check lint browser models bench gpu clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,21 @@ browser:
 
 # Lint (ruff), import contracts (import-linter, see pyproject.toml), then the tests.
 lint: $(BIN)/.installed
-	$(BIN)/ruff check facelab tests benchmarks
-	$(BIN)/ruff format --check facelab tests benchmarks
+	$(BIN)/ruff check facelab tests benchmarks docs_check
+	$(BIN)/ruff format --check facelab tests benchmarks docs_check
 	$(BIN)/lint-imports
 
+# Two workers (one per core of the reference machine), each taking whole test files.
+TEST_JOBS ?= 2
 test: models lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile
+
+# The costly commands whose figures README.md and benchmarks/README.md quote (calibrate --check,
+# the reference cases, synth stats, the metro sweep, twin_seeds.py, the example notebook), run
+# afresh in a model folder of their own (docs_check/conftest.py); fails when a quoted figure and
+# its command disagree. Tens of minutes on two cores.
+docs-check: models
+	$(BIN)/python -m pytest docs_check -q -p no:cacheprovider
 
 bench: models
 	$(BIN)/python -c 'from facelab.twin.model import load_default; load_default()' 2>/dev/null || $(BIN)/facelab calibrate

@@ -3,8 +3,10 @@
 The embedder (SFace, batch 32) and the detector (YuNet, one 640x480 frame) are each run on both
 backends in alternating rounds, so that load from other work on the machine falls on both
 alike; ``extra_info`` holds each backend's best rate, the median of the per-round ratios
-(``ratio_ov_over_ort``, > 1: OpenVINO faster), OpenVINO's precision and the CPU's
-``OPTIMIZATION_CAPABILITIES``. The benchmark's own timing is OpenVINO's.
+(``ratio_ov_over_ort``, > 1: OpenVINO faster), OpenVINO's precision, the CPU's
+``OPTIMIZATION_CAPABILITIES`` and what ``--backend auto`` picks for each model here
+(``auto_choice``: a rule, :data:`facelab.vision.backend.AUTO_CPU`, that these ratios justify or
+not on the machine that ran them). The benchmark's own timing is OpenVINO's.
 
 Run: ``.venv/bin/python -m pytest benchmarks/test_bench_backend.py --benchmark-json=out.json``
 """
@@ -48,6 +50,7 @@ def _record(info: dict, what: str, units: float, t_ort: float, t_ov: float, rati
     info["ratio_ov_over_ort"] = round(ratio, 2)
     info["ov_precision"] = backend.ov_precision()
     info["cpu_capabilities"] = list(backend.cpu_capabilities())
+    info["auto_choice"] = backend.resolve_backends("auto", "cpu")  # the rule, beside the ratios
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,17 @@
 """A bounded load test of the classroom console: ``CLIENTS`` browsers polling for ``SECONDS``.
 
 The console (``facelab serve``, uvicorn) runs in its own process on a free loopback port over a
-fresh classroom run. Each client thread keeps one HTTP connection and polls, in turn, what the
-pages poll: the review queue (``/api/queue``), the CLI's alert list (``/api/alerts``) and the
-threshold figures at a seeded random percent (``/api/threshold``). ``extra_info`` records
-requests, errors (non-200 answers and failed connections), requests per second and the latency
-percentiles (p50, p95, p99, max, in milliseconds). See benchmarks/README.md, "Console".
+fresh classroom run. Each client thread keeps one HTTP connection and polls without pause, in
+turn, what the pages fetch: the review queue (``/api/queue``, which an open operator page
+fetches again every 10 s), the CLI's alert list (``/api/alerts``) and the threshold figures at
+a seeded random percent (``/api/threshold``): a bound well above a class's real load. ``extra_info`` records
+requests, errors (non-200 answers and failed connections), requests per second, the latency
+percentiles (p50, p95, p99, max, in milliseconds) and the machine's load: the 1-, 5- and
+15-minute load averages before the clients start (``loadavg_before``), the 1-minute load
+average sampled every second while they run (``loadavg_1m_during``: min, mean, max) and the
+number of CPUs, so that figures from a shared machine are read as such. The clients run in the
+benchmark's process and the console in its own, on the same CPUs: latency includes the
+clients' own share of the machine. See benchmarks/README.md, "Console".
 """
 
 from __future__ import annotations
@@ -80,13 +86,23 @@ def _client(port: int, seed: int, stop: float, out: list) -> None:
     conn.close()
 
 
+def _load_sampler(stop: float, out: list) -> None:
+    """The 1-minute load average once a second until ``stop``."""
+    while time.monotonic() < stop:
+        out.append(os.getloadavg()[0])
+        time.sleep(1.0)
+
+
 def test_console_under_polling_clients(benchmark, context, console):
     results: list[list] = [[] for _ in range(CLIENTS)]
+    load_samples: list[float] = []
+    before = [round(x, 2) for x in os.getloadavg()]
 
     def load() -> None:
         stop = time.monotonic() + SECONDS
         threads = [threading.Thread(target=_client, args=(console, SEED + i, stop, results[i]))
                    for i in range(CLIENTS)]  # fmt: skip
+        threads.append(threading.Thread(target=_load_sampler, args=(stop, load_samples)))
         for t in threads:
             t.start()
         for t in threads:
@@ -104,6 +120,9 @@ def test_console_under_polling_clients(benchmark, context, console):
     context.update(
         clients=CLIENTS, seconds=SECONDS, requests=len(rows), errors=errors,
         requests_per_s=round(len(rows) / SECONDS, 1), max_ms=round(float(lat.max()), 1),
-        p95_ms_by_endpoint=by_kind, **pct,
+        p95_ms_by_endpoint=by_kind, **pct, loadavg_before=before,
+        loadavg_1m_during={"min": round(min(load_samples), 2), "max": round(max(load_samples), 2),
+                           "mean": round(float(np.mean(load_samples)), 2),
+                           "samples": len(load_samples)},
     )  # fmt: skip
-    assert len(rows) > 0
+    assert len(rows) > 0 and load_samples

@@ -69,12 +69,14 @@ def _check_options(**values) -> None:
 
 
 def load_scenario(scenario, *, seed: int | None = None, days: int | None = None,
-             threshold: float | None = None):  # fmt: skip
+             threshold: float | None = None, system: str | None = None):  # fmt: skip
     """A scenario (preset name, TOML path or Scenario) with the command line's overrides.
 
     ``threshold`` replaces ``[thresholds] alert_percent`` (the alert threshold of every camera
     without its own ``per_camera`` value) and is validated as that key is in a scenario file.
-    Raises ``ConfigError`` for invalid values.
+    ``system`` (``--system PROFILE``) sets ``[system] profile`` and embedding mode. A scenario
+    with a system profile is checked against the shipped profiles and alerts with the
+    profile's percent mapping (:func:`_with_system`). Raises ``ConfigError`` for invalid values.
     """
     from facelab.config import scenario as config
 
@@ -88,13 +90,65 @@ def load_scenario(scenario, *, seed: int | None = None, days: int | None = None,
         value = optional(ErrorContext(sc.source), {"alert_percent": threshold}, "thresholds",
                          "alert_percent", percent, None)  # fmt: skip
         overrides["thresholds"] = dataclasses.replace(sc.thresholds, alert_percent=value)
-    return sc.with_overrides(**overrides) if overrides else sc
+    if system is not None:
+        from facelab.config.sections import SystemSpec
+        from facelab.config.validate import ErrorContext, optional, safe_name
+
+        name = optional(ErrorContext(sc.source), {"profile": system}, "system", "profile",
+                        safe_name, None)  # fmt: skip
+        overrides.update(system=SystemSpec(profile=name), mode="embedding")
+    return _with_system(sc.with_overrides(**overrides) if overrides else sc)
+
+
+def _with_system(sc):
+    """``sc`` checked against its ``[system] profile`` (a shipped profile with an operator
+    percent), alerting with that profile's percent mapping; unchanged without a profile."""
+    if sc.system.profile is None:
+        return sc
+    import dataclasses
+
+    from facelab.errors import ConfigError
+    from facelab.profiles.emulate import runnable
+    from facelab.profiles.profile import get_profile, shipped
+
+    name, files = sc.system.profile, shipped()
+    if name not in files:
+        raise ConfigError(f"{sc.source}: system.profile: unknown system profile {name!r} "
+                          f"(choose from {', '.join(files)})")  # fmt: skip
+    try:
+        profile = runnable(get_profile(name))
+    except ConfigError as exc:
+        raise ConfigError(f"{sc.source}: system.profile: {exc}") from None
+    if sc.thresholds.mapping == profile.scale.percent:
+        return sc
+    mapping = dataclasses.replace(sc.thresholds, mapping=profile.scale.percent)
+    return sc.with_overrides(thresholds=mapping)
+
+
+def _transfer(sc, mode: str | None):
+    """The score transfer of ``sc``'s system profile (None without one); a profile needs
+    embedding mode."""
+    if sc.system.profile is None:
+        return None
+    from facelab.errors import ConfigError
+    from facelab.profiles.emulate import build_transfer
+    from facelab.profiles.profile import get_profile
+
+    if mode is not None and mode != "embedding":
+        raise ConfigError(f"--system {sc.system.profile} drives an embedding-mode run, not {mode}")
+    return build_transfer(get_profile(sc.system.profile), [c.quality for c in sc.cameras])
 
 
 def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cpu",
         seed: int | None = None, days: int | None = None, threshold: float | None = None,
-        on_progress=None, on_step=None, backend: str | None = None):  # fmt: skip
+        on_progress=None, on_step=None, backend: str | None = None,
+        engine: str = "local", address: str | None = None,
+        system: str | None = None):  # fmt: skip
     """Run (or resume) a scenario into ``out``, as ``facelab run``; returns the RunSummary.
+
+    ``system`` (``--system PROFILE``, or the scenario's ``[system] profile``) emulates a
+    deployed system: the twin's candidate scores are carried onto the profile's scale
+    (:mod:`facelab.profiles.emulate`) and ``run.json`` records the profile.
 
     ``scenario`` is a preset name, a TOML path or a :class:`facelab.config.scenario.Scenario`;
     ``seed``, ``days`` and ``threshold`` override it (:func:`load_scenario`). ``on_progress(day, done, total)`` is called as frames are processed. The retention purge
@@ -104,11 +158,21 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
     The ground truth goes to the run's :class:`~facelab.truth.TruthStore`. ``backend``
     (``"auto"``, ``"onnxruntime"``, ``"openvino"``; default the scenario's ``[detection]
     backend``) is where the models run; it and its precision are recorded in ``run.json``.
+    ``engine`` ``"ray"`` computes the days on a Ray cluster (:mod:`facelab.run.ray_engine`;
+    ``address`` names it, default a local Ray instance) with the same result as ``"local"``.
     """
     from facelab.governance import retention
     from facelab.run.pipeline import run_scenario
+    from facelab.run.ray_engine import check_engine
 
-    sc = load_scenario(scenario, seed=seed, days=days, threshold=threshold)
+    sc = load_scenario(scenario, seed=seed, days=days, threshold=threshold, system=system)
+    transfer = _transfer(sc, mode)
+    remote = None
+    if check_engine(engine, address) == "ray":  # connected before the run directory is made
+        from facelab.run.ray_engine import RayEngine, connect
+
+        connect(address)
+        remote = RayEngine(address)
     if mode is not None and mode != sc.mode:  # the limits again, for the mode run in
         from facelab.config.limits import MODES
         from facelab.config.resources import check_resources
@@ -122,10 +186,13 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
         from facelab.vision.backend import resolve_backend
 
         resolve_backend(backend, device)
+    from facelab.config.resources import check_disk_space
+
+    check_disk_space(sc, out, mode)  # the run directory must fit where it goes
     with TruthStore(out, create=True) as truth:
         summary = run_scenario(
             sc, out, truth=truth, mode=mode, device=device, backend=backend,
-            on_progress=on_progress, on_step=on_step,
+            on_progress=on_progress, on_step=on_step, engine=remote, transfer=transfer,
             after_day=lambda day: retention.purge_after_day(out, day, on_step=on_step),
         )  # fmt: skip
     retention.purge_after_day(out, on_step=on_step)
@@ -193,6 +260,20 @@ def profile_predict(name: str | Path, galleries, *, threshold: float | None = No
     )
 
 
+def profile_city(name: str, scenario, *, percent: float | None = None,
+                 fpir: float | None = None, **kw) -> dict:  # fmt: skip
+    """A scenario's daily false alerts, share false and review hours under a profile's model,
+    with 95 % intervals (``facelab profile city NAME --scenario S``); ``kw``: condition,
+    seconds_per_candidate, events_per_minute, draws, seed of
+    :func:`facelab.profiles.city.city_figures`."""
+    from facelab.profiles.city import city_counts, city_figures
+    from facelab.profiles.profile import get_profile
+
+    profile = get_profile(name)
+    counts = city_counts(load_scenario(scenario))
+    return city_figures(profile, counts, percent=percent, fpir=fpir, **kw)
+
+
 def calibrate(out: str | Path | None = None, *, device: str = "cpu", **kw):
     """Fit the embedding twin (``facelab calibrate``) and save it (default: the twin
     embedding mode loads); returns ``(model, samples)``. ``kw``: identities, sightings,
@@ -205,9 +286,24 @@ def calibrate(out: str | Path | None = None, *, device: str = "cpu", **kw):
     return model, samples
 
 
+def demo_backend(out: str | Path) -> str:
+    """The backend the demo runs with: ``auto`` (each model on the fastest backend here) for a
+    new run, and the one a run already in ``out`` was made with when it is resumed."""
+    meta = Path(out) / "run.json"
+    if meta.is_file():
+        import json
+
+        try:
+            return str(json.loads(meta.read_text()).get("backend") or "onnxruntime")
+        except (ValueError, OSError):
+            pass  # a damaged run is refused, with its message, by the run itself
+    return "auto"
+
+
 def demo(out: str | Path = "runs/demo", *, device: str = "cpu") -> Path:
-    """The classroom demo (``facelab demo``): run (or resume) it and write its report."""
-    run(DEMO_SCENARIO, out, device=device)
+    """The classroom demo (``facelab demo``): run (or resume) it, on :func:`demo_backend`, and
+    write its report."""
+    run(DEMO_SCENARIO, out, device=device, backend=demo_backend(out))
     return open_run(out).report(thresholds=DEMO_THRESHOLDS)
 
 
@@ -249,6 +345,16 @@ def synth_stats(identities: int = 100, sightings: int = 4, seed: int = 0):
     from facelab.lab import calibration
 
     return calibration.genuine_impostor_scores(identities, sightings, seed)
+
+
+def synth_groups(identities: int = 1000, *, seed: int = 0, sightings: int = 0,
+                 sigma: float | None = None):  # fmt: skip
+    """How the generator's faces fall into the measured groups (``facelab synth groups``); a
+    :class:`facelab.world.groups.Distribution`."""
+    from facelab.world import groups, synth
+
+    sig = synth.DEFAULT_LATENT_SIGMA if sigma is None else sigma
+    return groups.distribution(identities, seed, sightings, sig)
 
 
 def open_run(path: str | Path, *, actor: str | None = None, device: str = "cpu") -> Run:
@@ -328,26 +434,44 @@ class Run:
     def search(self, photo, *, reason: str | None = None, case: str | None = None,
                min_percent: float | None = None, top: int | None = None, cameras=None,
                date_from=None, date_to=None, mapping: str | None = None, largest: bool = False,
-               sheet: str | Path | None = None, allow_missing: bool = False):  # fmt: skip
+               sheet: str | Path | None = None, allow_missing: bool = False,
+               engine: str = "local", address: str | None = None):  # fmt: skip
         """Where was this person seen? (``facelab search``); returns a SearchResult.
 
         With ``sheet``, also draws the probe beside its hits into that PNG. A day shard of
         the window that is missing or unreadable is a ``RunError`` unless ``allow_missing``
-        (then the result's ``missing_days`` names the days not searched).
+        (then the result's ``missing_days`` names the days not searched). ``engine``
+        ``"ray"`` searches day shards held by Ray actors on the cluster at ``address``
+        (:mod:`facelab.run.ray_archive`; kept by this Run between searches), with the local
+        search's result.
         """
         from facelab.run import retrospective as search
+        from facelab.run.ray_engine import check_engine
 
         _check_options(min_percent=min_percent, top=top)
+        remote = check_engine(engine, address) == "ray"
         with self.store(readonly=True) as s:
             result = search.search_photo(
                 s, photo, min_percent=min_percent, top=top, cameras=cameras,
                 date_from=date_from, date_to=date_to, reason=reason, case=case,
                 actor=self.actor, mapping=mapping, models=self.models, largest=largest,
                 allow_missing=allow_missing,
+                archive=self.ray_archive(s, address) if remote else None,
             )  # fmt: skip
             if sheet is not None:
                 search.draw_sheet(s, result, photo, sheet)
             return result
+
+    def ray_archive(self, store, address: str | None = None):
+        """This run's archive on the Ray cluster at ``address``
+        (:class:`~facelab.run.ray_archive.RayShardArchive`), made on first use and kept."""
+        held = getattr(self, "_ray_archive", None)
+        if held is None or held[0] != address:
+            from facelab.run.ray_archive import RayShardArchive
+
+            arch = RayShardArchive(store.archive_dir, store.archive_options(), address=address)
+            self._ray_archive = held = (address, arch)
+        return held[1]
 
     def sheet(self, result, photo, path: str | Path) -> Path:
         """Draw a search's probe beside its hits (``facelab search --sheet``)."""
@@ -396,9 +520,11 @@ class Run:
     # ---- metrics and report
 
     def sweep(self, thresholds: str = "50:80:5", mapping: str = "linear", rank: int = 1,
-              seconds_per_candidate: float | None = None, camera_kind: str | None = None):  # fmt: skip
+              seconds_per_candidate: float | None = None, camera_kind: str | None = None,
+              watchlist: str = "as-searched"):  # fmt: skip
         """Error rates, false alerts and review load per threshold (``facelab sweep``); a
-        :class:`facelab.lab.sweep.SweepTable`."""
+        :class:`facelab.lab.sweep.SweepTable`. ``watchlist="current"`` re-scores against
+        today's watchlist (``--watchlist current``; :mod:`facelab.lab.watchlists`)."""
         from facelab.lab.metrics import SECONDS_PER_CANDIDATE
         from facelab.lab.passes import load_passes
         from facelab.lab.scores import load_scores
@@ -407,11 +533,40 @@ class Run:
         spc = SECONDS_PER_CANDIDATE if seconds_per_candidate is None else seconds_per_candidate
         _check_options(rank=rank, seconds_per_candidate=spc)
         with self.store(readonly=True) as s:
-            scores = load_scores(s)
+            scores = load_scores(s, watchlist)
             passes = load_passes(s, scores)
         kw = {"camera_kind": camera_kind} if camera_kind is not None else {}
         return sweep_run(scores, thresholds, run_mapping(scores, mapping), rank=rank,
                          seconds_per_candidate=spc, passes=passes, **kw)  # fmt: skip
+
+    def facts(self):
+        """What the run holds, as the header of ``facelab sweep`` says it: a
+        :class:`facelab.lab.report.facts.RunFacts` (days, days still held after purges, what
+        was purged, searches, FR cameras, camera-days, watchlist size)."""
+        from facelab.lab.report.facts import run_facts
+        from facelab.lab.scores import load_scores
+
+        with self.store(readonly=True) as s:
+            return run_facts(s, load_scores(s))
+
+    def sweep_groups(self, thresholds: str = "50:80:5", mapping: str = "linear",
+                     watchlist: str = "as-searched"):  # fmt: skip
+        """Rates per measured group and the differential (``facelab sweep --by group``); a
+        :class:`facelab.lab.groups.GroupSweep`. ``watchlist`` as in :meth:`sweep`."""
+        from facelab.lab.groups import load_group_scores, sweep_groups
+
+        with self.store(readonly=True) as s:
+            return sweep_groups(load_group_scores(s, watchlist), thresholds, mapping)
+
+    def review_outcomes(self, thresholds: str = "50:80:5", mapping: str = "linear", spec=None,
+                        watchlist: str = "as-searched"):  # fmt: skip
+        """What the scenario's ``[review]`` model (or ``spec``) makes of the alerts
+        (``facelab sweep --review``): a list of :class:`facelab.lab.reviewer.ReviewOutcome`.
+        ``watchlist`` as in :meth:`sweep`."""
+        from facelab.lab.reviewer import review_run
+
+        with self.store(readonly=True) as s:
+            return review_run(s, thresholds, mapping, spec, watchlist)
 
     def report(self, out: str | Path | None = None, **kw) -> Path:
         """Write the run's HTML report (``facelab report``); ``kw``: thresholds, mapping, rank,

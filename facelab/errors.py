@@ -69,6 +69,13 @@ class ConflictError(FacelabError):
     exit_code = 11
 
 
+class EngineError(FacelabError):
+    """The Ray engine was asked for and cannot be used: Ray is not installed, the cluster
+    address cannot be reached, or the cluster lost work beyond its retries."""
+
+    exit_code = 12
+
+
 class RetentionParameterError(ConfigError, RetentionError):
     """A retention option or deletion-proof file is invalid (``--now``, ``--retention-days``,
     ``--keep-proof``, ``--proof``): a parameter error (exit code 2), not a failed proof."""

@@ -12,6 +12,7 @@ Tables::
     sighting_truth(sighting, day, pid, person, iou)     one row per sighting (SIGHTING_TRUTH)
     pass_truth(pid, day, camera, t, person, detected)   one row per FR-camera pass (PASS_TRUTH)
     watch_truth(watch, identity)                        the person in each enrolled photo
+    identity_truth(identity, grp, ita, attempt)         measured group (runs with groups only)
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ CREATE TABLE IF NOT EXISTS pass_truth(
 CREATE INDEX IF NOT EXISTS pass_truth_day ON pass_truth(day);
 CREATE TABLE IF NOT EXISTS watch_truth(watch INTEGER PRIMARY KEY, identity INTEGER);
 """
+
+IDENTITY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS identity_truth(
+  identity INTEGER PRIMARY KEY, grp TEXT NOT NULL, ita REAL NOT NULL, attempt INTEGER NOT NULL);
+"""
+"""Each identity's measured group; only runs of scenarios with ``[population] groups`` have it."""
 
 TRUTH_TABLES = ("sighting_truth", "pass_truth", "watch_truth")
 """Tables every ``truth.sqlite`` has; a database without them is foreign."""
@@ -161,6 +168,30 @@ class TruthStore:
     def clear_watch(self) -> None:
         """Delete every watchlist identity."""
         self.conn.execute("DELETE FROM watch_truth")
+
+    def set_identity_groups(
+        self, identity: np.ndarray, group: list[str], ita: np.ndarray, attempt: np.ndarray
+    ) -> None:
+        """Record each identity's measured group, ITA and latent candidate (``identity_truth``)."""
+        rows = zip(np.asarray(identity).tolist(), list(group), np.asarray(ita).tolist(),
+                   np.asarray(attempt).tolist(), strict=True)  # fmt: skip
+        with Transaction(self.conn) as c:
+            c.execute(IDENTITY_SCHEMA)
+            c.executemany(
+                "INSERT OR REPLACE INTO identity_truth(identity, grp, ita, attempt) "
+                "VALUES (?, ?, ?, ?)", rows,
+            )  # fmt: skip
+
+    def identity_groups(self) -> dict[int, tuple[str, float]] | None:
+        """``{identity: (group, ita)}``, or ``None`` when the run has no groups."""
+        c = self.conn
+        has = c.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='identity_truth'"
+        ).fetchone()
+        if not has:
+            return None
+        rows = c.execute("SELECT identity, grp, ita FROM identity_truth ORDER BY identity")
+        return {int(i): (str(g), float(a)) for i, g, a in rows}
 
     # ---- reads (the lab)
 

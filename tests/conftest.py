@@ -73,3 +73,30 @@ def twin_models(twin_model_dir, monkeypatch) -> Path:
     """Use the session's small twin (and the real models) in this test."""
     monkeypatch.setenv("FACELAB_MODEL_DIR", str(twin_model_dir))
     return twin_model_dir
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(provenance_key):
+    """One Ray cluster for every Ray test of the session: two simulated nodes of one CPU and
+    100 MB of object store each (``ray.cluster_utils.Cluster``), this process connected to it.
+    Yields the cluster (``.address``; ``ray.nodes()`` lists both nodes)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    node = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
+    for attempt in (1, 2):  # a raylet gives up after 30 s of a loaded machine: start again once
+        cluster = Cluster()
+        try:
+            cluster.add_node(**node, include_dashboard=False)
+            cluster.add_node(**node)
+            break
+        except Exception:
+            cluster.shutdown()
+            if attempt == 2:
+                raise
+    ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -81,6 +81,10 @@ def settle(run: Path) -> list:
         out = journal.recover(s)
         assert journal.recover(s) == []  # settled once and for all
     assert not _rows(run, "SELECT * FROM pending_ops")
+    # the watchlist history agrees with the active entries (searches are scored by it)
+    assert _rows(run, "SELECT watch FROM watchlist_spans WHERE removed IS NULL ORDER BY watch") == (
+        _rows(run, "SELECT id FROM watchlist WHERE active=1 ORDER BY id")
+    )
     assert AuditLog(run / "audit.jsonl").verify().ok
     assert retention.verify(run).ok
     assert shown(run) == seen

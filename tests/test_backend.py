@@ -140,6 +140,27 @@ def test_openvino_is_deterministic(sample):
     np.testing.assert_array_equal(ov.embed(aligned), ov.embed(aligned))
 
 
+def test_auto_picks_each_model_by_the_rule(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="facelab.vision.backend"):
+        chosen = backend.resolve_backends("auto", "cpu")
+    assert chosen == {m: backend.AUTO_CPU[m][0] for m in backend.MODELS}
+    assert (chosen["embedder"], chosen["detector"]) == ("openvino", "onnxruntime")
+    assert "backend auto: detector onnxruntime, embedder openvino" in caplog.text
+    rec = backend.inference_record("auto")
+    assert rec["backend"] == "auto"
+    assert rec["models"]["embedder"] == {"backend": "openvino", "precision": backend.ov_precision()}
+    assert backend.describe(rec) == (
+        f"detector onnxruntime fp32, embedder openvino {backend.ov_precision()}, "
+        "generator onnxruntime fp32"
+    )
+    assert backend.describe(backend.inference_record("onnxruntime")) == "onnxruntime fp32"
+    assert backend.resolve_backends("auto", "cuda") == dict.fromkeys(backend.MODELS, "onnxruntime")
+    with pytest.raises(ConfigError, match="unknown model"):
+        backend.resolve_backend("auto", "cpu", "tracker")
+
+
 def test_backend_names_resolve():
     assert backend.resolve_backend("auto", "cpu") == "openvino"
     assert backend.resolve_backend("auto", "cuda") == "onnxruntime"
@@ -184,7 +205,26 @@ def _rows(run) -> dict:
         con.close()
 
 
-def test_openvino_runs_are_deterministic_and_recorded(tmp_path):
+@pytest.fixture(scope="module")
+def ort_tiny_run(tmp_path_factory):
+    """The tiny run on onnxruntime (the scenario's default backend)."""
+    from facelab import api
+
+    out = tmp_path_factory.mktemp("ort") / "run"
+    api.run(_tiny_run(None), out)
+    return out
+
+
+def _sweep(run):
+    from facelab.lab.scores import load_scores
+    from facelab.lab.sweep import sweep_run
+    from facelab.run.store import RunStore
+
+    with RunStore(run) as store:
+        return sweep_run(load_scores(store), "50:80:10")
+
+
+def test_openvino_runs_are_deterministic_and_recorded(tmp_path, ort_tiny_run):
     import json
 
     from facelab import api
@@ -194,7 +234,7 @@ def test_openvino_runs_are_deterministic_and_recorded(tmp_path):
     from facelab.run.store import RunStore
 
     sc = _tiny_run("openvino")
-    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    a, b = tmp_path / "a", tmp_path / "b"
     sa = api.run(sc, a)
     api.run(sc, b)
     assert (sa.backend, sa.precision) == ("openvino", backend.ov_precision())
@@ -219,7 +259,7 @@ def test_openvino_runs_are_deterministic_and_recorded(tmp_path):
     with pytest.raises(RunError, match="same backend"):
         api.run(sc, a, backend="onnxruntime")
     # the same scenario on onnxruntime finds the same faces (boxes within a pixel)
-    api.run(_tiny_run(None), c)
+    c = ort_tiny_run
     ort_rows = _rows(c)
     assert json.loads((c / "run.json").read_text())["backend"] == "onnxruntime"
     assert len(ort_rows["sightings"]) == len(rows["sightings"])
@@ -245,3 +285,32 @@ def test_synth_stats_agree_across_backends():
     for side in ("genuine", "impostor"):
         assert a[side]["count"] == b[side]["count"]
         assert a[side]["mean"] == pytest.approx(b[side]["mean"], abs=1e-3)
+
+
+def test_auto_run_records_each_model_and_its_rates_agree(tmp_path, ort_tiny_run):
+    """`--backend auto` (the demo's): the detector and generator on onnxruntime, so the same
+    sightings as the onnxruntime run, byte for byte; the embedder on OpenVINO, so the scores
+    move a little and every rate stays inside the onnxruntime run's 95 % interval."""
+    import json
+
+    from facelab import api
+    from facelab.errors import RunError
+    from facelab.lab.sweep import disagreements
+
+    out = tmp_path / "auto"
+    summary = api.run(_tiny_run(None), out, backend="auto")
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["backend"] == summary.backend == "auto"
+    assert meta["models"] == backend.inference_record("auto")["models"]
+    assert summary.inference.startswith("detector onnxruntime fp32, embedder openvino")
+    got, ref = _rows(out), _rows(ort_tiny_run)
+    assert got["sightings"] == ref["sightings"]
+    score = {(r[0], r[2]): r[3] for r in ref["candidates"]}  # (sighting, watch) → score
+    assert {(r[0], r[2]) for r in got["candidates"]} == set(score)
+    assert max(abs(r[3] - score[(r[0], r[2])]) for r in got["candidates"]) < 1e-3
+    assert disagreements(_sweep(out), _sweep(ort_tiny_run)) == []
+    assert api.demo_backend(out) == "auto" and api.demo_backend(tmp_path / "new") == "auto"
+    assert api.demo_backend(ort_tiny_run) == "onnxruntime"
+    with pytest.raises(RunError, match="embedder openvino"):
+        api.run(_tiny_run(None), out, backend="openvino")
+    api.run(_tiny_run(None), out, backend="auto")  # resumes: nothing left to do

@@ -2,28 +2,25 @@
 and the run directory left byte-for-byte unchanged (audit log included).
 
 Each refusal goes through the CLI with typer's CliRunner (the exception the error boundary turns
-into ``error: <message>`` and ``exit_code``), and a few through the real console
-(``python -m facelab``), checking stderr is exactly one line. Uses the session's shared
+into ``error: <message>`` and ``exit_code``) in a worker process, and a few through the real
+console (``python -m facelab``), checking stderr is exactly one line; every one within the time
+and memory bounds of tests/bounds.py (10 s, 2 GiB peak RSS). Uses the session's shared
 classroom run (see test_search) on a module copy.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from bounds import MAX_RSS, Worker, check_bounds, console
 from runtree import tree_hash
-from typer.testing import CliRunner
 
-from facelab.cli import app
 from facelab.errors import (
     AuditError,
     ConfigError,
@@ -113,19 +110,28 @@ def bad(run_dir, tmp_path_factory):
 # --------------------------------------------------------------------------- helpers
 
 
-runner = CliRunner()
+@pytest.fixture(scope="module")
+def worker(run_dir, bad):
+    """The process that runs this module's commands, models loaded by a first refused search
+    (so that the timed commands do not pay that)."""
+    w = Worker()
+    warm = w.invoke(search_args(run_dir, bad["two-faces.png"]))
+    assert warm.raised(ImageError), warm
+    yield w
+    w.close()
 
 
-def refused(args, run: Path | None, error: type[FacelabError], fragment: str) -> str:
-    """Run a CLI command that must be refused; return its one-line message."""
+def refused(worker, args, run: Path | None, error: type[FacelabError], fragment: str) -> str:
+    """Run a CLI command that must be refused, within the bounds; return its one-line
+    message."""
     before = tree_hash(run) if run is not None and run.exists() else None
-    result = runner.invoke(app, [str(a) for a in args])
-    exc = result.exception
-    assert isinstance(exc, error), (args, result.output, exc)
-    message = str(exc)
+    result = worker.invoke(args)
+    check_bounds(result)
+    assert result.raised(error), (args, result.output, result.error, result.message)
+    message = result.message
     assert "\n" not in message and message.strip() == message, message
     assert fragment in message, message
-    assert exc.exit_code != 0
+    assert result.error_exit_code != 0
     if before is not None:
         assert tree_hash(run) == before, f"{args} changed the run directory"
     return message
@@ -160,17 +166,16 @@ PHOTO_CASES = [
 @pytest.mark.parametrize(
     ("name", "error", "fragment"), PHOTO_CASES, ids=[c[0] for c in PHOTO_CASES]
 )
-def test_bad_photo_is_refused_and_run_unchanged(run_dir, bad, command, name, error, fragment):
+def test_bad_photo_is_refused_and_run_unchanged(run_dir, bad, worker, command, name, error,
+                                                fragment):  # fmt: skip
     args = (search_args if command == "search" else enroll_args)(run_dir, bad[name])
-    message = refused(args, run_dir, error, fragment)
+    message = refused(worker, args, run_dir, error, fragment)
     assert message.startswith(("refused: " + str(bad[name]), str(bad[name])))
 
 
-def test_largest_face_is_taken_when_asked_and_said(run_dir, bad):
-    result = runner.invoke(
-        app, [str(a) for a in search_args(run_dir, bad["two-faces.png"], "--largest")]
-    )
-    assert result.exit_code == 0, result.output
+def test_largest_face_is_taken_when_asked_and_said(run_dir, bad, worker):
+    result = worker.invoke(search_args(run_dir, bad["two-faces.png"], "--largest"))
+    assert result.exit_code == 0, (result.output, result.message)
     assert "the photo holds 2 faces; the largest was used" in result.output
 
 
@@ -180,11 +185,11 @@ def test_largest_face_is_taken_when_asked_and_said(run_dir, bad):
         ("missing", "run directory not found"),
         ("empty-folder", "not a facelab run directory (no run.json)"),
         ("foreign", "not a facelab run directory (foreign run.json)"),
-        ("older", "has format version 0, this facelab reads version 2"),
+        ("older", "has format version 0, this facelab reads version 3"),
         ("a-file", "not a run directory (a file)"),
     ],
 )
-def test_bad_run_directory(run_dir, bad, tmp_path, make, fragment):
+def test_bad_run_directory(run_dir, bad, worker, tmp_path, make, fragment):
     target = tmp_path / "run"
     if make == "empty-folder":
         target.mkdir()
@@ -204,45 +209,43 @@ def test_bad_run_directory(run_dir, bad, tmp_path, make, fragment):
         ["alerts", target],
         ["review", target, "1", "--confirm", "--reason", "x"],
     ):
-        refused(args, target if target.is_dir() else None, RunError, fragment)
+        refused(worker, args, target if target.is_dir() else None, RunError, fragment)
     if make == "missing":
         assert not target.exists()
 
 
-def test_search_without_reason_is_refused_and_writes_nothing(run_dir, bad):
-    refused(["search", run_dir, bad["good.png"]], run_dir, AuditError,
-            "a stated reason (--reason) is required for a search")  # fmt: skip
-    refused(["search", run_dir, bad["good.png"], "--reason", "  "], run_dir, AuditError, "--reason")
+def test_search_without_reason_is_refused_and_writes_nothing(run_dir, bad, worker):
+    good = bad["good.png"]
+    for args, fragment in [
+        (["search", run_dir, good], "a stated reason (--reason) is required for a search"),
+        (["search", run_dir, good, "--reason", "  "], "--reason"),
+    ]:
+        refused(worker, args, run_dir, AuditError, fragment)
 
 
-def test_other_refusals_leave_the_run_unchanged(run_dir, bad):
-    refused(enroll_args(run_dir, bad["good.png"], "--label", "WL-0001"), run_dir, DataError,
-            "label 'WL-0001' is already on the watchlist")  # fmt: skip
-    refused(["enroll", run_dir, bad["good.png"], "--label", "../escape", "--reason", "x"], run_dir,
-            DataError, "bad label '../escape'")  # fmt: skip
-    refused(["enroll", run_dir, bad["good.png"], "--label", "NEW-2"], run_dir, AuditError,
-            "required for enrolment")  # fmt: skip
-    refused(["watchlist", run_dir, "--remove", "WL-0001"], run_dir, AuditError, "removal")
-    refused(["watchlist", run_dir, "--remove", "NOBODY", "--reason", "x"], run_dir, DataError,
-            "no active watchlist entry 'NOBODY'")  # fmt: skip
-    refused(search_args(run_dir, bad["good.png"], "--min-percent", "150"), run_dir, ConfigError,
-            "--min-percent must lie in [0, 100]")  # fmt: skip
-    refused(search_args(run_dir, bad["good.png"], "--camera", "mars"), run_dir, ConfigError,
-            "unknown camera 'mars'")  # fmt: skip
-    refused(search_args(run_dir, bad["good.png"], "--from", "soon"), run_dir, ConfigError,
-            "is not a date or time")  # fmt: skip
-    refused(["review", run_dir, "999999999999", "--confirm", "--reason", "x"], run_dir, DataError,
-            "no alert 999999999999")  # fmt: skip
+def test_other_refusals_leave_the_run_unchanged(run_dir, bad, worker):
+    good = bad["good.png"]
+    cases = [
+        (enroll_args(run_dir, good, "--label", "WL-0001"), DataError,
+         "label 'WL-0001' is already on the watchlist"),
+        (["enroll", run_dir, good, "--label", "../escape", "--reason", "x"], DataError,
+         "bad label '../escape'"),
+        (["enroll", run_dir, good, "--label", "NEW-2"], AuditError, "required for enrolment"),
+        (["watchlist", run_dir, "--remove", "WL-0001"], AuditError, "removal"),
+        (["watchlist", run_dir, "--remove", "NOBODY", "--reason", "x"], DataError,
+         "no active watchlist entry 'NOBODY'"),
+        (search_args(run_dir, good, "--min-percent", "150"), ConfigError,
+         "--min-percent must lie in [0, 100]"),
+        (search_args(run_dir, good, "--camera", "mars"), ConfigError, "unknown camera 'mars'"),
+        (search_args(run_dir, good, "--from", "soon"), ConfigError, "is not a date or time"),
+        (["review", run_dir, "999999999999", "--confirm", "--reason", "x"], DataError,
+         "no alert 999999999999"),
+    ]  # fmt: skip
+    for args, error, fragment in cases:
+        refused(worker, args, run_dir, error, fragment)
 
 
 # --------------------------------------------------------------------------- real console
-
-
-def console(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "facelab", *map(str, args)],
-        capture_output=True, text=True, env=dict(os.environ), timeout=120,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -267,6 +270,8 @@ def test_real_console_one_line_and_exit_code(run_dir, bad, tmp_path, case, code,
     photo = bad.get(case, bad["good.png"])
     before = tree_hash(run) if run.exists() else None
     p = console("search", run, photo, "--reason", "test")
+    check_bounds(p)
+    assert 50 * 2**20 < p.max_rss < MAX_RSS  # measured: the child's own peak, numpy and all
     assert p.returncode == code, (p.stdout, p.stderr)
     lines = p.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(start), p.stderr
@@ -275,3 +280,133 @@ def test_real_console_one_line_and_exit_code(run_dir, bad, tmp_path, case, code,
         assert tree_hash(run) == before
     else:
         assert not run.exists()
+
+
+HUGE_DISK = """
+name = "huge-disk"
+seed = 1
+start = 2026-03-02
+days = 3000
+mode = "image"
+[population]
+size = 100000
+[movement]
+passes_per_day = [1, 3]
+active_hours = [8, 18]
+[[cameras]]
+id = "gate"
+kind = "metro_gate"
+station = "A"
+fr = true
+resolution = [3840, 2160]
+[watchlist]
+size = 3
+in_city = 2
+[limits]
+memory_gib = 1e9
+disk_gib = 1e9
+"""
+
+
+def test_a_run_that_would_not_fit_on_its_disk_is_refused_before_any_write(worker, tmp_path):
+    from facelab.config.resources import estimate
+    from facelab.config.scenario import load_scenario
+
+    toml = tmp_path / "huge-disk.toml"
+    toml.write_text(HUGE_DISK)
+    need = estimate(load_scenario(toml)).disk_bytes  # [limits] raised: only the disk refuses it
+    assert need > shutil.disk_usage(tmp_path).free
+    out = tmp_path / "new" / "run"
+    result = worker.invoke(["run", toml, "--out", out])
+    check_bounds(result)
+    assert result.raised(ConfigError) and result.error_exit_code == 2, result
+    assert result.message.startswith(f"not enough disk space for --out {out}: the run needs ")
+    assert f", {tmp_path} has " in result.message and " free; " in result.message
+    assert sorted(tmp_path.iterdir()) == [toml]  # nothing written
+
+
+# --------------------------------------------------------------------------- newer commands
+
+
+def _hostile_files(d: Path) -> dict[str, Path]:
+    """Inputs a hostile user hands the newer commands (made fresh in ``d``)."""
+    import os
+
+    (d / "deep.toml").write_text("a = " + "[" * 3000 + "]" * 3000 + "\n")
+    os.mkfifo(d / "pipe.toml")
+    (d / "notes.txt").write_text("not a folder")
+    return {"deep": d / "deep.toml", "pipe": d / "pipe.toml", "file": d / "notes.txt"}
+
+
+NEWER = [  # (args with RUN / deep / pipe / file placeholders, error, fragment)
+    (["review", "RUN", "18446744073709551616", "--confirm", "--reason", "x"], DataError,
+     "bad alert id '18446744073709551616'"),
+    (["review", "RUN", "A-99999999999999999999-1", "--confirm", "--reason", "x"], DataError,
+     "bad alert id 'A-99999999999999999999-1'"),
+    (["retention", "close-case", "RUN", "", "--reason", "x"], DataError, "no case ''"),
+    (["retention", "close-case", "RUN", "C-NOBODY", "--reason", "x"], DataError,
+     "no case 'C-NOBODY'"),
+    (["report", "RUN", "--out", "RUN/facelab.sqlite", "--force"], ConfigError,
+     "the report is an HTML file"),
+    (["report", "RUN", "--out", "RUN/archive/r.html", "--force"], ConfigError,
+     "is inside a folder of the run"),
+    (["profile", "fit", "pipe"], ConfigError, "is a FIFO (named pipe), not a regular file"),
+    (["profile", "fit", "deep"], ConfigError, "nested too deeply"),
+    (["profile", "predict", "nist-frte-mugshot", "--gallery", "1e30", "--fpir", "0.003"],
+     ConfigError, "--gallery must be an integer from 1 to 9223372036854775807, got '1e30'"),
+    (["profile", "predict", "nist-frte-mugshot", "--gallery", "1000", "--threshold", "nan"],
+     ConfigError, "--threshold must lie in"),
+    (["profile", "predict", "nist-frte-mugshot", "--gallery", "1000", "--fpir", "1"],
+     ConfigError, "--fpir must lie in (0, 1)"),
+    (["profile", "city", "npl-neoface-v4", "--threshold", "60", "--draws", "99999999999999"],
+     ConfigError, "--draws must be an integer from 1 to 100000"),
+    (["profile", "city", "npl-neoface-v4", "--threshold", "60", "--seed", "-1"], ConfigError,
+     "--seed must be an integer from 0"),
+    (["run", "classroom", "--out", "file/sub"], OSError, "File exists"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "error", "fragment"), NEWER,
+                         ids=[" ".join(a[:2] + a[3:4]) for a, _, _ in NEWER])  # fmt: skip
+def test_newer_commands_refuse_hostile_input_in_one_line(run_dir, worker, tmp_path, args, error,
+                                                         fragment):  # fmt: skip
+    files = _hostile_files(tmp_path)
+    subst = {"RUN": str(run_dir), **{k: str(v) for k, v in files.items()}}
+    args = [subst.get(a, a.replace("RUN/", f"{run_dir}/").replace("file/", f"{files['file']}/"))
+            for a in args]  # fmt: skip
+    refused(worker, args, run_dir, error, fragment)
+
+
+def test_a_file_the_system_refuses_is_one_line_with_exit_1_on_the_console(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    p = console("run", "classroom", "--out", tmp_path / "notes.txt" / "run")
+    check_bounds(p)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert p.stderr.splitlines() == [f"error: {tmp_path / 'notes.txt'}: File exists"]
+
+
+@pytest.fixture
+def read_only_run(run_dir, tmp_path):
+    """A copy of the run that no one may write to (``chattr +i``: root ignores mode bits)."""
+    import subprocess
+
+    ro = tmp_path / "ro-run"
+    shutil.copytree(run_dir, ro)
+    try:
+        subprocess.run(["chattr", "-R", "+i", str(ro)], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("chattr +i is not available here")
+    yield ro
+    subprocess.run(["chattr", "-R", "-i", str(ro)], check=True)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["review", "RUN", "A-0-0005", "--confirm", "--reason", "x"],
+     ["watchlist", "RUN", "--remove", "WL-0001", "--reason", "x"],
+     ["purge", "RUN", "--retention-days", "1"]],
+    ids=["review", "remove", "purge"],
+)  # fmt: skip
+def test_a_read_only_run_is_refused_as_read_only_not_damaged(read_only_run, worker, args):
+    args = [str(read_only_run) if a == "RUN" else a for a in args]
+    refused(worker, args, read_only_run, RunError, "cannot be opened for writing")

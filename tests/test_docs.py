@@ -183,6 +183,11 @@ BENCH_FIGURES = [
      lambda e: f"{e['seconds_best']:.2f} s ({e['shard_bytes'] / 1e9:.2f} GB flat shard"),
     ("benchmarks/README.md", "results-gallery-12m.json", "test_gallery_1_to_n[1.2e+07]",
      lambda e: f"built in {e['build_seconds']:.0f} s"),
+    *[("benchmarks/README.md", "results-ray.json", f"test_ray_{preset}",
+       lambda e: f"| {e['sightings']:,} | {e['local_seconds']:.1f} s | "
+                 f"{e['ray_1_node_seconds']:.1f} s | {e['ray_2_nodes_seconds']:.1f} s | "
+                 f"{e['overhead_ratio']:.2f} | {e['scaling_1_to_2_nodes']:.2f} |")
+      for preset in ("classroom", "metro")],
 ]  # fmt: skip
 
 

@@ -169,18 +169,18 @@ def _text() -> str:
 @pytest.mark.parametrize(
     "old, new, key",
     [
-        ("version = 1\n", "", "version"),
-        ("version = 1\n", "version = 0\n", "version"),
-        ("version = 1\n", 'version = "one"\n', "version"),
+        ("version = 2\n", "", "version"),
+        ("version = 2\n", "version = 0\n", "version"),
+        ("version = 2\n", 'version = "one"\n', "version"),
         ("rho = 0.0\n", "rho = 1.0\n", "model.rho"),
-        ("impostor_sigma = 0.072421\n", "impostor_sigma = -1\n", "model.impostor_sigma"),
+        ("impostor_sigma = 0.060180\n", "impostor_sigma = -1\n", "model.impostor_sigma"),
         ('fit = ["impostor_mu"', 'fit = ["impostor_nu"', "model.fit"),
         ('metric = "tpir"', 'metric = "tar"', "points[1].metric"),
         ('condition = "live"', 'condition = "night"', "points[1].condition"),
-        ("count = 5\nn = 30000", "count = 50000\nn = 30000", "points[0].count"),
-        ("n = 500\n", "n = 0\n", "points[1].n"),
+        ("count = 7\nn = 42000", "count = 50000\nn = 42000", "points[0].count"),
+        ("n = 4000\n", "n = 0\n", "points[1].n"),
         (
-            'n_basis = "assumed"\nfitted = true\nnote = "1 in',
+            'n_basis = "derived"\nfitted = true\nnote = "1 in',
             'fitted = true\nnote = "1 in',
             "points[0].n_basis",
         ),
@@ -200,7 +200,7 @@ def test_malformed_profiles_are_refused_in_one_line_naming_file_and_key(tmp_path
 
 def test_cli_refuses_a_malformed_profile_with_one_error_line(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text(_text().replace("version = 1\n", "version = -3\n"), encoding="utf-8")
+    path.write_text(_text().replace("version = 2\n", "version = -3\n"), encoding="utf-8")
     r = subprocess.run(
         [sys.executable, "-m", "facelab", "profile", "fit", str(path)],
         capture_output=True, text=True, cwd=ROOT,

@@ -331,6 +331,69 @@ def test_api_fpir_watchlist_guards_like_the_other_gets(console):
     assert status == 400 and b"unknown percent mapping" in body
 
 
+def test_api_review_agreement_and_groups_guard_and_keep_the_truth_unasked(console):
+    status, _, body = request(console, "GET", "/api/groups?percent=120&reveal=1")
+    assert status == 400 and b"percent must lie in [0, 100]" in body
+    status, _, body = request(console, "GET", "/api/review-agreement?reveal=1", host="evil.example")
+    assert status == 403 and b"loopback" in body
+    status, _, body = request(console, "GET", "/api/review-agreement")
+    assert status == 200 and set(json.loads(body)) == {"revealed", "decided"}
+    status, _, body = request(console, "GET", "/api/review-agreement?reveal=1")
+    doc = json.loads(body)
+    assert status == 200 and doc["agree"] <= doc["compared"] <= doc["decided"]
+    status, _, body = request(console, "GET", "/api/groups?percent=50&reveal=1")
+    assert json.loads(body) == {"has_groups": False, "revealed": True, "percent": 50.0}
+
+
+@pytest.mark.parametrize(
+    ("name", "p"),
+    [("npl-neoface-v4", 60), ("sface-synthetic", 35), ("sface-synthetic", 0),
+     ("nist-frte-mugshot", 60)],
+)  # fmt: skip
+def test_api_profile_is_the_cli_prediction_at_the_runs_watchlist_size(console, run_copy, name, p):
+    from facelab.profiles.profile import get_profile
+    from facelab.search.percent import get_mapping
+
+    with RunStore(run_copy) as s:
+        w = load_scores(s).watchlist_size
+    status, _, body = request(console, "GET", f"/api/profile?name={name}&percent={p}")
+    assert status == 200
+    got = json.loads(body)
+    prof = get_profile(name)
+    assert (got["profile"], got["version"], got["watchlist_size"]) == (name, prof.version, w)
+    assert got["label"] == "profile prediction, not a measurement of this run"
+    if prof.scale.percent == "none":  # no operator percent: nothing predicted at a percent
+        assert got["score"] is None and got["rows"] == []
+        return
+    t = float(get_mapping(prof.scale.percent).to_cosine(p))
+    if not np.isfinite(t):  # 0 % on a linear scale: every score, so every search, alerts
+        assert (got["score"], got["rows"]) == ("-inf", []) and "every search alerts" in got["note"]
+        return
+    assert got["score"] == t and got["note"] is None
+    assert [r["condition"] for r in got["rows"]] == list(prof.model.genuine)
+    for r in got["rows"]:
+        args = ["profile", "predict", name, "--gallery", str(w), "--condition", r["condition"],
+                "--format", "json", f"--threshold={t}"]  # fmt: skip
+        res = CliRunner().invoke(cli_app, args)
+        assert res.exit_code == 0, res.output
+        cli = json.loads(res.output)["rows"][0]
+        assert r["fpir"] == cli["fpir"] and r["fnir"] == cli["fnir"]
+        assert r["tpir"] == pytest.approx(1.0 - cli["fnir"], abs=1e-15)
+    listed = json.loads(request(console, "GET", "/api/profiles")[2])["profiles"]
+    assert name in [x["name"] for x in listed]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["name=../../run.json&percent=50", "name=/etc/passwd&percent=50", "name=x.toml&percent=50",
+     "name=npl-neoface-v4&percent=101", "name=npl-neoface-v4", "name=&percent=50"],
+)  # fmt: skip
+def test_api_profile_reads_no_file_a_request_names(console, query, tmp_path):
+    status, _, body = request(console, "GET", f"/api/profile?{query}")
+    assert status == 400 and json.loads(body)["exit_code"] == 2
+    assert b"root:" not in body and b"facelab-run" not in body
+
+
 def test_facelab_serve_prints_its_url_and_serves(run_copy):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -354,6 +417,73 @@ def test_facelab_serve_prints_its_url_and_serves(run_copy):
             except ConnectionRefusedError:
                 assert time.monotonic() < deadline and proc.poll() is None
                 time.sleep(0.2)
+        for path in ("/", "/threshold", "/search", "/retention"):  # all four views
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", path)
+            res = conn.getresponse()
+            assert res.status == 200 and b'aria-current="page"' in res.read(), path
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# --------------------------------------------------------------------------- hostile requests
+
+
+def _multipart(fields: dict) -> tuple[bytes, str]:
+    boundary = "facelab-test-boundary"
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    )
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+HOSTILE = [  # (method, path, body, content type, status, exit code, fragment)
+    ("POST", "/api/alerts/1/review", b"[" * 30_000 + b"]" * 30_000, "application/json",
+     400, 2, "nested too deeply"),
+    ("POST", "/api/alerts/1/review", b'{"note": "' + b"x" * 100_000 + b'"}', "application/json",
+     400, 2, "larger than 65536 bytes"),
+    ("POST", "/api/alerts/99999999999999999999999/review", b'{"decision": "confirm", "reason": "x"}',
+     "application/json", 404, 9, "no alert 99999999999999999999999"),
+    ("POST", "/api/search", *_multipart({"person": "0", "reason": "x", "min_percent": "abc"}),
+     400, 2, "--min-percent must lie in [0, 100]"),
+    ("POST", "/api/search", *_multipart({"person": "99999999999999999999", "reason": "x"}),
+     404, 9, "no person 99999999999999999999"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "body", "ctype", "status", "code", "fragment"),
+                         HOSTILE, ids=[f"{h[1]}-{h[6]}" for h in HOSTILE])  # fmt: skip
+def test_hostile_requests_get_the_cli_line_and_change_nothing(
+    console, run_copy, method, path, body, ctype, status, code, fragment
+):
+    from runtree import tree_hash
+
+    cookie, token = session(console)
+    before = tree_hash(run_copy)
+    got, _, out = request(console, method, path, body=body, headers={
+        "Cookie": cookie, "X-CSRF-Token": token, "Content-Type": ctype})  # fmt: skip
+    assert got == status, out
+    error = json.loads(out)
+    assert error["exit_code"] == code and fragment in error["error"], error
+    assert error["error"].startswith("error: ") and "\n" not in error["error"]
+    assert tree_hash(run_copy) == before
+
+
+@pytest.mark.parametrize("where", ["unknown host", "port in use"])
+def test_serve_refuses_an_address_it_cannot_listen_on_in_one_line(run_copy, where):
+    from facelab.errors import ConfigError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        host = "999.1.1.1" if where == "unknown host" else "127.0.0.1"
+        result = CliRunner().invoke(cli_app, ["serve", str(run_copy), "--host", host,
+                                              "--port", str(port)])  # fmt: skip
+    assert isinstance(result.exception, ConfigError), (result.output, result.exception)
+    assert str(result.exception).startswith(f"--host {host}") and "cannot listen" in str(
+        result.exception
+    )
+    assert "open http" not in result.output  # refused before the URL is printed

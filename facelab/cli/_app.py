@@ -38,8 +38,10 @@ def main() -> None:
     """Console entry point: run the app, turning FacelabError into one line and an exit code.
 
     Click's usage errors (unknown options, missing arguments, values click itself refuses) are
-    printed the same way, as one ``error: …`` line with exit code 2; ``--help``, ``typer.Exit``
-    and a bare ``facelab`` (which shows the help) behave as in click's standalone mode.
+    printed the same way, as one ``error: …`` line with exit code 2, and an ``OSError`` the
+    system raised for a file (a read-only folder, a full disk) as one line with exit code 1;
+    ``--help``, ``typer.Exit`` and a bare ``facelab`` (which shows the help) behave as in
+    click's standalone mode.
     """
     try:
         rc = app(standalone_mode=False)
@@ -60,5 +62,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         print("error: aborted", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:  # the system refused a file: a read-only folder, a full disk, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         sys.exit(1)
     sys.exit(rc if type(rc) is int else 0)  # typer.Exit's code; a command's own value: 0

@@ -226,8 +226,10 @@ def calibrate(
         f"facelab {model.facelab_version}",
         highlight=False,
     )
+    from facelab.lab.report.text import pct
+
     found = ", ".join(
-        f"{k} {len(s.labels)}/{s.rendered} ({s.detect_rate:.0%})" for k, s in samples.items()
+        f"{k} {len(s.labels)}/{s.rendered} ({pct(s.detect_rate)})" for k, s in samples.items()
     )
     console.print(f"faces YuNet found: {found}", highlight=False)
     rendered = sum(s.rendered for src in (samples, checks or {}) for s in src.values())

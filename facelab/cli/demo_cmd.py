@@ -47,7 +47,7 @@ def demo_cmd(
 
     Started again, it resumes the existing run instead of redoing it.
     """
-    from facelab.api import DEMO_SCENARIO, DEMO_THRESHOLDS
+    from facelab.api import DEMO_SCENARIO, DEMO_THRESHOLDS, demo_backend
     from facelab.cli.run_cmd import print_summary, run_with_progress
     from facelab.cli.sweep_cmd import compact_text, header_text
     from facelab.config.scenario import load_scenario
@@ -66,7 +66,7 @@ def demo_cmd(
         print("models fetched and converted: " + ", ".join(sorted(status)))
     scenario = load_scenario(DEMO_SCENARIO)
     print(f"facelab demo: {scenario.description}")
-    summary = run_with_progress(scenario, out, None, device)
+    summary = run_with_progress(scenario, out, None, device, backend=demo_backend(out))
     print()
     print_summary(summary)
 
@@ -84,6 +84,8 @@ def demo_cmd(
     print()
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     print(f"Report: {report} — open it in a browser")
+    if not serve:
+        print(f"Console: facelab serve {out} — the operator's seat in a browser")
     if serve:
         from facelab.cli.serve_cmd import start_console
 

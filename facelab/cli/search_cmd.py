@@ -44,6 +44,23 @@ LargestOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="Embedder device: cpu, cuda or auto.")]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="local (this process) or ray (a Ray cluster: pip install 'facelab[ray]'); "
+        "both give the same result.",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        metavar="ADDR",
+        help="Ray cluster to join with --engine ray: host:port of `ray start --head`, "
+        "ray://host:10001 or auto (default: a local Ray instance).",
+    ),
+]
 FormatOpt = Annotated[
     str, typer.Option("--format", help="table, json or csv (json: facelab.lab.jsonview).")
 ]
@@ -206,6 +223,8 @@ def search_cmd(
     actor: ActorOpt = None,
     device: DeviceOpt = "cpu",
     fmt: FormatOpt = "table",
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Where was the person in this photo seen? Searches the archive window of the run.
 
@@ -221,7 +240,7 @@ def search_cmd(
     res = lab.search(
         photo, reason=reason, case=case, min_percent=min_percent, top=top, cameras=camera,
         date_from=date_from, date_to=date_to, mapping=mapping, largest=largest, sheet=sheet,
-        allow_missing=allow_missing,
+        allow_missing=allow_missing, engine=engine, address=address,
     )  # fmt: skip
     if res.missing_days:
         print(

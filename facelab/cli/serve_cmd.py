@@ -36,9 +36,11 @@ def serve_cmd(
 def start_console(run: Path, *, host: str = "127.0.0.1", port: int = 8000, device: str = "cpu"):
     """Print the console's URL (with its token off loopback) and serve until Ctrl-C."""
     from facelab.serve.app import create_app
-    from facelab.serve.server import Address, serve
+    from facelab.serve.server import Address, listen, serve
 
     application = create_app(run, host=host, device=device)
+    sock = listen(host, port)  # an address that cannot be used is refused before the URL
+    port = sock.getsockname()[1]
     addr = Address(host, port, application.state.console.guard.token)
     print(f"facelab console for {run}")
     print(f"open {addr.url}")
@@ -46,4 +48,4 @@ def start_console(run: Path, *, host: str = "127.0.0.1", port: int = 8000, devic
         print(
             "the token is required from any host but loopback: share the URL only with your class"
         )
-    serve(application, host, port)
+    serve(application, host, port, sock)

@@ -21,12 +21,14 @@ import typer
 
 from facelab.cli import options
 from facelab.cli._app import app
+from facelab.errors import ConfigError
 from facelab.lab.metrics import SECONDS_PER_CANDIDATE, Rate, targets_found
 from facelab.lab.passes import load_passes
 from facelab.lab.report.facts import RunFacts, run_facts
 from facelab.lab.report.text import pct
 from facelab.lab.scores import load_scores
 from facelab.lab.sweep import DEFAULT_THRESHOLDS, SweepTable, run_mapping, sweep_run
+from facelab.lab.watchlists import AS_SEARCHED, CURRENT, DESCRIPTIONS
 from facelab.run.store import RunStore
 from facelab.search.percent import MAPPINGS, PercentMapping
 
@@ -39,6 +41,12 @@ class Format(str, Enum):
 
 class By(str, Enum):
     camera_kind = "camera-kind"
+    group = "group"
+
+
+class Watchlist(str, Enum):
+    as_searched = AS_SEARCHED
+    current = CURRENT
 
 
 # --------------------------------------------------------------------------- compact text
@@ -198,8 +206,20 @@ def header_text(facts: RunFacts, mapping: PercentMapping) -> str:
     ]
     if facts.purge is not None:
         lines.append(f"purged     {facts.purge.describe()}")
+    versions = ", ".join(str(v) for v in facts.watchlist_versions) or "none"
+    if facts.watchlist_basis == CURRENT:
+        lines.append(
+            f"scored     RE-SCORED against today's watchlist (version {versions}), not the "
+            "one each search ran against"
+        )
+    else:
+        lines.append(
+            f"scored     each search against the watchlist it ran against (version {versions})"
+        )
     if facts.inference:
         lines.append(f"models     ran on {facts.inference} (backend, precision; run.json)")
+    if facts.system:
+        lines.append(f"system     {facts.system}")
     if facts.complete:
         lines.append(
             "1:1        impostor scores complete (every search scored against every entry)"
@@ -239,6 +259,11 @@ def _facts_json(facts: RunFacts) -> dict[str, Any]:
         "top_k": facts.top_k,
         "impostor_scores_complete": facts.complete,
         "inference": facts.inference,
+        "watchlist": {
+            "scored_against": facts.watchlist_basis,
+            "versions": list(facts.watchlist_versions),
+            "description": DESCRIPTIONS[facts.watchlist_basis],
+        },
     }
 
 
@@ -253,10 +278,35 @@ def sweep_output(
     fmt: str = "table",
     seconds_per_candidate: float = SECONDS_PER_CANDIDATE,
     by: str | None = None,
+    watchlist: str = AS_SEARCHED,
 ) -> str:
-    """Everything ``facelab sweep`` prints, as one string (deterministic for a given run)."""
+    """Everything ``facelab sweep`` prints, as one string (deterministic for a given run).
+
+    ``watchlist`` :data:`~facelab.lab.watchlists.CURRENT` re-scores the stored candidates
+    against today's watchlist; a CSV then starts with a ``watchlist`` column saying so.
+    """
+    text = _sweep_text(run, thresholds, mapping, rank, fmt, seconds_per_candidate, by, watchlist)
+    if fmt == Format.csv.value and watchlist == CURRENT:
+        lines = text.splitlines()
+        text = "\n".join(["watchlist," + lines[0]] + [f"{CURRENT}," + x for x in lines[1:]]) + "\n"
+    return text
+
+
+def _sweep_text(
+    run: Path,
+    thresholds: str = DEFAULT_THRESHOLDS,
+    mapping: str = "linear",
+    rank: int = 1,
+    fmt: str = "table",
+    seconds_per_candidate: float = SECONDS_PER_CANDIDATE,
+    by: str | None = None,
+    watchlist: str = AS_SEARCHED,
+) -> str:
+    """:func:`sweep_output` before a CSV is labelled."""
+    if by == By.group.value:
+        return _group_text(run, thresholds, mapping, fmt, watchlist)
     with RunStore(run, readonly=True) as store:
-        scores = load_scores(store)
+        scores = load_scores(store, watchlist)
         facts = run_facts(store, scores)
         passes = load_passes(store, scores)
     m = run_mapping(scores, mapping)
@@ -302,6 +352,19 @@ def sweep_output(
     return "".join(parts)
 
 
+def _group_text(run: Path, thresholds: str, mapping: str, fmt: str,
+                watchlist: str = AS_SEARCHED) -> str:  # fmt: skip
+    """``--by group``: rates per measured group and the differential (:mod:`facelab.lab.groups`)."""
+    from facelab.lab import groups as lab_groups
+
+    if fmt == Format.csv.value:
+        raise ConfigError("--by group prints a table or JSON (--format table or json)")
+    with RunStore(run, readonly=True) as store:
+        gs = lab_groups.load_group_scores(store, watchlist)
+        gsw = lab_groups.sweep_groups(gs, thresholds, mapping)
+    return gsw.to_json() if fmt == Format.json.value else lab_groups.group_text(gsw)
+
+
 @app.command("sweep")
 def sweep_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory (from `facelab run`).")],
@@ -326,8 +389,29 @@ def sweep_cmd(
         ),
     ] = SECONDS_PER_CANDIDATE,
     by: Annotated[
-        By | None, typer.Option(help="Also break the figures down by camera kind.")
+        By | None,
+        typer.Option(
+            help="Also break the figures down by camera kind; or (group) rates per "
+            "measured group of people and the differential between groups."
+        ),
     ] = None,
+    watchlist: Annotated[
+        Watchlist,
+        typer.Option(
+            help="Score each search against the watchlist it ran against (as-searched), or "
+            "re-score the stored candidates against today's (current; refused where the "
+            "stored top-k does not cover it)."
+        ),
+    ] = Watchlist.as_searched,
+    review: Annotated[
+        bool,
+        typer.Option(
+            "--review",
+            help="Add what the scenario's model of the human reviewer "
+            "(its review table) makes of the alerts: stops, innocent people stopped, "
+            "wanted people missed, reviewer hours, per day and per group.",
+        ),
+    ] = False,
 ) -> None:
     """Error rates, false alerts and review load at each percent threshold.
 
@@ -339,6 +423,27 @@ def sweep_cmd(
     """
     text = sweep_output(
         run, thresholds, mapping, rank, fmt.value, seconds_per_candidate,
-        by.value if by is not None else None,
+        by.value if by is not None else None, watchlist.value,
     )  # fmt: skip
+    if review:
+        text = _with_review(text, run, thresholds, mapping, fmt.value, watchlist.value)
     typer.echo(text, nl=False)
+
+
+def _with_review(text: str, run: Path, thresholds: str, mapping: str, fmt: str,
+                 watchlist: str = AS_SEARCHED) -> str:  # fmt: skip
+    """``--review``: the reviewer model's outcomes (:mod:`facelab.lab.reviewer`) after the
+    sweep's table, or as the ``review`` entry of its JSON."""
+    from facelab.lab import reviewer
+
+    if fmt == Format.csv.value:
+        raise ConfigError("--review prints with a table or JSON (--format table or json)")
+    with RunStore(run, readonly=True) as store:
+        spec = store.scenario().review
+        outcomes = reviewer.review_run(store, thresholds, mapping, spec, watchlist)
+    if fmt == Format.json.value:
+        doc = json.loads(text)
+        doc["review"] = json.loads(reviewer.review_json(outcomes, spec, watchlist))
+        return json.dumps(doc, indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    return text + "\nWho is stopped: the human reviewer ([review])\n" + reviewer.review_text(
+        outcomes, spec)  # fmt: skip

@@ -157,6 +157,46 @@ def stats_cmd(
         print(f"  {op.percent:5.1f} %  cos >= {op.cosine:.3f}  FMR {op.fmr}  FNMR {op.fnmr}")
 
 
+_GROUPS_HELP = (
+    "How the generator's faces fall into the measured groups (a scenario's population "
+    "groups).\n\n"
+    "Measures the Individual Typology Angle (ITA) on the cheeks of the undisturbed face of "
+    "identities 0..I-1 and counts them per ITA band; with --sightings K, also the share of K "
+    "latent variations per identity whose face stays in its identity's band. The groups are "
+    "bands of an image colour measure of synthetic faces, not skin types or ethnicities "
+    "(docs/groups.md)."
+)
+
+
+@synth_app.command("groups", help=_GROUPS_HELP)
+def groups_cmd(
+    identities: Annotated[
+        int, typer.Option("--identities", min=1, max=100_000, help="Identities (ids 0..I-1).")
+    ] = 1000,
+    sightings: Annotated[
+        int, typer.Option("--sightings", min=0, max=100, help="Latent variations per identity.")
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", parser=options.seed(), help="World seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """ITA distribution of the generator's faces (see ``_GROUPS_HELP``)."""
+    from facelab import api
+
+    d = api.synth_groups(identities, seed=seed, sightings=sightings).to_dict()
+    if as_json:
+        print(json.dumps(d, indent=2))
+        return
+    print(f"ITA of {identities} synthetic faces (seed {seed}); groups are bands of an image "
+          "colour measure, not skin types or ethnicities")  # fmt: skip
+    for g, c in d["counts"].items():
+        print(f"  {g:<13} {c:>7,}  {100 * d['shares'][g]:5.1f} %")
+    p = d["ita_percentiles"]
+    print("ITA percentiles: " + ", ".join(f"{k} {v:g}°" for k, v in p.items()))
+    if sightings:
+        print(f"sightings in their identity's group: {100 * d['sighting_agreement']:.1f} % "
+              f"({sightings} per identity, latent sigma {d['sigma']:g})")  # fmt: skip
+
+
 @app.command("frames", help=_FRAMES_HELP)
 def frames_cmd(
     scenario: Annotated[

@@ -43,6 +43,16 @@ DEFAULT_DETECTION_REGIONS = "motion"
 #: Inference backend of the image pipeline's models (facelab.vision.backend; "auto" picks).
 DEFAULT_DETECTION_BACKEND = "onnxruntime"
 
+# [review]: the human who reviews each alert (facelab.lab.reviewer). P(confirm) from White et
+# al. 2014, PLoS ONE 9(8): e103510 (30 passport officers, Sydney, photo-to-person matching:
+# 6 % of valid photos rejected, 14 % of similar-looking "fraudulent" photos accepted).
+DEFAULT_REVIEW_SECONDS = 10.0
+DEFAULT_P_CONFIRM_TRUE = 0.94
+DEFAULT_P_CONFIRM_FALSE = 0.14
+#: Automation bias and queue pressure: log-odds added per 10 points / per 10 waiting alerts.
+DEFAULT_AUTOMATION_BIAS = 0.0
+DEFAULT_QUEUE_EFFECT = 0.0
+
 # [limits]: what a scenario may need before it is refused (facelab.config.resources)
 #: Estimated peak memory of a run, in GiB. A fixed figure rather than the machine's own memory, so
 #: that a scenario (and a run's stored copy of it) loads the same on every machine.

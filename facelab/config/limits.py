@@ -27,6 +27,13 @@ DETECTION_BACKENDS: tuple[str, ...] = ("auto", "onnxruntime", "openvino")
 #: not load faiss.
 ARCHIVE_KINDS: tuple[str, ...] = ("flat", "ivf-flat", "ivf-pq", "sq8", "ivf-sq8")
 
+#: Groups of synthetic people by the Individual Typology Angle (ITA) measured on their rendered
+#: faces (``[population] groups``), lightest first; :data:`ITA_LOWER_BOUNDS` gives each group's
+#: lower bound in degrees (the standard ITA bands; the last group is everything below -30°).
+#: They are bands of an image colour measure, never a real ethnicity (:mod:`facelab.world.groups`).
+ITA_GROUPS: tuple[str, ...] = ("very-light", "light", "intermediate", "tan", "brown", "dark")
+ITA_LOWER_BOUNDS: tuple[float, ...] = (55.0, 41.0, 28.0, 10.0, -30.0, -90.0)
+
 #: Percent mappings a scenario alerts with (``[thresholds] mapping``): the names of
 #: :data:`facelab.search.percent.MAPPINGS` that need no run to calibrate them (``log-fmr`` is
 #: fitted to a finished run's impostor scores, so it is a ``facelab sweep --mapping`` only).
@@ -67,6 +74,9 @@ JPEG_QUALITY: tuple[int, int] = (1, 100)
 MIN_RETENTION_DAYS = 1
 #: ``[policy] frame_interval_s``: one second to one day.
 FRAME_INTERVAL_S: tuple[int, int] = (1, 86400)
+#: ``[review]``: most seconds per alert (one day), and the largest log-odds slope.
+MAX_REVIEW_SECONDS = 86400.0
+MAX_LOG_ODDS_SLOPE = 10.0
 #: ``[archive] nprobe``.
 MIN_NPROBE = 1
 

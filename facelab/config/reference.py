@@ -67,6 +67,10 @@ KEYS: tuple[Key, ...] = (
         "Render frames and run the real models, or draw embeddings from the calibrated twin."),
     Key("population", "size", "people", REQUIRED, f"≥ {L.MIN_POPULATION}",
         "People living in the city (person ids 0 .. size-1)."),
+    Key("population", "groups", "table of group = share", Say("none (faces as drawn)"),
+        f"groups {_choices(L.ITA_GROUPS)}; shares 0 – 1 summing to 1; image mode only",
+        "Shares of groups measured on each identity's rendered face (ITA bands > 55°, 41, "
+        "28, 10, −30, below; `docs/groups.md`); image colour bands, not ethnicities."),
     Key("movement", "passes_per_day", "[low, high] passes", list(D.DEFAULT_PASSES_PER_DAY),
         f"low ≥ {L.MIN_PASSES_PER_DAY}, high ≥ max(low, {L.MIN_PASSES_UPPER})",
         "Camera passes a present person makes a day (uniform)."),
@@ -148,6 +152,32 @@ KEYS: tuple[Key, ...] = (
         _choices(L.DETECTION_REGIONS), "Detect faces where the frame changed, or everywhere."),
     Key("detection", "backend", "choice", D.DEFAULT_DETECTION_BACKEND,
         _choices(L.DETECTION_BACKENDS), "Inference backend of the detector, embedder, generator."),
+    Key("system", "profile", "name", Say("none (the twin's own SFace cosines)"),
+        "a shipped profile with an operator percent (`facelab profiles`); embedding mode",
+        "Deployed system to emulate: candidate scores carried onto its score scale, alerts on "
+        "its percent (`facelab.profiles.emulate`)."),
+)  # fmt: skip
+
+KEYS += (
+    Key("review", "seconds_per_alert", "seconds", D.DEFAULT_REVIEW_SECONDS,
+        f"> 0, ≤ {L.MAX_REVIEW_SECONDS:g}", "Reviewer time per alert (one reviewer, alerts in "
+        "arrival order; the queue is what waits)."),
+    Key("review", "p_confirm_true", "probability", D.DEFAULT_P_CONFIRM_TRUE, "0 – 1",
+        "P(reviewer confirms an alert on the right person). Default: White et al. 2014, PLoS "
+        "ONE 9(8) e103510: 30 Australian passport officers at work matching photo-ID to the "
+        "person in front of them rejected 6 % of valid photos."),
+    Key("review", "p_confirm_false", "probability", D.DEFAULT_P_CONFIRM_FALSE, "0 – 1",
+        "P(reviewer confirms an alert on someone else): a stop of an innocent person. Default: "
+        "the same officers accepted 14 % of 'fraudulent' photos of similar-looking people."),
+    Key("review", "automation_bias", "log-odds per 10 points", D.DEFAULT_AUTOMATION_BIAS,
+        f"±{L.MAX_LOG_ODDS_SLOPE:g}", "Added to the log-odds of confirming per 10 displayed "
+        "percent points above the threshold. Fysh & Bindemann 2018 (Cogn. Sci. 42:1714) and "
+        "Howard et al. 2020 (PLoS ONE 15:e0237855) found prior labels bias decisions but give "
+        "no figure on this scale: 0 unless set."),
+    Key("review", "queue_effect", "log-odds per 10 alerts", D.DEFAULT_QUEUE_EFFECT,
+        f"±{L.MAX_LOG_ODDS_SLOPE:g}", "Added to the log-odds of confirming per 10 alerts "
+        "waiting. Alenezi et al. 2015 (PeerJ 3:e1184) found accuracy falls over long sessions; "
+        "no figure on this scale: 0 unless set."),
 )  # fmt: skip
 
 if hasattr(D, "DEFAULT_MAX_DAYS"):

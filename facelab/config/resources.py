@@ -24,6 +24,9 @@ The estimates (:func:`estimate`) follow the data structures the work allocates:
   (:data:`DISK_BYTES_PER_SIGHTING`), and in image mode each FR frame as a JPEG
   (:data:`JPEG_BYTES_PER_PIXEL`).
 
+:func:`check_disk_space` compares the disk estimate with the free space of the file system
+that will hold the run directory, when the run is about to start.
+
 Expected counts use the means of the movement model (presence, the middle of
 ``passes_per_day``) and the share of cameras that are FR. The limits are the ``[limits]`` table
 (:class:`~facelab.config.sections.LimitsSpec`), defaults in :mod:`facelab.config.defaults`.
@@ -32,15 +35,19 @@ Expected counts use the means of the movement model (presence, the middle of
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facelab.config.validate import ErrorContext
+from facelab.errors import ConfigError
 
 if TYPE_CHECKING:
     from facelab.config.scenario import Scenario
 
-__all__ = ["Need", "check_resources", "estimate", "memory_limit_gib"]
+__all__ = ["Need", "check_disk_space", "check_resources", "estimate", "memory_limit_gib"]
 
 GIB = 1024**3
 
@@ -152,4 +159,53 @@ def check_resources(ctx: ErrorContext, scenario: Scenario, mode: str | None = No
             f"the run would take about {_gib(need.disk_bytes)} on disk "
             f"({need.fr_sightings_per_day * scenario.days:,.0f} archived sightings), more than "
             f"the limit of {lim.disk_gib:g} GiB; raise [limits] disk_gib if the disk has room",
+        )
+
+
+def _existing_parent(path: Path) -> Path:
+    """``path`` itself or its nearest ancestor that exists (the folder the run will go in)."""
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _bytes_under(folder: Path) -> int:
+    """Bytes of the files already under ``folder`` (a run being resumed), links not followed."""
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def check_disk_space(scenario: Scenario, out: str | Path, mode: str | None = None) -> None:
+    """Refuse to start (a :class:`~facelab.errors.ConfigError`, nothing written) when the run
+    directory ``out`` would not fit on its file system.
+
+    The need is :func:`estimate`'s ``disk_bytes`` less what ``out`` already holds (a run being
+    resumed); the room is :func:`shutil.disk_usage` of ``out`` or its nearest existing parent.
+    A run directory that is a file, or a path whose free space cannot be read, is left to the
+    run itself to report.
+    """
+    out = Path(out)
+    where = _existing_parent(out)
+    if not where.is_dir():
+        return
+    need = estimate(scenario, mode).disk_bytes
+    if out.is_dir():
+        need -= _bytes_under(out)
+    if need <= 0:
+        return
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return
+    if need > free:
+        raise ConfigError(
+            f"not enough disk space for --out {out}: the run needs about {_gib(need)}, "
+            f"{where} has {_gib(free)} free; free some space or choose another --out"
         )

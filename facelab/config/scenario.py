@@ -41,6 +41,11 @@ Schema (defaults in brackets)::
     [detection]   regions ["motion"] (motion | full): detect faces where a fixed camera's frame
                   changed (facelab.world.motion), or always in the whole frame;
                   backend ["onnxruntime"] (auto | onnxruntime | openvino): where the models run
+    [system]      profile [none]: a system profile (facelab profiles) whose score scale the
+                  embedding run's candidate scores are carried onto (facelab.profiles.emulate)
+    [review]      seconds_per_alert [10], p_confirm_true [0.94], p_confirm_false [0.14],
+                  automation_bias [0], queue_effect [0]: the human who reviews each alert
+                  (facelab.lab.reviewer)
     [limits]      memory_gib [8], disk_gib [100],
                   cameras [100000], days [3660]: what the scenario may need; a scenario whose
                   estimated memory (world and one day) or run-directory size, cameras or days
@@ -78,6 +83,8 @@ from facelab.config.sections import (
     PolicySpec,
     PopulationSpec,
     RetentionSpec,
+    ReviewSpec,
+    SystemSpec,
     ThresholdSpec,
     VariationSpec,
     WatchlistSpec,
@@ -95,6 +102,8 @@ from facelab.config.tables import (
     read_population,
     read_quality,
     read_retention,
+    read_review,
+    read_system,
     read_thresholds,
     read_variation,
     read_watchlist,
@@ -141,6 +150,8 @@ _TOP_KEYS = (
     "policy",
     "archive",
     "detection",
+    "system",
+    "review",
     "limits",
 )
 
@@ -172,6 +183,8 @@ class Scenario:
     archive: ArchiveSpec = ArchiveSpec()
     detection: DetectionSpec = DetectionSpec()
     limits: LimitsSpec = LimitsSpec()
+    system: SystemSpec = SystemSpec()
+    review: ReviewSpec = ReviewSpec()
     source: str = field(default="<scenario>", compare=False)
 
     # ---- derived views
@@ -248,7 +261,7 @@ class Scenario:
             "start": self.start.isoformat(),
             "days": self.days,
             "mode": self.mode,
-            "population": {"size": self.population.size},
+            "population": self.population.to_dict(),
             "movement": {
                 "passes_per_day": list(self.movement.passes_per_day),
                 "active_hours": list(self.movement.active_hours),
@@ -285,6 +298,10 @@ class Scenario:
             out["detection"] = self.detection.to_dict()
         if self.limits != LimitsSpec():
             out["limits"] = self.limits.to_dict()
+        if self.system != SystemSpec():
+            out["system"] = self.system.to_dict()
+        if self.review != ReviewSpec():
+            out["review"] = self.review.to_dict()
         return out
 
 
@@ -300,6 +317,12 @@ def _check_consistency(ctx: ErrorContext, s: Scenario) -> None:
             "watchlist.in_city",
             f"{s.watchlist.in_city} is more than population.size ({s.population.size})",
         )
+    if s.population.groups is not None and s.mode != "image":
+        ctx.fail("population.groups", "groups are measured on rendered faces: they need "
+                 "mode = \"image\" (the embedding twin draws no faces)")  # fmt: skip
+    if s.system.profile is not None and s.mode != "embedding":
+        ctx.fail("system.profile", "a system profile drives an embedding-mode run: set "
+                 'mode = "embedding"')  # fmt: skip
     ids = {c.id for c in s.cameras}
     for cid in s.thresholds.per_camera:
         if cid not in ids:
@@ -416,6 +439,8 @@ def parse_scenario(data: dict, source: str) -> Scenario:
     policy = read_policy(ctx, optional_table(ctx, data, "policy"))
     archive = read_archive(ctx, optional_table(ctx, data, "archive"))
     detection = read_detection(ctx, optional_table(ctx, data, "detection"))
+    system = read_system(ctx, optional_table(ctx, data, "system"))
+    review = read_review(ctx, optional_table(ctx, data, "review"))
 
     scenario = Scenario(
         name=name,
@@ -437,6 +462,8 @@ def parse_scenario(data: dict, source: str) -> Scenario:
         archive=archive,
         detection=detection,
         limits=limits,
+        system=system,
+        review=review,
         source=source,
     )
     _check_consistency(ctx, scenario)

@@ -14,6 +14,7 @@ from facelab.config.defaults import (
     DEFAULT_ACTIVE_HOURS,
     DEFAULT_ALERT_PERCENT,
     DEFAULT_ARCHIVE_KIND,
+    DEFAULT_AUTOMATION_BIAS,
     DEFAULT_CAMERA_FR,
     DEFAULT_CASE_HOLD,
     DEFAULT_COMMUTER_SHARE,
@@ -28,12 +29,16 @@ from facelab.config.defaults import (
     DEFAULT_MAX_CAMERAS,
     DEFAULT_MAX_DAYS,
     DEFAULT_MEMORY_GIB,
+    DEFAULT_P_CONFIRM_FALSE,
+    DEFAULT_P_CONFIRM_TRUE,
     DEFAULT_PASSES_PER_DAY,
     DEFAULT_PRESENCE,
     DEFAULT_QUALITY,
+    DEFAULT_QUEUE_EFFECT,
     DEFAULT_REQUIRE_REASON,
     DEFAULT_RESOLUTION,
     DEFAULT_RETENTION_DAYS,
+    DEFAULT_REVIEW_SECONDS,
 )
 
 __all__ = [
@@ -45,7 +50,9 @@ __all__ = [
     "MovementSpec",
     "PolicySpec",
     "PopulationSpec",
+    "ReviewSpec",
     "RetentionSpec",
+    "SystemSpec",
     "ThresholdSpec",
     "VariationSpec",
     "WatchlistSpec",
@@ -130,7 +137,25 @@ class CameraGroupSpec:
 
 @dataclass(frozen=True)
 class PopulationSpec:
+    """The people of the city.
+
+    Attributes
+    ----------
+    size : int
+        People living in the city.
+    groups : tuple[tuple[str, float], ...] or None
+        ``(group, share)`` pairs in :data:`facelab.config.limits.ITA_GROUPS` order (shares sum
+        to 1), or ``None``: faces as the generator draws them, no groups assigned.
+    """
+
     size: int
+    groups: tuple[tuple[str, float], ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"size": self.size}
+        if self.groups is not None:
+            out["groups"] = dict(self.groups)
+        return out
 
 
 @dataclass(frozen=True)
@@ -233,6 +258,43 @@ class DetectionSpec:
         if self.backend != DEFAULT_DETECTION_BACKEND:
             out["backend"] = self.backend
         return out
+
+
+@dataclass(frozen=True)
+class ReviewSpec:
+    """The human reviewer of each alert (``[review]``; :mod:`facelab.lab.reviewer`).
+
+    ``logit P(confirm) = logit(p) + automation_bias · (displayed % − threshold %) / 10 +
+    queue_effect · (alerts waiting) / 10``, with ``p`` = ``p_confirm_true`` for an alert on the
+    right person and ``p_confirm_false`` otherwise; one reviewer takes alerts in arrival order,
+    ``seconds_per_alert`` each. Left out of :meth:`Scenario.to_dict` at its defaults."""
+
+    seconds_per_alert: float = DEFAULT_REVIEW_SECONDS
+    p_confirm_true: float = DEFAULT_P_CONFIRM_TRUE
+    p_confirm_false: float = DEFAULT_P_CONFIRM_FALSE
+    automation_bias: float = DEFAULT_AUTOMATION_BIAS
+    queue_effect: float = DEFAULT_QUEUE_EFFECT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seconds_per_alert": self.seconds_per_alert,
+            "p_confirm_true": self.p_confirm_true,
+            "p_confirm_false": self.p_confirm_false,
+            "automation_bias": self.automation_bias,
+            "queue_effect": self.queue_effect,
+        }
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """The deployed system a run emulates (``[system]``): ``profile`` names a system profile
+    (``facelab profiles``; :mod:`facelab.profiles.emulate`) or is ``None``, the twin's own SFace
+    cosines. Left out of :meth:`Scenario.to_dict` while ``None``."""
+
+    profile: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profile": self.profile}
 
 
 @dataclass(frozen=True)

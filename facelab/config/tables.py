@@ -17,6 +17,7 @@ from facelab.config.defaults import (
     DEFAULT_ACTIVE_HOURS,
     DEFAULT_ALERT_PERCENT,
     DEFAULT_ARCHIVE_KIND,
+    DEFAULT_AUTOMATION_BIAS,
     DEFAULT_CAMERA_FR,
     DEFAULT_CASE_HOLD,
     DEFAULT_COMMUTER_SHARE,
@@ -27,12 +28,16 @@ from facelab.config.defaults import (
     DEFAULT_FRAME_INTERVAL_S,
     DEFAULT_LATENT_SIGMA,
     DEFAULT_MAPPING,
+    DEFAULT_P_CONFIRM_FALSE,
+    DEFAULT_P_CONFIRM_TRUE,
     DEFAULT_PASSES_PER_DAY,
     DEFAULT_PRESENCE,
     DEFAULT_QUALITY,
+    DEFAULT_QUEUE_EFFECT,
     DEFAULT_REQUIRE_REASON,
     DEFAULT_RESOLUTION,
     DEFAULT_RETENTION_DAYS,
+    DEFAULT_REVIEW_SECONDS,
 )
 from facelab.config.limits import (
     ALERT_MAPPINGS,
@@ -42,9 +47,12 @@ from facelab.config.limits import (
     DETECTION_BACKENDS,
     DETECTION_REGIONS,
     FRAME_INTERVAL_S,
+    ITA_GROUPS,
     JPEG_QUALITY,
     LIMIT_COUNT_KEYS,
     LIMIT_GIB_KEYS,
+    MAX_LOG_ODDS_SLOPE,
+    MAX_REVIEW_SECONDS,
     MIN_FACE_PX,
     MIN_GROUP_CAMERAS,
     MIN_NPROBE,
@@ -65,6 +73,8 @@ from facelab.config.sections import (
     PolicySpec,
     PopulationSpec,
     RetentionSpec,
+    ReviewSpec,
+    SystemSpec,
     ThresholdSpec,
     VariationSpec,
     WatchlistSpec,
@@ -111,9 +121,24 @@ _QUALITY_KEYS = (
 
 
 def read_population(ctx: ErrorContext, t: dict) -> PopulationSpec:
-    """``[population]``."""
-    check_keys(ctx, t, "population", ("size",))
-    return PopulationSpec(size=required(ctx, t, "population", "size", int_min(MIN_POPULATION)))
+    """``[population]``; ``groups`` is a table of group = share (shares sum to 1)."""
+    check_keys(ctx, t, "population", ("size", "groups"))
+    size = required(ctx, t, "population", "size", int_min(MIN_POPULATION))
+    if "groups" not in t:
+        return PopulationSpec(size=size)
+    g = t["groups"]
+    if not isinstance(g, dict) or not g:
+        ctx.fail("population.groups", f"must be a table of group = share, got {describe(g)}")
+    for name in g:
+        if name not in ITA_GROUPS:
+            ctx.fail(f"population.groups.{key_repr(name)}",
+                     f"unknown group {name!r} (choose from {', '.join(ITA_GROUPS)})")  # fmt: skip
+    shares = {n: required(ctx, g, "population.groups", n, probability) for n in g}
+    total = sum(shares.values())
+    if abs(total - 1.0) > 1e-6:
+        ctx.fail("population.groups", f"shares must sum to 1, got {total:g}")
+    groups = tuple((n, float(shares[n])) for n in ITA_GROUPS if shares.get(n, 0.0) > 0)
+    return PopulationSpec(size=size, groups=groups)
 
 
 def read_movement(ctx: ErrorContext, t: dict) -> MovementSpec:
@@ -410,6 +435,42 @@ def read_archive(ctx: ErrorContext, t: dict) -> ArchiveSpec:
         ),
         nprobe=optional(ctx, t, p, "nprobe", int_min(MIN_NPROBE), None),
     )
+
+
+def read_system(ctx: ErrorContext, t: dict) -> SystemSpec:
+    """``[system]``: ``profile``, a profile name (checked against the profiles when the
+    scenario is loaded for a run, :func:`facelab.api.load_scenario`)."""
+    check_keys(ctx, t, "system", ("profile",))
+    return SystemSpec(profile=optional(ctx, t, "system", "profile", safe_name, None))
+
+
+def _log_odds_slope(v: Any) -> float:
+    """Check: a log-odds slope, a number in [-MAX_LOG_ODDS_SLOPE, MAX_LOG_ODDS_SLOPE]."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+        raise Invalid(f"must be a number, got {describe(v)}")
+    if abs(v) > MAX_LOG_ODDS_SLOPE:
+        raise Invalid(f"must lie in [-{MAX_LOG_ODDS_SLOPE:g}, {MAX_LOG_ODDS_SLOPE:g}], got {v}")
+    return float(v)
+
+
+def read_review(ctx: ErrorContext, t: dict) -> ReviewSpec:
+    """``[review]``: the reviewer model of :mod:`facelab.lab.reviewer`."""
+    p = "review"
+    keys = ("seconds_per_alert", "p_confirm_true", "p_confirm_false", "automation_bias",
+            "queue_effect")  # fmt: skip
+    check_keys(ctx, t, p, keys)
+    seconds = optional(ctx, t, p, "seconds_per_alert", positive_float, DEFAULT_REVIEW_SECONDS)
+    if seconds > MAX_REVIEW_SECONDS:
+        ctx.fail(f"{p}.seconds_per_alert", f"must be at most {MAX_REVIEW_SECONDS}, got {seconds}")
+    return ReviewSpec(
+        seconds_per_alert=seconds,
+        p_confirm_true=optional(ctx, t, p, "p_confirm_true", probability, DEFAULT_P_CONFIRM_TRUE),
+        p_confirm_false=optional(ctx, t, p, "p_confirm_false", probability,
+                                 DEFAULT_P_CONFIRM_FALSE),
+        automation_bias=optional(ctx, t, p, "automation_bias", _log_odds_slope,
+                                 DEFAULT_AUTOMATION_BIAS),
+        queue_effect=optional(ctx, t, p, "queue_effect", _log_odds_slope, DEFAULT_QUEUE_EFFECT),
+    )  # fmt: skip
 
 
 def read_detection(ctx: ErrorContext, t: dict) -> DetectionSpec:

@@ -23,6 +23,8 @@ import numpy as np
 from facelab.config.scenario import Scenario, load_scenario
 from facelab.errors import ConfigError
 from facelab.lab import metrics
+from facelab.lab.purged import held_days
+from facelab.lab.report.text import pct
 from facelab.lab.scores import load_scores
 from facelab.run import schema
 from facelab.run.store import RunStore
@@ -33,10 +35,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Variant:
-    """One run of a case: a label (its run folder) and scenario overrides."""
+    """One run of a case: a label (its run folder), scenario overrides and, when it is not the
+    case's own preset, the preset it runs."""
 
     label: str
     overrides: dict = dataclasses.field(default_factory=dict)
+    preset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ class CaseResult:
 
 def _pct(k: int, n: int) -> str:
     rate = metrics.Rate.of(k, n)
-    return f"{k} of {n} ({rate.value:.2%}; 95 % CI {rate.lo:.2%}–{rate.hi:.2%})"
+    return f"{k:,} of {n:,} ({pct(rate.value)}; 95 % CI {pct(rate.lo)}–{pct(rate.hi)})"
 
 
 def _all_scores(store: RunStore) -> np.ndarray:
@@ -130,26 +134,62 @@ def _npl(scenario: Scenario, runs: dict[str, RunStore]) -> list[str]:
         fn = metrics.fnir(sc.searches, [t])[0]
         fpirs[label] = fp.value
         lines.append(
-            f"watchlist {sc.watchlist_size:>6,}: FPIR {fp.count}/{fp.total} = {fp.value:.3%} "
-            f"(95 % CI {fp.lo:.3%}–{fp.hi:.3%}); TPIR {1 - fn.value:.1%} ({fn.total - fn.count}/{fn.total})"
+            f"watchlist {sc.watchlist_size:>6,}: FPIR {fp.count:,}/{fp.total:,} = {pct(fp.value)} "
+            f"(95 % CI {pct(fp.lo)}–{pct(fp.hi)}); TPIR {pct(1 - fn.value)} "
+            f"({fn.total - fn.count:,}/{fn.total:,})"
         )
     small, big = fpirs.get("wl-1000"), fpirs.get("wl-10000")
     if small and big:
         lines.append(
             f"ratio of FPIRs {big / small:.1f} for a 10× larger watchlist, at {p:.0f} % (seed {scenario.seed})"
         )
+    if "groups" in runs:
+        lines += npl_groups(runs["groups"])
+    return lines
+
+
+NPL_THRESHOLDS = (56.0, 58.0, 60.0)
+"""NPL's face-match thresholds 0.56 / 0.58 / 0.60, read as SFace cosines (linear percent)."""
+
+
+def npl_groups(store: RunStore, thresholds: tuple[float, ...] = NPL_THRESHOLDS) -> list[str]:
+    """The differential between measured groups of a run (``[population] groups``) at
+    ``thresholds`` (percent, linear): each group's same-group false-match rate and the highest
+    over the lowest with its 95 % interval (:func:`facelab.lab.groups.sweep_groups`)."""
+    from facelab.lab import groups as lab_groups
+
+    gsw = lab_groups.sweep_groups(lab_groups.load_group_scores(store), list(thresholds))
+    sc = store.scenario()
+    lines = [
+        f"measured groups ({sc.name}, image mode, seed {sc.seed}; "
+        f"{lab_groups.WHAT_GROUPS_ARE}): same-group false matches at SFace cosine"
+    ]
+    for i, d in enumerate(gsw.differential):
+        rates = ", ".join(
+            f"{g} {r[i]['fmr_within'].count}/{r[i]['fmr_within'].total}"
+            for g, r in gsw.rows.items() if r[i]["fmr_within"] is not None
+        )  # fmt: skip
+        if np.isnan(d.ratio):
+            verdict = "no ratio (no false match, or one group)"
+        else:
+            sig = "significant" if d.significant else "not significant"
+            verdict = (f"{d.high_group} / {d.low_group} = {d.ratio:.3g} "
+                       f"(95 % CI {d.lo:.3g}–{d.hi:.3g}), {sig}")  # fmt: skip
+        lines.append(f"  {d.percent / 100:.2f}: {rates or 'n/a'}; {verdict}")
     return lines
 
 
 def _metro(scenario: Scenario, runs: dict[str, RunStore]) -> list[str]:
     store = runs["city"]
     sc = load_scores(store)
-    days = len(np.unique(sc.day))  # days still in the archive window (older ones were purged)
+    # per-day figures divide by the days whose searches are still held, as `facelab sweep` does
+    days = len(held_days(store, sc.day))
     secs = sum(d.seconds for d in schema.days(store.db))
     per_min = sc.searches.n_searches / secs * 60 if secs else float("nan")
     lines = [
         f"{len(scenario.cameras):,} cameras, {len(scenario.fr_cameras)} with FR; {sc.searches.n_searches:,} "
-        f"faces searched in the {days}-day archive window (seed {scenario.seed})",
+        f"faces searched in the {days} day(s) still held after the retention purges "
+        f"(seed {scenario.seed})",
         f"ingestion here: {per_min:,.0f} sighting events per minute on this machine (twin embeddings)",
     ]
     for p in (50.0, 60.0, 70.0, 80.0):
@@ -157,7 +197,8 @@ def _metro(scenario: Scenario, runs: dict[str, RunStore]) -> list[str]:
         alert = sc.cand_score >= t
         false = int((alert & ~sc.cand_mate).sum())
         lines.append(
-            f"at {p:.0f} %: {alert.sum() / days:,.1f} alerts a day to review, false: {_pct(false, int(alert.sum()))}"
+            f"at {p:.0f} %: {alert.sum() / days:,.1f} alerts a day to review, "
+            f"{false / days:,.1f} of them false; false: {_pct(false, int(alert.sum()))}"
         )
     return lines
 
@@ -187,13 +228,23 @@ CASES: dict[str, Case] = {
         ),
         Case(
             "npl-lfr",
-            "NPL study for the Metropolitan Police (2023): FPIR against watchlist size",
-            "at threshold 0.6: TPIR 89 %; FPIR 1 in 6,000 (10,000 watchlist), 1 in 60,000 (1,000)",
-            "National Physical Laboratory, April 2023",
-            "NeoFace's 0.6 is not SFace's cosine 0.6; the lab shows the proportionality, not the level",
+            "NPL study for the Metropolitan Police (2023): FPIR against watchlist size, and "
+            "the imbalance between groups below 0.6",
+            "at threshold 0.6: TPIR 89 %; FPIR 1 in 6,000 (10,000 watchlist), 1 in 60,000 (1,000); "
+            "no statistically significant demographic imbalance at 0.6; at 0.58 and 0.56 more "
+            "false positives, and a statistically significant imbalance, with more Black subjects "
+            "falsely matched than Asian or White subjects (no per-group figures here: the "
+            "report's tables were not verified)",
+            "National Physical Laboratory, T. Mansfield, 'Facial Recognition Technology in Law "
+            "Enforcement Equitability Study', March 2023, as quoted by Computer Weekly, "
+            "12 April 2023 and The Register, 6 April 2023",
+            "NeoFace's 0.6 is not SFace's cosine 0.6; the lab shows the proportionality, not the "
+            "level; its groups are ITA bands of synthetic faces (classroom-groups), not "
+            "ethnicities, and its differential is not a finding about real people",
             (
                 Variant("wl-1000", {"watchlist_size": 1000}),
                 Variant("wl-10000", {}),
+                Variant("groups", {}, preset="classroom-groups"),
             ),
             _npl,
         ),
@@ -218,10 +269,17 @@ def _apply(scenario: Scenario, overrides: dict) -> Scenario:
     return scenario
 
 
-def run_case(name: str, out: Path, *, run: Callable[[Scenario, Path], object]) -> CaseResult:
+def run_case(
+    name: str,
+    out: Path,
+    *,
+    run: Callable[[Scenario, Path], object],
+    skip: tuple[str, ...] = (),
+) -> CaseResult:
     """Run (or resume) every variant of a case under ``out`` and compute its headline.
 
-    ``run(scenario, path)`` runs one scenario (the CLI passes its progress-bar runner).
+    ``run(scenario, path)`` runs one scenario (the CLI passes its progress-bar runner);
+    variants labelled in ``skip`` are left out (their part of the headline with them).
     """
     if name not in CASES:
         raise ConfigError(f"unknown case {name!r} (choose from {', '.join(CASES)})")
@@ -230,8 +288,10 @@ def run_case(name: str, out: Path, *, run: Callable[[Scenario, Path], object]) -
     stores, paths = {}, {}
     try:
         for v in case.variants:
+            if v.label in skip:
+                continue
             path = Path(out) / v.label
-            run(_apply(base, v.overrides), path)
+            run(_apply(load_scenario(v.preset) if v.preset else base, v.overrides), path)
             paths[v.label] = path
             stores[v.label] = RunStore(path)
         lines = case.headline(base, stores)

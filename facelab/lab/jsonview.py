@@ -85,6 +85,14 @@ def case_result(c: CaseResult) -> dict[str, Any]:
     }
 
 
+def run_system(meta: dict) -> dict[str, Any]:
+    """Which system profile a run's scores speak for and what its percent means, from its
+    ``run.json`` (:func:`facelab.lab.system.to_json`)."""
+    from facelab.lab.system import to_json
+
+    return to_json(meta)
+
+
 def person_photo(p: PersonPhoto) -> dict[str, Any]:
     """A photo written by ``facelab photo``."""
     return _fields(p)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facelab.lab.scores import RunScores
+from facelab.lab.watchlists import load_basis
 from facelab.run import schema
 from facelab.run.store import RunStore
 from facelab.truth import TruthStore
@@ -75,13 +76,13 @@ def load_passes(store: RunStore, scores: RunScores) -> PassTruth:
     """Read the passes of a run's held days and tie each search of ``scores`` to its pass.
 
     A search belongs to a pass when its sighting overlaps that pass's face and shows the same
-    person. The watchlist is the active one, as in :func:`facelab.lab.scores.load_scores`.
+    person. A pass is wanted when its person is on the watchlist its day is scored against
+    (``scores.basis``, as in :func:`facelab.lab.scores.load_scores`).
     """
     db = store.db
     with TruthStore(store.path, readonly=True) as truth:
         sp, passes, wt = truth.sighting_passes(), truth.passes(), truth.watch_identities()
-    active = np.array(schema.active_watch_ids(db), np.int64)
-    watched = np.unique(wt["identity"][np.isin(wt["watch"], active)])
+    basis = scores.basis if scores.basis is not None else load_basis(db)
     # sightings -> (pid, person), in scores row order
     order = np.argsort(sp[:, 0], kind="stable")
     sp = sp[order]
@@ -92,7 +93,7 @@ def load_passes(store: RunStore, scores: RunScores) -> PassTruth:
     passes = passes[np.isin(passes[:, 1], held_days)]
     kind_of = {c.idx: c.kind for c in schema.cameras(db)}
     kind = np.array([kind_of.get(c, "") for c in passes[:, 2].tolist()], dtype=object)
-    wanted = np.isin(passes[:, 3], watched) & (passes[:, 3] >= 0)
+    wanted = basis.wanted(passes[:, 1], passes[:, 3], wt)
     seen = np.isin(passes[:, 0], search_pass)
     return PassTruth(
         search_pass=search_pass,

@@ -5,8 +5,10 @@ This is the one place where the search side (``facelab.sqlite``) meets the truth
 
 Each sighting is one 1:N search against the watchlist; the pipeline kept its top
 :data:`~facelab.run.schema.TOP_K` candidates whatever their score, so any threshold can be applied afterwards without
-re-embedding. A search is *mated* when the person really in the sighting is on the (active)
-watchlist; a candidate is a *mate* when it is that person's entry.
+re-embedding. A search is *mated* when the person really in the sighting is on the watchlist it
+is scored against (by default the version its search ran against, so that later enrolments and
+removals change nothing: :mod:`facelab.lab.watchlists`); a candidate is a *mate* when it is that
+person's entry.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from facelab.errors import RunError
 from facelab.lab.metrics import SearchScores
 from facelab.lab.purged import held_days
+from facelab.lab.watchlists import AS_SEARCHED, CURRENT, Basis, check_covered, load_basis
 from facelab.run import schema
 from facelab.run.store import RunStore
 from facelab.truth import TruthStore
@@ -41,10 +44,17 @@ class RunScores:
     complete : bool, whether every watchlist entry was a candidate of every search
         (K ≥ watchlist size), so that ``impostor`` holds all 1:1 impostor comparisons.
     watchlist_size : int
+        Entries of the (largest) watchlist the searches are scored against.
     camera_days : int, FR cameras × days whose searches are still held
         (:func:`facelab.lab.purged.held_days`).
     best_true_score : float64 (t,), for each watchlisted person seen by an FR camera (a
         *target*), the best score any of their sightings gave their own entry (-inf: none).
+    basis : Basis or None
+        Which watchlist each search (and pass) is scored against.
+    cand_row, cand_watch : int64 (m,) or None
+        Each stored candidate's search (row of ``sighting``) and watchlist entry, aligned with
+        ``cand_score``: the candidates that survive ``basis``, for group and reviewer figures
+        (:mod:`facelab.lab.groups`, :mod:`facelab.lab.reviewer`).
     """
 
     searches: SearchScores
@@ -60,6 +70,9 @@ class RunScores:
     watchlist_size: int
     camera_days: int
     best_true_score: np.ndarray
+    basis: Basis | None = None
+    cand_row: np.ndarray | None = None
+    cand_watch: np.ndarray | None = None
 
 
 def _lookup(src: np.ndarray, dst: np.ndarray, keys: np.ndarray, missing: int) -> np.ndarray:
@@ -72,13 +85,17 @@ def _lookup(src: np.ndarray, dst: np.ndarray, keys: np.ndarray, missing: int) ->
     return np.where(hit, table[pos, 1] if len(table) else missing, missing).astype(np.int64)
 
 
-def load_scores(store: RunStore) -> RunScores:
+def load_scores(store: RunStore, watchlist: str = AS_SEARCHED) -> RunScores:
     """Read a run's candidates and truth (:class:`facelab.truth.TruthStore`) into arrays.
+
+    ``watchlist`` (:data:`facelab.lab.watchlists.CHOICES`): score each search against the
+    watchlist version it ran against (the default), or re-score against today's.
 
     Raises
     ------
     RunError
-        When the run has no completed day yet, or no ``truth.sqlite``.
+        When the run has no completed day yet, or no ``truth.sqlite``; with ``current``, when
+        some search's stored top-k does not cover today's watchlist.
     """
     db = store.db
     days = store.days_done()
@@ -95,15 +112,19 @@ def load_scores(store: RunStore) -> RunScores:
     day = keys["day"].copy()
     kind = np.array([kind_of[c] for c in keys["camera"].tolist()], dtype=object)
     person = _lookup(truth_person["sighting"], truth_person["person"], sighting, -1)
-    active = np.array(schema.active_watch_ids(db), np.int64)
-    wt = wt[np.isin(wt["watch"], active)]
+    basis = load_basis(db, watchlist)
     cand = schema.candidate_scores(db)
-    cand = cand[np.isin(cand["watch"], active)]
     row = np.searchsorted(sighting, cand["sighting"])
     known = (
         (row < n) & (sighting[np.minimum(row, max(n - 1, 0))] == cand["sighting"]) if n else row < 0
     )
     cand, row = cand[known], row[known]
+    if watchlist == CURRENT:
+        searched = load_basis(db, AS_SEARCHED)
+        today = basis.members[basis.current_version]
+        check_covered(store.path, searched, today, day, row, cand["watch"])
+    keep = basis.entry_mask(day[row], cand["watch"])
+    cand, row = cand[keep], row[keep]
     cand_identity = _lookup(wt["watch"], wt["identity"], cand["watch"], -2)
     cand_mate = cand_identity == person[row]
     cand_score = cand["score"].copy()
@@ -115,8 +136,8 @@ def load_scores(store: RunStore) -> RunScores:
     is_mate = np.zeros((n, k), bool)
     scores[row, slot] = cand_score
     is_mate[row, slot] = cand_mate
-    mated = np.isin(person, wt["identity"]) & (person >= 0)
-    n_watch = len(active)
+    mated = basis.wanted(day, person, wt)
+    n_watch = basis.size(day)
     fr = sum(c.fr for c in cameras)
     # best true score per target (watchlisted person seen at an FR camera), -inf if never a candidate
     targets, target_of = np.unique(person[mated], return_inverse=True)
@@ -140,4 +161,7 @@ def load_scores(store: RunStore) -> RunScores:
         watchlist_size=n_watch,
         camera_days=int(fr) * len(held_days(store, day)),
         best_true_score=best,
+        basis=basis,
+        cand_row=row,
+        cand_watch=cand["watch"].copy(),
     )

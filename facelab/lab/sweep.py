@@ -482,3 +482,32 @@ def sweep_run(
         seconds_per_candidate=seconds_per_candidate,
         passes=passes,
     )
+
+
+def disagreements(a: SweepTable, b: SweepTable) -> list[str]:
+    """Where two sweeps at the same thresholds disagree beyond their 95 % intervals.
+
+    For every rate both tables hold (FMR, FNMR, FPIR, FNIR and the pass-level ones) at every
+    threshold, each table's value must lie inside the other's Wilson interval; NaN rates (no
+    trials) are skipped. Used to compare runs of one scenario made on two backends.
+
+    Returns
+    -------
+    list of str
+        One line per disagreement, e.g. ``"fnir at 60.0 %: 0.31 outside [0.12, 0.29]"``;
+        empty when the sweeps agree.
+    """
+    out = []
+    rows_a, rows_b = a.to_rows(), b.to_rows()
+    if [r["percent"] for r in rows_a] != [r["percent"] for r in rows_b]:
+        raise ValueError("disagreements: the sweeps have different thresholds")
+    for ra, rb in zip(rows_a, rows_b):
+        for name in _RATE_NAMES:
+            if name not in ra or name not in rb:
+                continue
+            for x, other in ((ra, rb), (rb, ra)):
+                v, lo, hi = x[name], other[f"{name}_lo"], other[f"{name}_hi"]
+                if np.isnan(v) or np.isnan(lo) or lo <= v <= hi:
+                    continue
+                out.append(f"{name} at {ra['percent']:.1f} %: {v:.4g} outside [{lo:.4g}, {hi:.4g}]")
+    return out

@@ -157,14 +157,21 @@ def prediction_table(
     Raises
     ------
     ConfigError
-        Neither or both of ``threshold`` and ``fpir``; a gallery size below 1; an unknown
-        condition.
+        Neither or both of ``threshold`` and ``fpir``; a gallery size that is not an integer
+        from 1 to 2**63 - 1; a threshold that is not finite, a target FPIR outside (0, 1); an
+        unknown condition.
     """
+    from facelab.config.validate import option_int, option_number
+
     if (threshold is None) == (fpir is None):
         raise ConfigError("give exactly one of a threshold and a target FPIR")
-    sizes = [int(n) for n in galleries]
-    if not sizes or min(sizes) < 1:
-        raise ConfigError(f"gallery sizes must be >= 1, got {sizes}")
+    sizes = [option_int("--gallery", n, 1) for n in galleries]
+    if not sizes:
+        raise ConfigError("--gallery: give at least one gallery size")
+    if threshold is not None:
+        threshold = option_number("--threshold", threshold)
+    if fpir is not None:
+        fpir = option_number("--fpir", fpir, 0, 1, lo_open=True, hi_open=True)
     m = profile.model
     cond = condition or next(iter(m.genuine))
     m.condition(cond)

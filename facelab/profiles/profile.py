@@ -253,6 +253,8 @@ def parse_profile(text: str, source: str, path: Path | None = None) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
     v.check_keys(ctx, data, "", _TOP)
     scale_t = v.required_table(ctx, data, "scale")
     v.check_keys(ctx, scale_t, "scale", _SCALE)
@@ -302,12 +304,17 @@ def parse_profile(text: str, source: str, path: Path | None = None) -> Profile:
 
 
 def load_profile(path: str | Path) -> Profile:
-    """Load a profile file; ConfigError (one line, naming the file and key) if malformed."""
+    """Load a profile file; ConfigError (one line, naming the file and key) if malformed, or
+    not a regular file of at most ``MAX_SCENARIO_BYTES`` (:func:`facelab.fileio.read_user_file`:
+    a FIFO never blocks)."""
+    from facelab.config.limits import MAX_SCENARIO_BYTES
+    from facelab.fileio import read_user_file
+
     path = Path(path)
+    raw = read_user_file(path, max_bytes=MAX_SCENARIO_BYTES, error=ConfigError,
+                         prefix=f"{path}: cannot read profile")  # fmt: skip
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     return parse_profile(text, path.name, path)

@@ -50,11 +50,13 @@ class PersonPhoto:
     sha256: str
 
 
-def photo_records(generator, seed: int, identities, sigma: float, take: int | None = None):
+def photo_records(generator, seed: int, identities, sigma: float, take: int | None = None,
+                  attempts=None):  # fmt: skip
     """Photos of ``identities`` with their provenance records, as ``(image, record)`` pairs.
 
     ``take=None`` gives the scenario's enrolment photos (sighting id = identity, in
     :data:`facelab.world.synth.PHOTO_STREAM`); ``take >= 1`` a fresh photo of each.
+    ``attempts``: each identity's latent candidate (:meth:`facelab.world.world.World.latent_attempts`).
     """
     ids = [int(i) for i in identities]
     if take is None:
@@ -65,7 +67,7 @@ def photo_records(generator, seed: int, identities, sigma: float, take: int | No
         sightings = [i * TAKE_SPAN + take for i in ids]
         stream = FRESH_PHOTO_STREAM
         params = {"sigma": sigma, "stream": "fresh-photo", "take": int(take)}
-    images = synth.photos(generator, seed, ids, sightings, sigma, stream=stream)
+    images = synth.photos(generator, seed, ids, sightings, sigma, stream=stream, attempts=attempts)
     return [
         (
             img,
@@ -117,8 +119,9 @@ def write_person_photo(scenario, person: str | int, out: str | Path, *, take: in
     identity, label, in_city = resolve_person(world, person)
     gen = synth.FaceGenerator(device)
     ((image, record),) = photo_records(
-        gen, scenario.seed, [identity], scenario.variation.enrol_sigma, take=take
-    )
+        gen, scenario.seed, [identity], scenario.variation.enrol_sigma, take=take,
+        attempts=world.latent_attempts([identity]),
+    )  # fmt: skip
     out = Path(out)
     provenance.write_image(out, image, record)
     sha = hashlib.sha256(out.read_bytes()).hexdigest()

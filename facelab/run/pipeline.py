@@ -36,15 +36,15 @@ from facelab.cpus import usable_cpus
 from facelab.errors import ConfigError, RunError
 from facelab.fileio import write_atomic
 from facelab.governance import provenance
-from facelab.run import schema
+from facelab.run import balance, schema, schema_versions
 from facelab.run.schema import TOP_K
 from facelab.run.sinks import PASS_TRUTH, SIGHTING_TRUTH, TruthSink
 from facelab.run.store import RunStore, Transaction
 from facelab.search import percent
 from facelab.vision import detect, embed, faces
 from facelab.vision import device as dev
-from facelab.vision.backend import backend_precision
-from facelab.vision.backend import resolve_backend as inference_backend
+from facelab.vision.backend import describe as describe_inference
+from facelab.vision.backend import inference_record, resolve_backend
 from facelab.vision.faces import FaceModels
 from facelab.world import camera, motion, synth
 from facelab.world.world import World, build_world
@@ -54,15 +54,16 @@ log = logging.getLogger(__name__)
 SIGHTING_ID_SHIFT = 32  # sighting id = day << 32 | sequence within the day
 MATCH_IOU = 0.5  # a detection is the ground-truth face it overlaps by at least this
 RENDER_BATCH = 16  # frames per chunk: chunk i+1 renders while chunk i embeds
-PREPARE_WORKERS: int | None = None  # render/detect threads; None: half the usable CPUs
+PREPARE_WORKERS: int | None = None  # render/detect threads; None: balance.plan's
 #: Chunks embedded at once on the CPU, each by its own SFace session with an equal share of the
 #: cores. One session with all the cores runs each layer on every core, and every layer waits
 #: for its slowest thread: whenever the render/detect worker holds a core, the whole session
 #: stalls. Sessions that share no threads only slow down by the share taken. (Measured on two
 #: cores: within the machine's noise of one session, ``benchmarks/experiments/embed_sessions.py``.)
-EMBED_WORKERS = 2
-"""Render/detect worker threads in image mode: half the usable cores (the embedder's onnxruntime
-threads take the rest); one on a 2-core machine."""
+EMBED_WORKERS = balance.EMBED_SESSIONS
+"""SFace sessions on the CPU; their threads and the render/detect workers come from
+:func:`facelab.run.balance.plan` (the measured cost of each stage on the embedder's backend):
+one worker and two one-thread sessions on a 2-core machine."""
 FRAME_SUFFIX = ".jpg"  # archived frames: signed JPEG (provenance.FRAME_JPEG_QUALITY)
 RUN_ACTOR = "facelab-run"
 
@@ -78,6 +79,10 @@ class DayBatch:
     embeddings: list[np.ndarray] = field(default_factory=list)  # float32 (n_i, 128)
     truth: list[tuple] = field(default_factory=list)  # SIGHTING_TRUTH fields, in order
     passes: list[tuple] = field(default_factory=list)  # PASS_TRUTH fields, in order
+    #: The day's embeddings already searched against the watchlist (a
+    #: :class:`~facelab.search.watchlist.SearchResult` of top ``min(TOP_K, len(watch))``), when
+    #: the source searched them itself (the Ray engine does, in its tasks); else ``None``.
+    searched: object | None = None
 
     def emb(self) -> np.ndarray:
         return (
@@ -130,6 +135,8 @@ class RunSummary:
     device: str
     backend: str = "onnxruntime"
     precision: str = "fp32"
+    inference: str = "onnxruntime fp32"
+    """Where the models ran, in words (:func:`facelab.vision.backend.describe`)."""
 
     def total(self, name: str) -> int:
         return int(sum(getattr(d, name) for d in self.days))
@@ -153,8 +160,8 @@ def scenario_fingerprint(scenario, mode: str) -> str:
 
 def open_or_create(scenario, out: Path, mode: str, inference: dict | None = None) -> RunStore:
     """Open ``out`` to resume it, or create it; refuse a run of another scenario, or one made
-    on another inference backend (``inference``: ``{"backend": …, "precision": …}``, recorded
-    in ``run.json``)."""
+    on another inference backend (``inference``: :func:`facelab.vision.backend.inference_record`,
+    recorded in ``run.json``; every model must run where it ran before)."""
     fp = scenario_fingerprint(scenario, mode)
     inference = inference or {}
     if not out.exists():
@@ -178,11 +185,13 @@ def open_or_create(scenario, out: Path, mode: str, inference: dict | None = None
             "choose another --out to start a new run"
         )
     made = store.meta.get("backend")
-    if made is not None and inference and made != inference.get("backend"):
+    same = made == inference.get("backend") and store.meta.get("models", inference.get(
+        "models")) == inference.get("models")  # fmt: skip
+    if made is not None and inference and not same:
         store.close()
         raise RunError(
-            f"{out} was run with --backend {made}; resume it with the same backend "
-            f"(asked for {inference.get('backend')})"
+            f"{out} was run with --backend {made} ({describe_inference(store.meta)}); resume it "
+            f"with the same backend (asked for {describe_inference(inference)})"
         )
     return store
 
@@ -227,7 +236,8 @@ class ImageSource:
 
         s = self.scenario
         ids = [e.identity for e in self.world.watchlist]
-        photos = photo_records(self.generator, s.seed, ids, s.variation.enrol_sigma)
+        photos = photo_records(self.generator, s.seed, ids, s.variation.enrol_sigma,
+                               attempts=self.world.latent_attempts(ids))  # fmt: skip
         for i, (entry, (photo, record)) in enumerate(zip(self.world.watchlist, photos)):
             enrol_photo(
                 self.store, provenance.encode_png(photo, record), label=entry.label,
@@ -285,7 +295,7 @@ class ImageSource:
         if self._embedders is None:
             self._embedders = queue.SimpleQueue()
             if dev.resolve_device(self.models.device) == "cpu":
-                threads = max(1, usable_cpus() // EMBED_WORKERS)
+                threads = self._plan().embed_threads
                 for _ in range(EMBED_WORKERS):
                     self._embedders.put(
                         embed.Embedder(
@@ -295,6 +305,11 @@ class ImageSource:
             else:
                 self._embedders.put(self.embedder)
         return self._embedders
+
+    def _plan(self) -> balance.Plan:
+        """Worker threads from the stages' measured costs on this embedder's backend."""
+        embedder = resolve_backend(self.models.backend, self.models.device, "embedder")
+        return balance.plan(usable_cpus(), embedder)
 
     @staticmethod
     def _embed(embedders: queue.SimpleQueue, aligned: np.ndarray) -> np.ndarray:
@@ -306,7 +321,7 @@ class ImageSource:
 
     def day(self, day: int, progress: Callable[[int, int], None]) -> DayBatch:
         """The day's frames in chunks, four stages at once: the next chunks are rendered,
-        encoded and detected by :data:`PREPARE_WORKERS` worker threads (half the usable CPUs) while the previous ones
+        encoded and detected by :data:`PREPARE_WORKERS` worker threads (:meth:`_plan`) while the previous ones
         are embedded (by :data:`EMBED_WORKERS` sessions; OpenCV and onnxruntime release the
         GIL), and a writer thread stores the signed frames (atomic write and fsync: I/O waits
         off the CPU path). Chunks are collected in order, so the result does not depend on the
@@ -329,7 +344,7 @@ class ImageSource:
             done += n_frames
             progress(done, len(truth_frames))
 
-        workers = PREPARE_WORKERS or max(1, usable_cpus() // 2)
+        workers = PREPARE_WORKERS or self._plan().prepare_workers
         with ThreadPoolExecutor(1, thread_name_prefix="facelab-write") as writer, \
                 ThreadPoolExecutor(workers, thread_name_prefix="facelab-render") as pool, \
                 ThreadPoolExecutor(in_flight, thread_name_prefix="facelab-embed") as embed_pool:  # fmt: skip
@@ -454,6 +469,26 @@ class TwinSource:
         return batch
 
 
+def _check_groups(world: World, mode: str) -> None:
+    """Refuse groups outside image mode, and measure them (:mod:`facelab.world.groups`), before
+    the run directory exists."""
+    if world.scenario.population.groups is None:
+        return
+    if mode != "image":
+        raise ConfigError("population.groups: groups are measured on rendered faces; "
+                          "run this scenario in image mode")  # fmt: skip
+    world.identity_groups  # noqa: B018 (measured now: a failure leaves no run behind)
+
+
+def _write_groups(world: World, truth: TruthSink) -> None:
+    """Record each identity's measured group, if the scenario sets groups."""
+    if world.scenario.population.groups is None:
+        return
+    g = world.identity_groups
+    ids = np.arange(len(g.group), dtype=np.int64)
+    truth.set_identity_groups(ids, g.names_all(), g.ita, g.attempt)
+
+
 class Runner:
     """Runs (or resumes) one scenario into one run directory.
 
@@ -461,7 +496,16 @@ class Runner:
     and closes it). ``on_step(label, day)``, when given, is called after each durable step:
     ``after-enrol`` (``day`` ``None``), then per day ``after-frames``, ``after-shard``,
     ``after-truth`` and ``after-commit`` (the crash tests kill the process there).
+    ``engine``, when given, supplies the days' work in place of the local source:
+    ``engine.wrap(source, store)`` returns an object with the source's ``mode``,
+    ``enrol_watchlist`` and ``day`` (the Ray engine, :mod:`facelab.run.ray_engine`); the
+    driver commits its days exactly as the local ones. ``transfer`` (``--system``, a
+    :class:`~facelab.search.transfer.ScoreTransfer`) carries each day's candidate scores onto an
+    emulated system's scale before they are stored (:mod:`facelab.run.emulated`).
     """
+
+    _watch_version: int | None = None
+    """The watchlist version the day's searches run against (None: the current one)."""
 
     def __init__(
         self,
@@ -473,20 +517,31 @@ class Runner:
         device: str = "cpu",
         backend: str | None = None,
         on_step: Callable[[str, int | None], None] | None = None,
+        engine=None,
+        transfer=None,
     ):
         self.scenario = scenario
+        #: a :class:`~facelab.search.transfer.ScoreTransfer` (``--system``) or None
+        self.transfer = transfer
+        self._identity = None
         self.mode = mode or scenario.mode
         if self.mode not in ("image", "embedding"):
             raise ConfigError(f"unknown mode {self.mode!r} (choose image or embedding)")
         self.device = device
-        self.backend = inference_backend(backend or scenario.detection.backend, device)
+        #: backend, precision ("auto"/"mixed" when the models differ) and each model's
+        self.inference = inference_record(backend or scenario.detection.backend, device)
+        self.backend = self.inference["backend"]  # "auto": each model opens on auto's choice
         self.mapping, self.cos_thr = camera_thresholds(scenario)
         self.world = build_world(scenario)
-        inference = {"backend": self.backend, "precision": backend_precision(self.backend)}
-        self.store = open_or_create(scenario, Path(out), self.mode, inference)
+        _check_groups(self.world, self.mode)
+        system = {} if transfer is None else {"system": transfer.system}
+        self.store = open_or_create(scenario, Path(out), self.mode, {**self.inference, **system})
         truth.open()  # the truth file exists from the run's creation on
+        _write_groups(self.world, truth)
         source_cls = ImageSource if self.mode == "image" else TwinSource
         self.source = source_cls(scenario, self.world, self.store, device, self.backend)
+        if engine is not None:
+            self.source = engine.wrap(self.source, self.store)
         self.truth = truth
         self.on_step = on_step
 
@@ -517,6 +572,7 @@ class Runner:
             return
         with Transaction(self.store.db) as db:
             schema.clear_watchlist(db)
+            schema_versions.clear(db)
         self.truth.clear_watch()
         self.store.watchlist_path.unlink(missing_ok=True)
         self.source.enrol_watchlist(WatchlistIndex(), self.truth)
@@ -543,9 +599,9 @@ class Runner:
             if day in done:
                 continue
             if watch is None:
-                from facelab.run.watchlist import load_active
+                from facelab.run.watchlist import load_active_version
 
-                watch = load_active(self.store)
+                watch, self._watch_version = load_active_version(self.store)
                 if self.device != "cpu":
                     watch.use_device(self.device)  # faiss-gpu where it can; cuda without: error
             t0 = time.perf_counter()
@@ -559,7 +615,7 @@ class Runner:
         n_watch = len(schema.active_watch_ids(self.store.db))
         return RunSummary(
             self.store.path, self.mode, tuple(results), len(done), n_watch, self.device,
-            self.backend, backend_precision(self.backend),
+            self.backend, self.inference["precision"], describe_inference(self.inference),
         )  # fmt: skip
 
     def _commit(self, batch: DayBatch, watch, t0: float) -> DayResult:
@@ -571,7 +627,16 @@ class Runner:
         cams = np.array([r.camera for r in batch.sightings], np.int64)
         cands, alert_rows = np.empty(0, schema.CANDIDATE), []
         if n and len(watch):
-            res = watch.search(emb, min(TOP_K, len(watch)))
+            res = batch.searched
+            if res is None:
+                res = watch.search(emb, min(TOP_K, len(watch)))
+            if self.transfer is not None:  # the emulated system's scores (facelab.run.emulated)
+                from facelab.run import emulated
+
+                if self._identity is None:
+                    self._identity = emulated.watch_identities(self.store, self.world)
+                res = emulated.rescore(self.transfer, res, batch.sighting_truth(), sids, cams,
+                                       self._identity)  # fmt: skip
             ii, rr = np.nonzero(res.ids >= 0)  # every stored candidate, row-major
             score = res.scores[ii, rr]
             cands = np.empty(len(ii), schema.CANDIDATE)
@@ -605,6 +670,7 @@ class Runner:
             schema.insert_sightings(db, batch.sightings)
             schema.insert_candidates(db, cands)
             schema.insert_alerts(db, alert_rows)
+            schema_versions.set_day_version(db, day, self._watch_version)
             schema.insert_day(db, schema.DayRow(
                 day=day, frames=len(batch.frames), sightings=n, alerts=len(alert_rows),
                 seconds=round(seconds, 3),
@@ -616,11 +682,12 @@ class Runner:
 
 def run_scenario(scenario, out: str | Path, *, truth: TruthSink, mode: str | None = None,
                  device: str = "cpu", backend: str | None = None, on_progress=None,
-                 after_day=None, on_step=None) -> RunSummary:  # fmt: skip
+                 after_day=None, on_step=None, engine=None,
+                 transfer=None) -> RunSummary:  # fmt: skip
     """Run (or resume) ``scenario`` into ``out``, its ground truth into ``truth``; see
     :class:`Runner` (``backend``: ``None`` takes the scenario's ``[detection] backend``)."""
     runner = Runner(scenario, Path(out), truth=truth, mode=mode, device=device, backend=backend,
-                    on_step=on_step)  # fmt: skip
+                    on_step=on_step, engine=engine, transfer=transfer)  # fmt: skip
     try:
         return runner.run(on_progress, after_day)
     finally:

@@ -267,6 +267,7 @@ def search_photo(
     models=None,
     largest: bool = False,
     allow_missing: bool = False,
+    archive=None,
 ) -> SearchResult:
     """Search the archive window of a run for the person in a photo.
 
@@ -299,6 +300,10 @@ def search_photo(
         Search the other days when day shards inside the window are missing or unreadable
         (the result and its audit record name the days not searched);
         otherwise that is a :class:`~facelab.errors.RunError`.
+    archive : DayShardArchive, optional
+        The run's archive to search (default ``store.archive()``); the Ray engine passes its
+        :class:`~facelab.run.ray_archive.RayShardArchive`, whose ``placement`` (node → days)
+        the audit record then names.
 
     Returns
     -------
@@ -329,7 +334,8 @@ def search_photo(
     face = face_embedding(probe.image, models or FaceModels(), name=probe.name, largest=largest)
 
     window = archive_window(store)
-    archive = store.archive()  # shards stay loaded in the store owner's cache
+    if archive is None:
+        archive = store.archive()  # shards stay loaded in the store owner's cache
     days: list[int] = []
     missing: tuple[str, ...] = ()
     if window is not None:
@@ -357,6 +363,7 @@ def search_photo(
             "days_searched": len(days),
             "result_count": len(hits),
             **({"days_not_searched": list(missing)} if missing else {}),
+            **({"placement": archive.placement} if hasattr(archive, "placement") else {}),
         },
     )  # fmt: skip
     log.info("search %s: %d hit(s) in %d day(s)", probe.sha256[:12], len(hits), len(days))

@@ -236,6 +236,8 @@ def get_alert(store: RunStore, alert_id: int) -> Alert:
     DataError
         No such alert (a below-threshold candidate is named as such).
     """
+    if not 0 <= int(alert_id) < 1 << 63:  # past the database's integers (a URL's id, say)
+        raise DataError(f"no alert {alert_id} in {store.path} (see `facelab alerts {store.path}`)")
     for a in _by_id(store, alert_id):
         return a
     if schema.candidate_exists(store.db, *schema.split_alert_id(alert_id)):

@@ -22,6 +22,9 @@ day, read by the lab's sweeps), :data:`CANDIDATE_SCORE` and :data:`SIGHTING_KEY`
 written in one place, :func:`_insert_rows` (dataclasses) and :func:`_insert_columns` (arrays),
 with the column list taken from the type.
 
+The watchlist's history (versions, and the version each day's searches ran against) is the
+sibling :mod:`facelab.run.schema_versions`.
+
 Sighting ids are ``day << 32 | sequence`` (:mod:`facelab.run.pipeline`); an alert's id is
 :func:`alert_id` of its sighting and the rank of its candidate. Ground truth is not here
 (``truth.sqlite``, :mod:`facelab.truth`).
@@ -132,18 +135,23 @@ def parse_alert_id(text: str | int) -> int:
     Raises
     ------
     DataError
-        Neither form.
+        Neither form, or an id past 2**63 - 1.
     """
     s = str(text).strip()
-    if s.isdigit():
-        return int(s)
-    parts = s.split("-")
-    ok = len(parts) in (3, 4) and parts[0].upper() == "A" and all(p.isdigit() for p in parts[1:])
-    rank = int(parts[3]) - 1 if ok and len(parts) == 4 else 0
-    if not ok or not 0 <= rank < TOP_K or int(parts[2]) >> SIGHTING_DAY_SHIFT:
-        raise DataError(f"bad alert id {s!r}: use the id `facelab alerts` shows (A-3-0042)")
-    sighting = int(parts[1]) << SIGHTING_DAY_SHIFT | int(parts[2])
-    return int(alert_id(sighting, rank))
+    bad = DataError(f"bad alert id {s[:40]!r}: use the id `facelab alerts` shows (A-3-0042)")
+    if s.isascii() and s.isdigit():
+        aid = int(s) if len(s) <= 20 else -1
+    else:
+        parts = s.split("-")
+        ok = (len(parts) in (3, 4) and parts[0].upper() == "A"
+              and all(p.isascii() and p.isdigit() and len(p) <= 20 for p in parts[1:]))  # fmt: skip
+        rank = int(parts[3]) - 1 if ok and len(parts) == 4 else 0
+        if not ok or not 0 <= rank < TOP_K or int(parts[2]) >> SIGHTING_DAY_SHIFT:
+            raise bad
+        aid = int(alert_id(int(parts[1]) << SIGHTING_DAY_SHIFT | int(parts[2]), rank))
+    if not 0 <= aid < 1 << 63:  # past the database's 64-bit integers: no alert has it
+        raise bad
+    return aid
 
 
 # --------------------------------------------------------------------------- rows

@@ -55,5 +55,20 @@ class TruthSink(Protocol):
             Watchlist ids and the identities of their photos.
         """
 
+    def set_identity_groups(
+        self, identity: np.ndarray, group: list[str], ita: np.ndarray, attempt: np.ndarray
+    ) -> None:
+        """Record each identity's measured group (:mod:`facelab.world.groups`); called only
+        for scenarios with ``[population] groups``.
+
+        Parameters
+        ----------
+        identity : int64 ndarray, shape (n,)
+        group : list of n group names (:data:`facelab.config.limits.ITA_GROUPS`)
+        ita : float64 ndarray, shape (n,), the measured ITA in degrees
+        attempt : int ndarray, shape (n,), the latent candidate whose face was measured
+            (:func:`facelab.world.synth.identity_latents`)
+        """
+
     def clear_watch(self) -> None:
         """Forget every watchlist identity (an interrupted enrolment is redone from scratch)."""

@@ -4,7 +4,8 @@ Layout of a run directory::
 
     RUN/run.json          format marker {"format": "facelab-run", "version": N, ...}
     RUN/facelab.sqlite    search side: cameras, frames, sightings, watchlist, alerts, reviews
-                          (tables, rows and statements: :mod:`facelab.run.schema`)
+                          (tables, rows and statements: :mod:`facelab.run.schema`; watchlist
+                          versions: :mod:`facelab.run.schema_versions`)
     RUN/truth.sqlite      ground truth (:mod:`facelab.truth`; never opened by the run layer)
     RUN/audit.jsonl       hash-chained audit log
     RUN/watchlist.faiss   watchlist index
@@ -23,10 +24,10 @@ import tempfile
 from pathlib import Path
 
 from facelab.errors import RunError
-from facelab.run import schema
+from facelab.run import schema, schema_versions
 
 RUN_FORMAT = "facelab-run"
-RUN_VERSION = 2
+RUN_VERSION = 3
 MARKER = "run.json"
 
 
@@ -161,6 +162,12 @@ def connect(path: Path, *, readonly: bool = False, create: bool = False) -> sqli
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA secure_delete=ON")
     except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if not readonly and ("readonly" in text or "unable to open" in text):
+            raise RunError(  # a whole file in a folder (or on a disk) that refuses writes
+                f"run directory {path.parent}: {path.name} cannot be opened for writing "
+                f"({text}); is the folder read-only?"
+            ) from None
         raise damaged(path, f"is not a usable SQLite database ({exc})") from None
     return conn
 
@@ -235,7 +242,7 @@ class RunStore:
         tmp = Path(tempfile.mkdtemp(dir=run.parent, prefix=f".{run.name}.creating-"))
         try:
             conn = connect(tmp / SEARCH_DB, create=True)
-            conn.executescript(schema.SCHEMA + schema.PENDING_SCHEMA)
+            conn.executescript(schema.SCHEMA + schema.PENDING_SCHEMA + schema_versions.SCHEMA)
             conn.close()
             (tmp / ARCHIVE_DIR).mkdir()
             (tmp / FRAMES_DIR).mkdir()

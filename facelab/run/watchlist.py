@@ -20,7 +20,7 @@ import numpy as np
 
 from facelab.errors import DataError, RunError
 from facelab.governance import audit, provenance
-from facelab.run import journal, schema
+from facelab.run import journal, schema, schema_versions
 from facelab.run.schema import WatchlistEntry
 from facelab.run.sinks import TruthSink
 from facelab.run.store import RunStore, Transaction
@@ -67,13 +67,20 @@ def entries(store: RunStore, include_removed: bool = False) -> list[WatchlistEnt
 
 def load_active(store: RunStore):
     """The watchlist index holding exactly the active entries of the database."""
+    return load_active_version(store)[0]
+
+
+def load_active_version(store: RunStore):
+    """``(index, version)``: :func:`load_active` and the watchlist version it holds
+    (:mod:`facelab.run.schema_versions`), the one the searches made with it are scored against."""
     index = store.load_watchlist()
-    active = set(schema.active_watch_ids(store.db))
+    ids, version = schema_versions.active_ids_and_version(store.db)
+    active = set(ids)
     stale = [i for i in index.ids().tolist() if i not in active]
     if stale:
         log.warning("dropping %d watchlist vector(s) with no committed entry", len(stale))
         index.remove(np.array(stale, np.int64))
-    return index
+    return index, version
 
 
 def _find(store: RunStore, label_or_id: str) -> WatchlistEntry:
@@ -166,7 +173,11 @@ def enrol_embedding(
 
 
 def _finish_enrol(store: RunStore, op: str, data: dict) -> None:
-    journal.finish(store, op, lambda db: schema.activate_watch(db, data["watch_id"]))
+    def rows(db):
+        schema.activate_watch(db, data["watch_id"])
+        schema_versions.enrolled(db, [data["watch_id"]])
+
+    journal.finish(store, op, rows)
 
 
 def _undo_enrol(store: RunStore, op: str, data: dict) -> None:
@@ -199,6 +210,7 @@ def _enrol_in_pipeline(store, embedding, *, label, case, reason, actor, photo, p
         write_photo()
     with Transaction(store.db) as db:
         schema.insert_watchlist(db, [entry])
+        schema_versions.enrolled(db, [wid])
         index.add(np.array([wid], np.int64), embedding.reshape(1, -1))
         if save:
             index.save(store.watchlist_path)
@@ -240,6 +252,7 @@ def enrol_batch(
     ]  # fmt: skip
     with Transaction(store.db) as db:
         schema.insert_watchlist(db, rows)
+        schema_versions.enrolled(db, wids.tolist())
         index.add(wids, embeddings)
         index.save(store.watchlist_path)
     if identities is not None:
@@ -307,10 +320,13 @@ def remove(
         store.load_watchlist()  # a damaged index is refused before anything is written
         op = journal.new_op()
         data = {"watch_id": entry.id, "photo": entry.photo}
+
+        def rows(db):
+            schema.deactivate_watch(db, entry.id)
+            schema_versions.removed(db, entry.id)
+
         with journal.settled_on_error(store):
-            journal.begin(
-                store, op, "remove", data, lambda db: schema.deactivate_watch(db, entry.id)
-            )
+            journal.begin(store, op, "remove", data, rows)
             journal.step(on_step, "remove-begun")
             store.audit.append(
                 actor, "remove", reason=reason, case=entry.case_id,
@@ -338,7 +354,12 @@ def _finish_remove(store: RunStore, op: str, data: dict, on_step=None) -> None:
 
 def _undo_remove(store: RunStore, op: str, data: dict) -> None:
     wid, photo = int(data["watch_id"]), data.get("photo")
-    journal.finish(store, op, lambda db: schema.activate_watch(db, wid, photo=photo))
+
+    def rows(db):
+        schema.activate_watch(db, wid, photo=photo)
+        schema_versions.restored(db, wid)
+
+    journal.finish(store, op, rows)
 
 
 journal.register("remove", _finish_remove, _undo_remove)

@@ -13,6 +13,14 @@ Pages (server-rendered, with ``static/console.js``): ``/`` operator, ``/threshol
                                            points with ``reveal=1``)
 ``GET /api/fpir-watchlist?percent=&mapping=``  FPIR against watchlist size, as the report's
                                            figure (the numbers only with ``reveal=1``)
+``GET /api/review-agreement``             people's review decisions beside the reviewer
+                                           model's on the same alerts (``reveal=1``)
+``GET /api/groups?percent=&mapping=``      per-group rates and stops at a threshold, for runs
+                                           with measured groups (``reveal=1``)
+``GET /api/profiles``                      the system profiles (``facelab profiles``)
+``GET /api/profile?name=&percent=``        what ``percent`` means on a profile's own scale
+                                           and its predicted FPIR / TPIR at the run's
+                                           watchlist size (``facelab profile predict``)
 ``GET /api/people``                        people of the world a search can start from
 ``POST /api/search``                       ``facelab search`` (form: reason, case,
                                            min_percent, and person or a photo file)
@@ -51,6 +59,7 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from facelab.config.validate import option_number
 from facelab.errors import (
     AuditError,
     ConfigError,
@@ -58,13 +67,15 @@ from facelab.errors import (
     DataError,
     FacelabError,
     ImageError,
+    RunError,
 )
 from facelab.governance import audit, retention
 from facelab.lab import jsonview
 from facelab.run import retrospective, review
 from facelab.run.photo import write_person_photo
 from facelab.run.store import RunStore, require_run
-from facelab.serve import views
+from facelab.run.watchlist import require_image_mode
+from facelab.serve import humans, views
 from facelab.serve.security import (
     CSRF_HEADER,
     SAFE_METHODS,
@@ -78,9 +89,12 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+MAX_JSON_BYTES = 64 * 1024
+"""Largest JSON request body (a review decision or a purge reason is a few hundred bytes)."""
 PAGES = (("operator", "/", "Operator"), ("threshold", "/threshold", "Threshold"),
          ("search", "/search", "Search"), ("retention", "/retention", "Retention"))  # fmt: skip
-_STATUS = {ConflictError: 409, DataError: 404, AuditError: 400, ConfigError: 400, ImageError: 400}
+_STATUS = {ConflictError: 409, RunError: 409, DataError: 404, AuditError: 400, ConfigError: 400,
+           ImageError: 400}  # fmt: skip
 
 _env = Environment(
     loader=PackageLoader("facelab.serve", "templates"), autoescape=select_autoescape()
@@ -109,6 +123,7 @@ class Console:
         with self.store() as s:
             self.shards = ShardCache(s.archive_options()["cache_shards"])
             scenario = s.scenario()
+            self.no_frames = views.no_frames(s)
         self.alert_percent = float(scenario.thresholds.alert_percent)
         self.mapping = scenario.thresholds.mapping
         self.models = FaceModels(device)
@@ -118,6 +133,7 @@ class Console:
         self.write_lock = threading.Lock()
         self._scores = None
         self._scores_lock = threading.Lock()
+        self.profiles = views.profile_choices(self.mapping)
 
     def store(self) -> RunStore:
         return RunStore(self.run, shards=getattr(self, "shards", None))
@@ -185,7 +201,7 @@ def _page(view: str):
             view=view, pages=PAGES, run=console.run.name,
             csrf=console.guard.csrf_for(session), actor=audit.default_actor(),
             alert_percent=console.alert_percent, mappings=views.mappings(),
-            mapping=console.mapping,
+            mapping=console.mapping, profiles=console.profiles, no_frames=console.no_frames,
         )  # fmt: skip
         response = HTMLResponse(html)
         if SESSION_COOKIE not in request.cookies:
@@ -229,10 +245,19 @@ async def api_queue(request: Request) -> Response:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
+    import json
+
+    raw = b""
+    async for chunk in request.stream():  # read at most MAX_JSON_BYTES + 1 of it
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise ConfigError(f"the request body is larger than {MAX_JSON_BYTES} bytes")
     try:
-        body = await request.json()
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ConfigError("the request body is not JSON") from None
+    except RecursionError:
+        raise ConfigError("the request body is JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise ConfigError("the request body must be a JSON object")
     return body
@@ -307,6 +332,45 @@ async def api_fpir_watchlist(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(work))
 
 
+async def api_review_agreement(request: Request) -> Response:
+    console: Console = request.app.state.console
+    _, reveal = _mapping_reveal(request)
+
+    def work() -> dict:
+        with console.store() as s:
+            return humans.review_agreement(s, reveal=reveal)
+
+    return JSONResponse(await run_in_threadpool(work))
+
+
+async def api_groups(request: Request) -> Response:
+    console: Console = request.app.state.console
+    p = _percent(request)
+    mapping, reveal = _mapping_reveal(request)
+
+    def work() -> dict:
+        with console.store() as s:
+            return humans.group_figures(s, p, mapping, reveal=reveal)
+
+    return JSONResponse(await run_in_threadpool(work))
+
+
+async def api_profiles(request: Request) -> Response:
+    return JSONResponse({"profiles": request.app.state.console.profiles,
+                         "label": views.PROFILE_LABEL})  # fmt: skip
+
+
+async def api_profile(request: Request) -> Response:
+    console: Console = request.app.state.console
+    p = _percent(request)
+    name = request.query_params.get("name") or ""
+
+    def work() -> dict:
+        return views.profile_prediction(name, p, console.scores().watchlist_size)
+
+    return JSONResponse(await run_in_threadpool(work))
+
+
 async def api_people(request: Request) -> Response:
     def work() -> dict:
         with request.app.state.console.store() as s:
@@ -329,9 +393,12 @@ async def api_search(request: Request) -> Response:
             name = Path(upload.filename).name
     actor = (fields.get("actor") or "").strip() or audit.default_actor()
     min_percent = fields.get("min_percent") or None
+    if min_percent is not None:  # as `facelab search --min-percent`
+        min_percent = option_number("--min-percent", min_percent, 0, 100)
 
     def work() -> dict:
         with console.store() as s, tempfile.TemporaryDirectory() as tmp:
+            require_image_mode(s, "search by photo")  # before a photo is drawn for nothing
             src = source
             if src is None:  # a fresh photo of a person of the world, as `facelab photo`
                 person = (fields.get("person") or "").strip()
@@ -343,7 +410,7 @@ async def api_search(request: Request) -> Response:
                 try:
                     result = retrospective.search_photo(
                         s, src, reason=fields.get("reason"), case=fields.get("case") or None,
-                        actor=actor, min_percent=float(min_percent) if min_percent else None,
+                        actor=actor, min_percent=min_percent,
                         models=console.models,
                     )  # fmt: skip
                 except FacelabError as exc:
@@ -430,6 +497,10 @@ def create_app(run: str | Path, *, host: str = "127.0.0.1", token: str | None = 
         Route("/api/threshold", _api(api_threshold)),
         Route("/api/curve", _api(api_curve)),
         Route("/api/fpir-watchlist", _api(api_fpir_watchlist)),
+        Route("/api/review-agreement", _api(api_review_agreement)),
+        Route("/api/groups", _api(api_groups)),
+        Route("/api/profiles", _api(api_profiles)),
+        Route("/api/profile", _api(api_profile)),
         Route("/api/people", _api(api_people)),
         Route("/api/search", _api(api_search), methods=["POST"]),
         Route("/api/retention", _api(api_retention)),

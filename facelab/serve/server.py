@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from facelab.errors import ConfigError
 from facelab.serve.security import is_loopback
 
 
@@ -37,9 +38,35 @@ def _config(app, host: str, port: int) -> uvicorn.Config:
                           lifespan="off", server_header=False)  # fmt: skip
 
 
-def serve(app, host: str, port: int) -> None:
-    """Serve ``app`` until interrupted."""
-    uvicorn.Server(_config(app, host, port)).run()
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port``, or a ConfigError (one line) when the address
+    cannot be resolved or bound (an unknown host, a port in use or reserved)."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"--host {host}: cannot listen there ({_why(exc)})") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"--host {host} --port {port}: cannot listen there ({_why(exc)})"
+        ) from None
+    return sock
+
+
+def _why(exc: Exception) -> str:
+    return str(exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
+
+
+def serve(app, host: str, port: int, sock: socket.socket | None = None) -> None:
+    """Serve ``app`` until interrupted (on ``sock`` when given: see :func:`listen`)."""
+    server = uvicorn.Server(_config(app, host, port))
+    server.run(sockets=[sock] if sock is not None else None)
 
 
 class Background:

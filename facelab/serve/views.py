@@ -7,6 +7,8 @@
 * FPIR against watchlist size: :func:`facelab.lab.report.rates.fpir_by_watchlist_size`, as the
   HTML report's figure (:func:`fpir_watchlist`);
 * search hits: :func:`facelab.run.retrospective.search_photo` (``facelab search``);
+* system profiles: :func:`facelab.api.profile_predict` (``facelab profile predict``) at the
+  threshold a percent means on the profile's own scale (:func:`profile_prediction`);
 * retention: :func:`facelab.governance.retention.purge` and ``verify`` (``facelab purge``,
   ``facelab retention verify``).
 
@@ -16,11 +18,13 @@ asked for (``reveal``), so a page shows the operator's view unless the teacher r
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
 import numpy as np
 
+from facelab.errors import ConfigError
 from facelab.governance import retention
 from facelab.lab import jsonview
 from facelab.lab.metrics import Rate, fmr_fnmr, targets_found
@@ -35,7 +39,22 @@ from facelab.lab.sweep import cosines_for, run_mapping, sweep_run
 from facelab.run import review, schema
 from facelab.run.store import RunStore
 from facelab.run.window import archive_window
-from facelab.search.percent import MAPPINGS
+from facelab.search.percent import MAPPINGS, get_mapping
+
+log = logging.getLogger(__name__)
+
+
+NO_FRAMES_EMBEDDING = (
+    "This is an embedding-mode run: it simulates face embeddings and draws no camera frames "
+    "and no watchlist photos, so there are no images to show (and a search by photo needs an "
+    "image-mode run)."
+)
+"""What the console says instead of frames and photos for an embedding-mode run."""
+
+
+def no_frames(store: RunStore) -> str | None:
+    """:data:`NO_FRAMES_EMBEDDING` for an embedding-mode run, else ``None``."""
+    return NO_FRAMES_EMBEDDING if store.meta.get("mode", "image") == "embedding" else None
 
 
 def file_url(rel: str | None) -> str | None:
@@ -52,9 +71,11 @@ def _box(row) -> list[float] | None:
 def queue(store: RunStore, min_percent: float | None = None) -> dict[str, Any]:
     """The review queue as the operator view draws it.
 
-    Each alert is :func:`facelab.lab.jsonview.alert` (as ``facelab alerts --format json``) plus ``box`` (the face, ``[x, y, w,
-    h]`` frame pixels), ``frame_size`` (``[w, h]``), ``frame_url`` and ``photo_url`` (the
-    watchlist photo).
+    Each alert is :func:`facelab.lab.jsonview.alert` (as ``facelab alerts --format json``)
+    plus ``box`` (the face, ``[x, y, w, h]`` frame pixels), ``frame_size`` (``[w, h]``),
+    ``frame_url`` and ``photo_url`` (the watchlist photo; ``None`` where there is none). The
+    queue also has ``count``, ``start`` (the scenario's first day) and ``no_frames``
+    (:func:`no_frames`).
     """
     rows = review.list_alerts(store, min_percent)
     cams = {c.id: c for c in schema.cameras(store.db)}
@@ -72,7 +93,8 @@ def queue(store: RunStore, min_percent: float | None = None) -> dict[str, Any]:
             photo_url=file_url(photos.get(a.watch_id)),
         )
         out.append(d)
-    return {"alerts": out, "count": len(out), "start": str(store.scenario_dict().get("start"))}
+    return {"alerts": out, "count": len(out), "start": str(store.scenario_dict().get("start")),
+            "no_frames": no_frames(store)}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- threshold
@@ -199,6 +221,107 @@ def mappings() -> list[str]:
     return list(MAPPINGS)
 
 
+# --------------------------------------------------------------------------- system profiles
+
+PROFILE_LABEL = "profile prediction, not a measurement of this run"
+"""How every figure of a system profile is labelled on the console."""
+
+
+def profile_choices(run_mapping_name: str) -> list[dict[str, Any]]:
+    """The shipped system profiles for the threshold view's mapping selector.
+
+    Each is ``{"name", "version", "title", "scale", "unit", "percent", "mapping"}``:
+    ``percent`` is the profile's own percent rule (a facelab mapping or ``"none"``) and
+    ``mapping`` the facelab mapping the run's own figures use while the profile is selected
+    (the profile's rule, or ``run_mapping_name`` where the profile has none). A profile file
+    that does not load is left out (and logged).
+    """
+    from facelab.profiles.profile import get_profile, shipped
+
+    out = []
+    for name in shipped():
+        try:
+            p = get_profile(name)
+        except ConfigError as exc:
+            log.warning("system profile %s left out of the console: %s", name, exc)
+            continue
+        rule = p.scale.percent
+        out.append({
+            "name": p.name, "version": p.version, "title": p.title, "scale": p.scale.name,
+            "unit": p.scale.unit, "percent": rule,
+            "mapping": rule if rule in MAPPINGS else run_mapping_name,
+        })  # fmt: skip
+    return out
+
+
+def _finite_or_word(x: float) -> float | str:
+    return float(x) if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def profile_score(profile, percent: float) -> float | None:
+    """The threshold on ``profile``'s own score scale that the displayed ``percent`` means.
+
+    The profile's ``[scale] percent`` names the facelab mapping from its score to the percent
+    an operator sees; the threshold is that mapping's :meth:`~facelab.search.percent.
+    PercentMapping.to_cosine` (the smallest score shown at ``percent`` or above; ``-inf`` when
+    every score is). ``None`` for a profile without a percent scale.
+    """
+    if profile.scale.percent not in MAPPINGS:
+        return None
+    return float(get_mapping(profile.scale.percent).to_cosine(float(percent)))
+
+
+def profile_prediction(name: str, percent: float, watchlist_size: int) -> dict[str, Any]:
+    """What ``percent`` means under a system profile, and what its model predicts there.
+
+    The threshold on the profile's scale is :func:`profile_score`; the rates are those of
+    ``facelab profile predict NAME --gallery W --threshold T --condition C``
+    (:func:`facelab.api.profile_predict`) at the run's watchlist size ``W``, one row per
+    capture condition of the profile: ``{"condition", "fpir", "tpir", "fnir"}``.
+
+    Returns ``profile``, ``version``, ``title``, ``system``, ``scale`` (``name``, ``unit``,
+    ``percent``, ``description``), ``percent``, ``score`` (a number; ``"-inf"`` or ``"inf"``
+    where every score or none is shown at ``percent``; ``None`` without a percent scale),
+    ``watchlist_size``, ``rows`` (empty unless ``score`` is a number), ``note`` (what an
+    infinite ``score`` means, else ``None``) and ``label`` (:data:`PROFILE_LABEL`).
+
+    Raises
+    ------
+    ConfigError
+        Not the name of a shipped profile (never a path: the console reads no file a request
+        names), or a percent outside [0, 100].
+    """
+    from facelab import api
+    from facelab.profiles.profile import get_profile, shipped
+
+    names = shipped()
+    if name not in names:
+        raise ConfigError(f"unknown system profile {name!r} (choose from {', '.join(names)})")
+    if not 0.0 <= percent <= 100.0:
+        raise ConfigError(f"percent must lie in [0, 100], got {percent!r}")
+    p = get_profile(name)
+    score = profile_score(p, percent)
+    n = max(int(watchlist_size), 1)
+    rows = []
+    note = None
+    if score is not None and not math.isfinite(score):
+        note = ("every score is shown at this percent or above: every search alerts"
+                if score < 0 else "no score is shown at this percent: no search alerts")  # fmt: skip
+    elif score is not None:
+        for cond in p.model.genuine:
+            r = api.profile_predict(name, [n], threshold=score, condition=cond)["rows"][0]
+            rows.append({"condition": cond, "fpir": r["fpir"], "tpir": 1.0 - r["fnir"],
+                         "fnir": r["fnir"]})  # fmt: skip
+    sc = p.scale
+    return {
+        "profile": p.name, "version": p.version, "title": p.title, "system": p.system,
+        "scale": {"name": sc.name, "unit": sc.unit, "percent": sc.percent,
+                  "description": sc.description},
+        "percent": float(percent), "score": None if score is None else _finite_or_word(score),
+        "watchlist_size": n, "rows": rows, "note": note, "label": PROFILE_LABEL,
+    }  # fmt: skip
+
+
 def load(store: RunStore) -> RunScores:
     return load_scores(store)
 
@@ -208,14 +331,16 @@ def load(store: RunStore) -> RunScores:
 
 def hits(store: RunStore, result) -> dict[str, Any]:
     """A search as ``facelab search --format json`` prints it
-    (:func:`facelab.lab.jsonview.search_result`), each hit with its ``frame_url`` and
-    ``frame_size`` (``[w, h]`` of its camera)."""
+    (:func:`facelab.lab.jsonview.search_result`), each hit with its ``frame_url`` (``None``
+    when no frame was kept), ``frame_size`` (``[w, h]`` of its camera) and ``box`` (the face,
+    as in the operator view), plus ``no_frames`` (:func:`no_frames`)."""
     cams = {c.id: c for c in schema.cameras(store.db)}
     out = jsonview.search_result(result)
     for h in out["hits"]:
         cam = cams.get(h["camera"])
         h["frame_url"] = file_url(h["frame"])
         h["frame_size"] = [cam.width, cam.height] if cam and cam.width else None
+    out["no_frames"] = no_frames(store)
     return out
 
 

@@ -11,13 +11,12 @@ impostor skewness from fewer than :data:`MIN_SKEW_PEOPLE` people) leaves its par
 is: 0, or its moment estimate.
 
 Known limits (measured on 150 fresh people, ``facelab calibrate --check 150``; see
-benchmarks/README.md): 46 of 48 FMR / FNMR rates at 50–80 % inside image mode's intervals,
-every FMR among them, where the fitted image sample itself (other people, same cameras) puts
+benchmarks/README.md, which ``make docs-check`` keeps equal to the command): 48 of 48 FMR / FNMR
+rates at 50–80 % inside image mode's intervals (10 of them only inside the wider
+clustering-aware one), where the fitted image sample itself (other people, same cameras) puts
 43 — two image samples of 150 people put 35–47 of 48 inside each other's intervals
 (``benchmarks/experiments/twin_seeds.py``), and a twin carries the sampling error of the sample
-it was fitted on: twins fitted on each of four seeds put 32–46 of 48 inside the others'.
-Outside, just: FNMR at 70 % of fair and photo-vs-fair (0.918 vs at most 0.916; 0.864 vs at most
-0.864). ``ν`` comes out 0 for fair and poor (the twin already has image mode's goat spread
+it was fitted on: twins fitted on each of four seeds put 32–46 of 48 inside the others'. ``ν`` comes out 0 for fair and poor (the twin already has image mode's goat spread
 there) and for a photo hub with < 4 photos per person (not fitted). Camera-vs-camera pairs of
 *different* qualities (e.g. good vs fair) are not fitted; photo-vs-poor genuine scores are
 narrower than in image mode (sd 0.12 vs 0.13, KS ≈ 0.10), and poor-vs-poor genuine scores a

@@ -11,10 +11,18 @@ one small session object with ``run(inputs) -> outputs``:
 Both are picklable (the session is reopened on unpickle) and remember ``backend`` and
 ``precision``, which runs record in ``run.json``.
 
-``--backend auto`` resolves to ``openvino`` on the CPU when the package is installed (measured on
-SFace, batch 32, 2 threads, in one process: OpenVINO fp32 ran 1.8-2.1x onnxruntime fp32 on an
-AVX2-only AMD EPYC, 1.4x on an AVX-512 Intel CPU, where bf16 gave 4.5x), and to ``onnxruntime``
-on CUDA or when OpenVINO is missing; it logs the choice and why.
+``--backend auto`` picks per model, by a fixed rule (:data:`AUTO_CPU`), never by timing at run
+time, so that a run is reproducible and resumable on the same machine. On CUDA, or where
+OpenVINO is not installed, every model runs on onnxruntime. On the CPU with OpenVINO:
+
+* **embedder** (SFace) → OpenVINO: it ran 1.57-1.69x onnxruntime fp32 on an AVX2-only AMD EPYC
+  (fp32), 1.4x on an AVX-512 Intel CPU (fp32) and 4.5x there with bf16;
+* **detector** (YuNet) → onnxruntime: OpenVINO ran it at 0.81x on the AVX2 EPYC; bf16 CPUs were
+  not measured, so the measured-faster backend stays;
+* **generator** (DCGAN) → onnxruntime: the same CPU time per face on both (8.6 ms).
+
+Measured by ``benchmarks/test_bench_backend.py`` (one process, alternating rounds), which
+records the same rule's choice beside its own ratios. The choice and its reason are logged.
 """
 
 from __future__ import annotations
@@ -68,17 +76,34 @@ def ov_precision() -> str:
     return "bf16" if "BF16" in cpu_capabilities() else "fp32"
 
 
-def resolve_backend(requested: str, device: str = "cpu") -> str:
-    """Turn ``--backend`` into ``"onnxruntime"`` or ``"openvino"`` for ``device``.
+MODELS = ("detector", "embedder", "generator")
+"""The ONNX models a backend is chosen for."""
+
+AUTO_CPU: dict[str, tuple[str, str]] = {
+    "embedder": (OV, "OpenVINO ran SFace 1.6-1.7x onnxruntime fp32 on AVX2, 1.4x (fp32) and 4.5x "
+                     "(bf16) on AVX-512"),
+    "detector": (ORT, "OpenVINO ran YuNet at 0.81x onnxruntime on AVX2; bf16 not measured"),
+    "generator": (ORT, "the DCGAN takes the same CPU time per face on both"),
+}  # fmt: skip
+"""``--backend auto`` on the CPU with OpenVINO installed: model → (backend, why)."""
+
+
+def resolve_backend(requested: str, device: str = "cpu", model: str = "embedder") -> str:
+    """Turn ``--backend`` into ``"onnxruntime"`` or ``"openvino"`` for ``model`` on ``device``.
+
+    ``auto`` follows the rule of the module docstring (:data:`AUTO_CPU`); ``model`` matters only
+    then.
 
     Raises
     ------
     ConfigError
-        Unknown backend, or ``openvino`` together with ``--device cuda``.
+        Unknown backend or model, or ``openvino`` together with ``--device cuda``.
     ModelError
         ``openvino`` asked for and the package is not installed.
     """
     name = check_backend(requested)
+    if model not in MODELS:
+        raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     dev = device.strip().lower() if isinstance(device, str) else device
     if name == OV:
         if dev == "cuda":
@@ -89,18 +114,72 @@ def resolve_backend(requested: str, device: str = "cpu") -> str:
     if name == ORT:
         return ORT
     if dev == "cuda":
-        log.info("backend auto: onnxruntime (the CUDA path)")
+        log.debug("backend auto: %s on onnxruntime (the CUDA path)", model)
         return ORT
     if not openvino_available():
-        log.info("backend auto: onnxruntime (openvino is not installed)")
+        log.debug("backend auto: %s on onnxruntime (openvino is not installed)", model)
         return ORT
-    log.info(
-        "backend auto: openvino %s (CPU capabilities %s; OpenVINO ran SFace faster than "
-        "onnxruntime fp32 on every CPU measured)",
-        ov_precision(),
-        ",".join(cpu_capabilities()),
-    )
-    return OV
+    chosen, why = AUTO_CPU[model]
+    log.debug("backend auto: %s on %s (%s)", model, chosen, why)
+    return chosen
+
+
+def resolve_backends(requested: str, device: str = "cpu") -> dict[str, str]:
+    """The backend of every model (:data:`MODELS`) for ``--backend requested``; logs the choice.
+
+    Returns
+    -------
+    dict
+        model name → ``"onnxruntime"`` or ``"openvino"``.
+    """
+    chosen = {m: resolve_backend(requested, device, m) for m in MODELS}
+    if check_backend(requested) == "auto":
+        if set(chosen.values()) == {ORT} and not openvino_available():
+            why = "openvino is not installed"
+        elif str(device).strip().lower() == "cuda":
+            why = "the CUDA path"
+        else:
+            why = "; ".join(f"{m}: {AUTO_CPU[m][1]}" for m in MODELS)
+        log.info(
+            "backend auto: %s (%s; CPU capabilities %s)",
+            ", ".join(f"{m} {b}" for m, b in chosen.items()),
+            why,
+            ",".join(cpu_capabilities()) or "unknown",
+        )
+    return chosen
+
+
+def inference_record(requested: str, device: str = "cpu") -> dict:
+    """What a run records in ``run.json`` about where its models ran.
+
+    Returns
+    -------
+    dict
+        ``backend`` (the one backend of every model, or ``"auto"`` when they differ),
+        ``precision`` (likewise, or ``"mixed"``) and ``models``: model → ``{"backend",
+        "precision"}``.
+    """
+    models_ = {
+        m: {"backend": b, "precision": backend_precision(b)}
+        for m, b in resolve_backends(requested, device).items()
+    }
+    backends = {v["backend"] for v in models_.values()}
+    precisions = {v["precision"] for v in models_.values()}
+    return {
+        "backend": backends.pop() if len(backends) == 1 else "auto",
+        "precision": precisions.pop() if len(precisions) == 1 else "mixed",
+        "models": models_,
+    }
+
+
+def describe(record: dict) -> str:
+    """One line for :func:`inference_record`'s dict (or a ``run.json`` holding its keys):
+    ``"openvino fp32"`` when every model ran alike, else each model's backend and precision."""
+    per_model = record.get("models") or {}
+    kinds = {(v["backend"], v["precision"]) for v in per_model.values()}
+    if len(kinds) > 1:
+        return ", ".join(f"{m} {v['backend']} {v['precision']}" for m, v in per_model.items())
+    return " ".join(str(record[k]) for k in ("backend", "precision") if record.get(k))
 
 
 class OrtModel:
@@ -197,7 +276,7 @@ def open_model(name: str, device: str = "cpu", backend: str = ORT, *, threads: i
     -------
     OrtModel or OvModel
     """
-    chosen = resolve_backend(backend, device)
+    chosen = resolve_backend(backend, device, name)
     if chosen == OV:
         return OvModel(name, threads=threads)
     return OrtModel(name, device, threads=threads)

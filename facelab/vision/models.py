@@ -31,14 +31,16 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from facelab import paths
 from facelab.errors import ModelError
 from facelab.fileio import write_atomic
+
+if TYPE_CHECKING:  # onnx loads in seconds: only the converters import it
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -388,6 +390,9 @@ LATENT_DIM = 100
 
 def convert_generator(data: bytes) -> onnx.ModelProto:
     """Build the DCGAN generator as an ONNX graph from its PyTorch checkpoint bytes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
     w = read_torch_state(data)
     inits = [numpy_helper.from_array(np.array([-1, LATENT_DIM, 1, 1], np.int64), "zshape")]
     nodes = [helper.make_node("Reshape", ["z", "zshape"], ["h0"])]
@@ -463,6 +468,8 @@ def _symbolic_batch(model: onnx.ModelProto) -> None:
 
 def fix_sface(data: bytes) -> onnx.ModelProto:
     """The original SFace graph made runnable: stale inputs removed, symbolic batch."""
+    import onnx
+
     model = onnx.load_from_string(data)
     _strip_stale_inputs(model)
     _symbolic_batch(model)
@@ -471,6 +478,8 @@ def fix_sface(data: bytes) -> onnx.ModelProto:
 
 def _fold_dequantize(model: onnx.ModelProto) -> None:
     """Fold constant block-int8 ``DequantizeLinear`` (+ ``Reshape``) into fp32 initializers."""
+    from onnx import helper, numpy_helper
+
     g = model.graph
     inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     folded: dict[str, np.ndarray] = {}
@@ -500,6 +509,8 @@ def _fold_dequantize(model: onnx.ModelProto) -> None:
 
 def convert_embedder(data: bytes) -> onnx.ModelProto:
     """SFace with block-int8 DequantizeLinear (+ Reshape) folded into fp32 initializers."""
+    import onnx
+
     model = fix_sface(data)
     _fold_dequantize(model)
     onnx.checker.check_model(model)
@@ -512,6 +523,8 @@ def convert_detector(data: bytes) -> onnx.ModelProto:
     The batch stays 1 (the graph's Reshape nodes flatten the batch into the anchors); height
     and width must be multiples of 32 (:mod:`facelab.vision.detect` pads the frame).
     """
+    import onnx
+
     model = onnx.load_from_string(data)
     _fold_dequantize(model)
     dims = model.graph.input[0].type.tensor_type.shape.dim

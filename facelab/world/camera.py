@@ -105,8 +105,9 @@ class CameraRenderer:
         if not pids:
             return []
         faces = self.generator.sightings(
-            self.scenario.seed, persons, pids, self.scenario.variation.latent_sigma
-        )
+            self.scenario.seed, persons, pids, self.scenario.variation.latent_sigma,
+            attempts=self.world.latent_attempts(persons),
+        )  # fmt: skip
         out, k = [], 0
         for f in frames:
             n = len(f.passes)

@@ -76,30 +76,40 @@ DEFAULT_LATENT_SIGMA = defaults.DEFAULT_LATENT_SIGMA
 DEFAULT_PHOTO_DEGRADATION = Degradation(blur_sigma=0.5, noise_sd=2.0, jpeg_quality=90)
 
 
-def _rng(seed: int, stream: int, key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed), stream, int(key)]))
+def _rng(seed: int, stream: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(seed), stream, *map(int, key)]))
 
 
-def identity_latents(seed: int, identities) -> np.ndarray:
+def identity_latents(seed: int, identities, attempts=None) -> np.ndarray:
     """Latent vectors of identities.
 
     Parameters
     ----------
     seed : world seed.
     identities : int array-like (n,) of identity ids.
+    attempts : int array-like (n,), optional
+        Which candidate latent of each identity (:mod:`facelab.world.groups` chooses one of
+        the wanted group): 0 (and ``None``) is ``SeedSequence([seed, IDENTITY_STREAM, id])``,
+        ``k > 0`` is ``SeedSequence([seed, IDENTITY_STREAM, id, k])``.
 
     Returns
     -------
     float32 (n, 100)
     """
     ids = np.atleast_1d(np.asarray(identities, dtype=np.int64))
+    tries = np.zeros(len(ids), np.int64) if attempts is None else np.asarray(attempts, np.int64)
+    if tries.shape != ids.shape:
+        raise DataError("identity_latents: identities and attempts differ in length")
     out = np.empty((len(ids), LATENT_DIM), np.float32)
-    for i, ident in enumerate(ids):
-        out[i] = _rng(seed, IDENTITY_STREAM, ident).standard_normal(LATENT_DIM)
+    for i, (ident, k) in enumerate(zip(ids.tolist(), tries.tolist())):
+        key = (ident,) if k == 0 else (ident, k)
+        out[i] = _rng(seed, IDENTITY_STREAM, *key).standard_normal(LATENT_DIM)
     return out
 
 
-def sighting_latents(seed: int, identities, sightings, sigma: float, stream=SIGHTING_STREAM):
+def sighting_latents(
+    seed: int, identities, sightings, sigma: float, stream=SIGHTING_STREAM, attempts=None
+):
     """Latents of sightings: identity latent + sigma × noise keyed by the sighting id.
 
     Parameters
@@ -107,12 +117,14 @@ def sighting_latents(seed: int, identities, sightings, sigma: float, stream=SIGH
     identities, sightings : int array-like (n,), the identity and a unique sighting id each.
     sigma : latent perturbation strength (SFace genuine cosine on clean 64-px crops: 0.2 → ≈ 0.83,
         0.3 → 0.73, 0.5 → 0.58).
+    attempts : int array-like (n,), optional; each identity's latent candidate
+        (:func:`identity_latents`).
 
     Returns
     -------
     float32 (n, 100)
     """
-    z = identity_latents(seed, identities)
+    z = identity_latents(seed, identities, attempts)
     sids = np.atleast_1d(np.asarray(sightings, dtype=np.int64))
     if len(sids) != len(z):
         raise DataError("sighting_latents: identities and sightings differ in length")
@@ -166,13 +178,15 @@ class FaceGenerator:
             out[s : s + GENERATOR_BATCH] = np.clip((bgr + 1.0) * 127.5 + 0.5, 0, 255)
         return out
 
-    def identities(self, seed: int, identities) -> np.ndarray:
+    def identities(self, seed: int, identities, attempts=None) -> np.ndarray:
         """Undisturbed faces of identities, uint8 (n, 64, 64, 3) BGR."""
-        return self.render(identity_latents(seed, identities))
+        return self.render(identity_latents(seed, identities, attempts))
 
-    def sightings(self, seed: int, identities, sightings, sigma: float, stream=SIGHTING_STREAM):
+    def sightings(
+        self, seed: int, identities, sightings, sigma: float, stream=SIGHTING_STREAM, attempts=None
+    ):
         """Faces of sightings (latent variation only), uint8 (n, 64, 64, 3) BGR."""
-        return self.render(sighting_latents(seed, identities, sightings, sigma, stream))
+        return self.render(sighting_latents(seed, identities, sightings, sigma, stream, attempts))
 
 
 def sample_degradation(profile, rng: np.random.Generator) -> Degradation:
@@ -288,18 +302,20 @@ def photos(
     sigma: float,
     stream: int = PHOTO_STREAM,
     degradation: Degradation = DEFAULT_PHOTO_DEGRADATION,
+    attempts=None,
 ) -> np.ndarray:
     """Photos ("pre-loaded frames") of identities: sighting latents rendered as portraits.
 
     The latent noise is keyed by ``(seed, stream, sighting)``, the backdrop and degradation by
-    ``(seed, PORTRAIT_STREAM, stream, sighting)``, so the two are independent.
+    ``(seed, PORTRAIT_STREAM, stream, sighting)``, so the two are independent. ``attempts``:
+    each identity's latent candidate (:func:`identity_latents`).
 
     Returns
     -------
     uint8 (n, PORTRAIT_SIZE, PORTRAIT_SIZE, 3) BGR
     """
     sids = np.atleast_1d(np.asarray(sightings, dtype=np.int64))
-    faces = generator.sightings(seed, identities, sids, sigma, stream=stream)
+    faces = generator.sightings(seed, identities, sids, sigma, stream=stream, attempts=attempts)
     out = np.empty((len(faces), PORTRAIT_SIZE, PORTRAIT_SIZE, 3), np.uint8)
     for i, (face, sid) in enumerate(zip(faces, sids)):
         rng = np.random.default_rng(np.random.SeedSequence([seed, PORTRAIT_STREAM, stream, sid]))

@@ -204,6 +204,22 @@ class World:
         a.flags.writeable = False
         return a
 
+    @cached_property
+    def identity_groups(self):
+        """Measured group of every identity (:class:`facelab.world.groups.IdentityGroups`,
+        residents then out-of-city watchlist identities), or ``None`` when the scenario sets no
+        ``[population] groups``. Chosen by rendering faces on first use (seconds)."""
+        from facelab.world import groups
+
+        return groups.assign(self)
+
+    def latent_attempts(self, identities) -> np.ndarray | None:
+        """Each identity's latent candidate (``attempts`` of
+        :func:`facelab.world.synth.identity_latents`); ``None`` without groups."""
+        if self.scenario.population.groups is None:
+            return None
+        return self.identity_groups.attempt[np.asarray(identities, np.int64)]
+
     # ---- passes
 
     def day_passes(self, day: int) -> np.ndarray:

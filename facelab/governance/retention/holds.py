@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import sqlite3
 
+from facelab.errors import DataError
 from facelab.run import schema
 from facelab.run.store import RunStore, Transaction
 
@@ -30,7 +31,15 @@ def close_case(store: RunStore, case_id: str, *, actor: str, reason: str | None 
     """Close a case: its held sightings fall back to the ordinary limits at the next purge.
 
     Returns the number of confirmed alerts the case held.
+
+    Raises
+    ------
+    DataError
+        No alert and no earlier closing names ``case_id`` (nothing is written).
     """
+    if case_id not in {c for c, _status, _n in cases(store)}:
+        raise DataError(f"no case {case_id[:64]!r} in {store.path} "
+                        f"(see `facelab retention cases {store.path}`)")  # fmt: skip
     n = schema.confirmed_by_case(store.db).get(case_id, 0)
     with Transaction(store.db) as db:
         schema.set_case_closed(db, case_id, utcnow())

@@ -13,19 +13,24 @@ finishes. In order:
    (:meth:`~facelab.search.archive.DayShardArchive.drop_day`), shards inside it that hold expired
    vectors are rewritten without them (atomically, so the old file is unlinked), frame and clip
    files are unlinked (stale ``*.tmp`` files beside them too) and emptied day folders removed;
-4. the ground-truth rows are deleted;
+4. the ground-truth rows are deleted (and their counts journalled);
 5. the rows are deleted and the report recorded in table ``purges`` in the same transaction,
    which also sets the ``purge_pending`` marker;
 6. ``VACUUM`` of both databases (:mod:`~facelab.governance.retention.database`), the audit
    record, the marker cleared and ``PRAGMA wal_checkpoint(TRUNCATE)``.
 
-A purge that finds the marker set (killed before step 6) finishes that step first.
+A purge that finds the marker set (killed before step 6) finishes that step first; when
+nothing more is due after that, the finished purge's report is its result (no second, empty
+record). A purge killed before step 5 leaves its rows, and the next purge (of any command:
+``facelab purge``, or ``facelab run`` resuming) deletes the same rows and reports the files the
+killed one had deleted; until then ``facelab retention verify`` names the unfinished purge.
 
 During ``facelab run`` :func:`purge_after_day` runs at every simulated day boundary; it records a
 report only when something was deleted, moved or compacted. ``facelab purge`` always records one
 (an operator's action is always audited). ``on_step(label, day)``, when given, is called after
-steps 2 (``purge-held``), 3 (``purge-files``) and 5 (``purge-rows``), ``day`` being the last
-simulated day before the purge's now.
+steps 2 (``purge-held``), 3 (``purge-files``), 4 (``purge-truth``), 5 (``purge-rows``) and, in
+step 6, after compacting (``purge-compacted``) and after the audit record (``purge-audit``),
+``day`` being the last simulated day before the purge's now.
 """
 
 from __future__ import annotations
@@ -147,10 +152,12 @@ def purge(
                     f"the deletion proof given belongs to another run ({proof.run_id})"
                 )
         pending = store.get(PENDING_KEY)
+        finished = None
         if pending is not None:  # a purge was killed before compacting: finish it first
-            _finish(store, truth, int(pending), actor, reason)
-        return _purge(store, truth, start, policy, int(now_day), actor, reason, proof,
-                      always_record, on_step or _no_step)  # fmt: skip
+            finished = _finish(store, truth, int(pending), actor, reason)
+        report = _purge(store, truth, start, policy, int(now_day), actor, reason, proof,
+                        always_record and finished is None, on_step or _no_step)  # fmt: skip
+        return finished if finished is not None and report.purge_id is None else report
     finally:
         if truth is not None:
             truth.close()
@@ -219,6 +226,9 @@ def _purge(
         on_step("purge-files", day_label)
 
         _delete_truth(truth, plan, counts)
+        if counts["truth_sightings"] or counts["truth_passes"]:  # committed in truth.sqlite
+            journal_save(run, token, counts, freed)
+        on_step("purge-truth", day_label)
         _delete_rows(db, plan, counts)
         did = any(counts.values()) or freelist(db) + freelist(truth.conn) > 0
         report = PurgeReport(
@@ -244,7 +254,8 @@ def _purge(
         store.set(PENDING_KEY, purge_id)
     (run / JOURNAL).unlink(missing_ok=True)  # its counts are in the report just committed
     on_step("purge-rows", day_label)
-    return _finish(store, truth, purge_id, actor, reason)
+    return _finish(store, truth, purge_id, actor, reason,
+                   lambda label: on_step(label, day_label))  # fmt: skip
 
 
 def _update_held(run: Path, archive, plan: PurgePlan, shard_days: list[int],
@@ -386,11 +397,13 @@ def _oldest(db: sqlite3.Connection, start: _dt.date) -> str | None:
 
 
 def _finish(store: RunStore, truth: TruthStore, purge_id: int, actor: str,
-            reason: str | None) -> PurgeReport:  # fmt: skip
+            reason: str | None, step: Callable[[str], None] = lambda label: None,
+            ) -> PurgeReport:  # fmt: skip
     """Step 6: compact both databases, complete the report, audit it, clear the marker."""
     run = store.path
     compact(truth.conn, TRUTH_DB)
     compact(store.db, SEARCH_DB)
+    step("purge-compacted")
     row = schema.purge_row(store.db, purge_id)
     if row is None:  # the marker outlived its row (cannot happen: same transaction); clear it
         with Transaction(store.db) as db:
@@ -412,6 +425,7 @@ def _finish(store: RunStore, truth: TruthStore, purge_id: int, actor: str,
                 "bytes_freed": report.total_bytes, "oldest_remaining": report.oldest_remaining,
             },
         )  # fmt: skip
+        step("purge-audit")
     with Transaction(store.db) as db:
         schema.set_purge_report(db, purge_id, json.dumps(report.to_dict()))
         schema.meta_delete(db, PENDING_KEY)

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from facelab.lab.purged import PurgeSummary, purge_summary
 from facelab.lab.scores import RunScores
+from facelab.lab.system import describe as describe_system
+from facelab.lab.watchlists import AS_SEARCHED
 from facelab.run import schema
 from facelab.run.store import RunStore
+from facelab.vision.backend import describe as describe_inference
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class RunFacts:
     camera_days : int
         ``fr_cameras × held_days``.
     watchlist_size : int
-        Active watchlist entries.
+        Entries of the watchlist the searches are scored against (the largest, when they ran
+        against several versions).
     n_searches, n_mated, n_nonmated : int
         Sightings searched; of people on the watchlist; of everybody else.
     n_targets : int
@@ -56,6 +60,13 @@ class RunFacts:
         (:func:`facelab.lab.purged.held_days`); equal to ``days`` when nothing was purged.
     purge : PurgeSummary or None
         What purges removed; None when nothing was purged.
+    watchlist_basis : str
+        Which watchlist the searches are scored against (:data:`facelab.lab.watchlists.CHOICES`).
+    watchlist_versions : tuple of int
+        The watchlist versions the held searches are scored against.
+    system : str
+        The system profile the run's scores speak for and what its percent means
+        (:func:`facelab.lab.system.describe`).
     """
 
     path: Path
@@ -76,6 +87,9 @@ class RunFacts:
     inference: str = ""
     held_days: int = 0
     purge: PurgeSummary | None = None
+    watchlist_basis: str = AS_SEARCHED
+    watchlist_versions: tuple[int, ...] = ()
+    system: str = ""
 
 
 def run_facts(store: RunStore, scores: RunScores) -> RunFacts:
@@ -91,6 +105,7 @@ def run_facts(store: RunStore, scores: RunScores) -> RunFacts:
             start = None
     mated = scores.searches.mated
     purged = purge_summary(store, scores.day)
+    basis = scores.basis
     return RunFacts(
         path=store.path,
         scenario=str(store.meta.get("scenario_name", store.path.name)),
@@ -107,9 +122,10 @@ def run_facts(store: RunStore, scores: RunScores) -> RunFacts:
         n_targets=int(scores.best_true_score.size),
         top_k=int(scores.searches.scores.shape[1]),
         complete=bool(scores.complete),
-        inference=" ".join(
-            str(store.meta[k]) for k in ("backend", "precision") if store.meta.get(k)
-        ),
+        inference=describe_inference(store.meta),
         held_days=len(purged.held_days),
         purge=purged if purged.purges else None,
+        watchlist_basis=basis.name if basis is not None else AS_SEARCHED,
+        watchlist_versions=basis.versions(scores.day) if basis is not None else (),
+        system=describe_system(store.meta),
     )

@@ -113,7 +113,7 @@ def _probit_ticks(lo_p: float, hi_p: float) -> tuple[list[float], list[str]]:
 
 
 def plot_det(
-    ax: Any, scores: RunScores, table: SweepTable, *, rank: int = 1,
+    ax: Any, scores: RunScores, table: SweepTable, *, rank: int = 1, published=(),
 ) -> None:  # fmt: skip
     """DET curve on probit axes: FNIR against FPIR over every threshold (1:N, rank ``rank``),
     the 1:1 FNMR against FMR when the impostor scores are complete, and the thresholds of
@@ -130,6 +130,10 @@ def plot_det(
         Its rows' FPIR / FNIR are the marked points.
     rank : int
         Rank for FNIR.
+    published : sequence of dict
+        The run's system profile's published (FPIR, FNIR) pairs
+        (:func:`facelab.lab.system.det_points`), drawn as diamonds with their 95 % intervals:
+        filled where the profile was fitted to them, hollow where held out.
     """
     s = scores.searches
     pos, neg = mated_scores(s, rank), nonmated_scores(s)
@@ -172,6 +176,15 @@ def plot_det(
             text = named[0] if len(labels) == 1 else f"{labels[0]}–{labels[-1]}"
             ax.annotate(f"{text}%", (px, py), textcoords="offset points", xytext=(5, 5),
                         fontsize=9, fontweight="bold")  # fmt: skip
+    for k, p in enumerate(published):
+        px, py = z(np.array([p["fpir"]]))[0], z(np.array([p["fnir"]]))[0]
+        xerr = [[px - z(np.array([p["fpir_lo"]]))[0]], [z(np.array([p["fpir_hi"]]))[0] - px]]
+        yerr = [[py - z(np.array([p["fnir_lo"]]))[0]], [z(np.array([p["fnir_hi"]]))[0] - py]]
+        ax.errorbar(px, py, xerr=xerr, yerr=yerr, fmt="D", color=_BLUE, markersize=7,
+                    markerfacecolor=_BLUE if p["fitted"] else "white", zorder=6,
+                    label="published (profile; 95 % interval)" if k == 0 else None)  # fmt: skip
+        ax.annotate(p["label"], (px, py), textcoords="offset points", xytext=(6, -12),
+                    fontsize=8, color=_BLUE)  # fmt: skip
     ticks, labels = _probit_ticks(lo_p, hi_p)
     ax.set_xticks(z(np.array(ticks)), labels, fontsize=8, rotation=45 if lo_p < 1e-3 else 0)
     ax.set_yticks(z(np.array(ticks)), labels, fontsize=8)
@@ -226,6 +239,7 @@ def plot_false_alerts_per_day(
 def plot_fpir_vs_watchlist_size(
     ax: Any, scores: RunScores, mapping: PercentMapping,
     percents: Sequence[float] = HIGHLIGHT_PERCENTS, *, extrapolate_to: int = 10_000,
+    published=(),
 ) -> None:  # fmt: skip
     """FPIR against watchlist size at a few thresholds.
 
@@ -244,6 +258,11 @@ def plot_fpir_vs_watchlist_size(
         Percent thresholds, one line each.
     extrapolate_to : int
         Largest watchlist size of the extrapolation.
+    published : sequence of dict
+        The run's system profile's published points
+        (:func:`facelab.lab.system.published_points`); its FPIR points are drawn as diamonds
+        at their watchlist size with their 95 % intervals (filled: fitted, hollow: held out),
+        labelled with their threshold.
     """
     w = scores.watchlist_size
     if w <= 0 or scores.searches.n_searches == 0 or scores.searches.mated.all():
@@ -263,6 +282,16 @@ def plot_fpir_vs_watchlist_size(
             line = 1 - (1 - fmr.value) ** big
             ax.plot(big, line * 100, "--", color=col, linewidth=1,
                     label=f"{p:g} %: extrapolated")  # fmt: skip
+    fpir_points = [p for p in published if p["metric"] == "fpir" and p.get("percent") is not None]
+    for k, p in enumerate(fpir_points):
+        y = 100 * p["published"]
+        ax.errorbar(p["gallery"], y, yerr=[[y - 100 * p["lo"]], [100 * p["hi"] - y]], fmt="D",
+                    color=_BLUE, markersize=6, markerfacecolor=_BLUE if p["fitted"] else "white",
+                    zorder=6, label="published (profile)" if k == 0 else None)  # fmt: skip
+        ax.annotate(f"{p['percent']:g} %: {_small(p['published'])}", (p["gallery"], y),
+                    textcoords="offset points", xytext=(6, 4 + 9 * (k % 3)), fontsize=7,
+                    color=_BLUE)  # fmt: skip
+    extrapolate_to = max([extrapolate_to] + [int(p["gallery"]) for p in fpir_points])
     ax.axvline(w, color=_GREY, linewidth=0.8, linestyle=":")
     ax.text(w, 1.01, f"this run: {w}", ha="center", va="bottom", fontsize=8, color=_GREY,
             transform=ax.get_xaxis_transform())  # fmt: skip
@@ -274,6 +303,11 @@ def plot_fpir_vs_watchlist_size(
     ax.set_ylabel("innocent people flagged, FPIR (%)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, ncol=len(percents))
+
+
+def _small(x: float) -> str:
+    """A small rate as ``1 in N`` (``0`` for none)."""
+    return "0" if x <= 0 else f"1 in {1 / x:,.0f}"
 
 
 def plot_review_queue(ax: Any, table: SweepTable) -> None:

@@ -31,6 +31,7 @@ from facelab.lab.report.figures import (
     plot_rates_vs_threshold,
     plot_review_queue,
 )
+from facelab.lab.report.flagged import who_is_flagged_section
 from facelab.lab.report.rates import HIGHLIGHT_PERCENTS
 from facelab.lab.report.sections import (
     GLOSSARY,
@@ -49,6 +50,7 @@ from facelab.lab.report.sections import (
 from facelab.lab.report.slider import slider_section
 from facelab.lab.scores import load_scores
 from facelab.lab.sweep import DEFAULT_THRESHOLDS, run_mapping, sweep_run
+from facelab.lab.system import det_points, published_points
 from facelab.run.store import RunStore
 from facelab.search.percent import PercentMapping, parse_thresholds
 
@@ -141,6 +143,14 @@ def build_report(
               passes=load_passes(store, scores))  # fmt: skip
     table = sweep_run(scores, percents, m, **kw)
     band = (float(min(HIGHLIGHT_PERCENTS)), float(max(HIGHLIGHT_PERCENTS)))
+    published = published_points(store.meta)
+    pub_note = (
+        f" Blue diamonds: the figures published for the system this run emulates "
+        f"({esc(facts.system)}), with their 95 % intervals; filled where the profile was "
+        "fitted to them, hollow where it was not."
+        if published
+        else ""
+    )
 
     figs = []
     figs.append(_figure(
@@ -176,7 +186,7 @@ def build_report(
         "to view manually”.",
     )
     figs_n = _figure(
-        figure_png(lambda ax: plot_fpir_vs_watchlist_size(ax, scores, m)),
+        figure_png(lambda ax: plot_fpir_vs_watchlist_size(ax, scores, m, published=published)),
         "innocent people flagged against watchlist size",
         "<b class='q'>Does a bigger watchlist flag more innocent people?</b> Yes: every extra "
         "entry is one more chance for a stranger to look similar enough. Dots: this run's "
@@ -188,10 +198,13 @@ def build_report(
         "comparison were independent (their 95 % ranges are in the table below). This is "
         "the effect NPL measured for "
         "the Met in 2023: 1 false alert in 60,000 searches with 1,000 entries, 1 in 6,000 with "
-        "10,000.",
+        "10,000." + pub_note,
     )  # fmt: skip
     figs_det = _figure(
-        figure_png(lambda ax: plot_det(ax, scores, table, rank=rank), size=(7.0, 6.0)),
+        figure_png(
+            lambda ax: plot_det(ax, scores, table, rank=rank, published=det_points(published)),
+            size=(7.0, 6.0),
+        ),
         "DET curve on probit axes",
         "<b class='q'>The whole trade-off in one picture.</b> Each point of the curve is one "
         "threshold: how many innocent people it flags (across) against how many wanted people "
@@ -200,7 +213,7 @@ def build_report(
         "scale) so that small rates such as "
         "0.1 % and 1 % can be told apart; a point on the edge means none was observed. With few "
         "searches the curve is a staircase, and a curve hugging the bottom and left edges means "
-        "that in this run the scores of wanted people and of others barely overlapped.",
+        "that in this run the scores of wanted people and of others barely overlapped." + pub_note,
     )
 
     by_kind = ""
@@ -249,6 +262,7 @@ def build_report(
         "searches the run still holds. The cosine is the similarity the threshold stands for.</p>",
         errors_table(table),
         workload_table(table, facts.held_days),
+        who_is_flagged_section(store, m, HIGHLIGHT_PERCENTS),
         by_kind,
         mapping_section(scores, m, rank, table),
         differs_section(facts, seconds_per_candidate),
@@ -256,7 +270,7 @@ def build_report(
         f"<footer>Made by facelab {esc(__version__)} from the run in {esc(facts.path.name)} "
         f"({esc(facts.scenario)}, {facts.mode} mode"
         + (f", models on {esc(facts.inference)}" if facts.inference else "")
-        + f"). Percent scale: {esc(m.name)}. "
+        + f"). Percent scale: {esc(m.name)}. System: {esc(facts.system)}. "
         "Self-contained: this file loads nothing from anywhere.</footer>",
     ]
     return (
@@ -272,6 +286,19 @@ def _empty_note(facts) -> str:
     if facts.purge is not None:
         return "no search left: purged (see the run's facts)"
     return "no search in this run"
+
+
+def _check_destination(run: Path, out: Path) -> None:
+    """Refuse (ConfigError) a destination that is not an ``.html`` file name, or that lies in
+    one of the run's folders: inside RUN a report goes directly in RUN, never over or among
+    the run's own files, even with ``force``."""
+    if out.suffix.lower() not in (".html", ".htm") or out.is_dir():
+        raise ConfigError(f"{out}: the report is an HTML file; give --out a file name ending "
+                          f"in .html")  # fmt: skip
+    home, where = run.resolve(), out.resolve()
+    if home in where.parents and where.parent != home:
+        raise ConfigError(f"{out} is inside a folder of the run {run}; write the report to "
+                          f"{run / REPORT_NAME} or outside the run")  # fmt: skip
 
 
 def write_report(
@@ -313,12 +340,14 @@ def write_report(
     RunError
         Not a run directory, or no completed day.
     ConfigError
-        Bad thresholds or mapping, or the destination exists and ``force`` is false.
+        Bad thresholds or mapping, the destination exists and ``force`` is false, or it is not
+        an ``.html`` file name or lies in a folder of the run (``force`` or not).
     """
     own = not isinstance(store_or_path, RunStore)
     store = RunStore(store_or_path, readonly=True) if own else store_or_path
     try:
         out = Path(out_html) if out_html is not None else store.path / REPORT_NAME
+        _check_destination(store.path, out)
         if out.exists() and not force:
             raise ConfigError(f"{out} exists; pass --force to overwrite it")
         text = build_report(

@@ -68,7 +68,10 @@ def facts_section(facts: RunFacts) -> str:
         ("cameras with face recognition", f"{facts.fr_cameras} ({kinds})" if kinds else "0"),
         *([("purged", facts.purge.describe())] if facts.purge is not None else []),
         ("camera-days", f"{facts.camera_days:,} (cameras × days whose searches are held)"),
-        ("watchlist", f"{facts.watchlist_size:,} entries"),
+        ("watchlist", f"{facts.watchlist_size:,} entries; "
+         + ("RE-SCORED against today's watchlist" if facts.watchlist_basis == "current"
+            else "each search scored against the watchlist it ran against")
+         + f" (version {', '.join(map(str, facts.watchlist_versions)) or 'none'})"),
         ("faces searched", f"{facts.n_searches:,} sightings"),
         ("… of people on the watchlist", f"{facts.n_mated:,} (could give a true alert)"),
         ("… of everybody else", f"{facts.n_nonmated:,} (any alert on them is false)"),

@@ -24,7 +24,8 @@ _SCRIPT = """
   var d = JSON.parse(document.getElementById("slider-data").textContent);
   var input = document.getElementById("slider");
   function hours(h) { return h < 1 ? (h * 60).toFixed(1) + " min" : h.toFixed(2) + " h"; }
-  function rate(r) { return r[1] ? r[0] + " of " + r[1] + " (" + (100 * r[0] / r[1]).toFixed(1) + " %)" : "n/a"; }
+  function pct(x) { var v = 100 * x; return v === 0 ? "0 %" : (v < 0.001 ? v.toExponential(1) : String(Number(v.toPrecision(3)))) + " %"; }
+  function rate(r) { return r[1] ? r[0] + " of " + r[1] + " (" + pct(r[0] / r[1]) + ")" : "n/a"; }
   function show() {
     var i = d.percent.indexOf(Number(input.value));
     if (i < 0) return;

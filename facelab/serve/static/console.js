@@ -4,6 +4,7 @@
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const $ = (sel) => document.querySelector(sel);
 const SVG = "http://www.w3.org/2000/svg";
+const QUEUE_POLL_MS = 10000;
 
 function actor() { return ($("#actor").value || "").trim(); }
 
@@ -52,12 +53,21 @@ function frameSvg(url, size, box, crop, label) {
   return svg;
 }
 
-function pct(x) { return `${x.toFixed(1)} %`; }
+/* A score's percent, cut (never rounded up) to one decimal, as facelab.search.percent.shown
+   prints it: a score shown at or above a threshold of one decimal matches it. */
+function pct(x) { return `${(Math.floor(x * 10 + 1e-9) / 10).toFixed(1)} %`; }
+
+/* A proportion as a percent, as facelab.lab.report.text.pct prints it (3 significant digits). */
+function ratePct(x) {
+  const v = 100 * x;
+  if (v === 0) return "0 %";
+  return v < 0.001 ? `${v.toExponential(1)} %` : `${Number(v.toPrecision(3))} %`;
+}
 
 /* ------------------------------------------------------------------ operator */
 
 function operator() {
-  let alerts = [], clock = null, start = null, timer = null, current = null;
+  let alerts = [], clock = null, start = null, timer = null, current = null, noFrames = null;
   const speed = () => Number($("#speed").value);
 
   function when(t) { return new Date(start.getTime() + t * 1000); }
@@ -65,6 +75,8 @@ function operator() {
 
   function render() {
     const list = $("#queue");
+    /* the list is rebuilt: a keyboard user's focus stays on the same alert */
+    const focused = list.contains(document.activeElement) ? document.activeElement.dataset.id : null;
     list.replaceChildren();
     const shown = alerts.filter((a) => clock === null || a.t <= clock);
     for (const a of shown) {
@@ -76,6 +88,7 @@ function operator() {
       b.addEventListener("click", () => show(a));
       li.appendChild(b);
       list.appendChild(li);
+      if (focused === String(a.id)) b.focus();
     }
     $("#queue-count").textContent = `(${shown.filter((a) => a.status === "pending").length} pending of ${shown.length})`;
     $("#clock").textContent = clock === null ? "all" : fmt(when(clock));
@@ -93,15 +106,21 @@ function operator() {
     $("#d-rank").textContent = a.rank;
     $("#d-status").textContent = a.status;
     $("#d-label").textContent = a.watch_label;
-    $("#d-frame").replaceChildren(a.frame_url ? frameSvg(a.frame_url, a.frame_size, a.box, false, `frame of ${a.camera}`) : el("p", {}, "no frame kept"));
-    $("#d-face").replaceChildren(a.frame_url ? frameSvg(a.frame_url, a.frame_size, a.box, true, "camera face") : el("p", {}, "–"));
+    const none = noFrames ? "no frame (embedding-mode run)" : "no frame kept";
+    $("#d-frame").replaceChildren(a.frame_url ? frameSvg(a.frame_url, a.frame_size, a.box, false, `frame of ${a.camera}`) : el("p", { class: "noframe" }, none));
+    $("#d-face").replaceChildren(a.frame_url ? frameSvg(a.frame_url, a.frame_size, a.box, true, "camera face") : el("p", { class: "noframe" }, none));
+    /* no broken image: the photo is shown only where there is one */
     if (a.photo_url) { $("#d-photo").src = a.photo_url; } else { $("#d-photo").removeAttribute("src"); }
+    $("#d-photo").hidden = !a.photo_url;
+    $("#d-nophoto").hidden = !!a.photo_url;
+    $("#d-nophoto").textContent = noFrames ? "no watchlist photo (embedding-mode run)" : "no watchlist photo kept";
     render();
   }
 
   async function load() {
     const q = await api("/api/queue");
     alerts = q.alerts;
+    noFrames = q.no_frames;
     start = new Date(`${q.start}T00:00:00Z`);
     render();
     if (alerts.length && !current) show(alerts[0]);
@@ -142,6 +161,20 @@ function operator() {
       if (e.status === 409) await load();
     }
   });
+  /* Several reviewers at once (a class on a LAN): the queue is fetched again every
+     QUEUE_POLL_MS while the page is visible, so each sees the others' decisions. */
+  async function refresh() {
+    if (document.hidden || !start) return;
+    try {
+      const q = await api("/api/queue");
+      alerts = q.alerts;
+      const now = current && alerts.find((a) => a.id === current.id);
+      if (now && now.status !== current.status) say(`alert ${now.display_id}: now ${now.status} by ${now.reviewed_by}`);
+      if (now) { current = now; $("#d-status").textContent = now.status; }
+      render();
+    } catch (e) { say(e.message); }
+  }
+  setInterval(refresh, QUEUE_POLL_MS);
   load().catch((e) => say(e.message));
 }
 
@@ -214,14 +247,49 @@ function watchlistChart(svg, d) {
   const last = d.fpir[d.fpir.length - 1];
   if (last !== null) svg.appendChild(node("circle", { cx: wx, cy: py(last), r: 5, class: "marker" }));
   svg.setAttribute("aria-label", `FPIR against watchlist size at ${d.percent} %: ` +
-    d.sizes.map((n, i) => `${n} entries ${d.fpir[i] === null ? "undefined" : pct(100 * d.fpir[i])}`).join(", "));
+    d.sizes.map((n, i) => `${n} entries ${d.fpir[i] === null ? "undefined" : ratePct(d.fpir[i])}`).join(", "));
+}
+
+/* A small rate: "0.017 % (1 in 5,882)" for a rare event, "89 %" for a common one. */
+function smallRate(x) {
+  if (x === null || x === undefined) return "–";
+  if (x === 0) return "0 %";
+  const shown = ratePct(x);
+  return x < 0.01 ? `${shown} (1 in ${Math.round(1 / x).toLocaleString("en")})` : shown;
 }
 
 function threshold() {
-  let pending = null, curve = null;
+  let pending = null, curve = null, hasGroups = null;
+  /* The selected mapping option: a facelab mapping, or a system profile read with its own
+     percent rule (data-mapping) for the run's figures. */
+  const choice = () => $("#mapping").selectedOptions[0];
+  const mapping = () => choice().dataset.mapping || $("#mapping").value;
+  const profile = () => choice().dataset.profile || null;
   async function loadCurve() {
     const reveal = $("#reveal").checked;
-    curve = await api(`/api/curve?mapping=${encodeURIComponent($("#mapping").value)}${reveal ? "&reveal=1" : ""}`);
+    curve = await api(`/api/curve?mapping=${encodeURIComponent(mapping())}${reveal ? "&reveal=1" : ""}`);
+  }
+  function showProfile(d) {
+    $("#pr-name").textContent = `${d.profile} v${d.version}`;
+    const score = d.score === null ? null : (typeof d.score === "number" ? `a score of ${d.score.toFixed(3)} or above` : (d.score === "-inf" ? "any score" : "no score"));
+    $("#pr-scale").textContent = score === null
+      ? `${d.title}. This profile has no operator percent (${d.scale.description}), so ${d.percent} % means nothing on its scale; see facelab profile predict ${d.profile} --fpir.`
+      : `${d.title}. ${d.percent} % shown by this system means ${score} (${d.scale.unit}; ${d.scale.description}).`;
+    $("#pr-caption").textContent = d.rows.length
+      ? `Predicted by the profile's score model for a watchlist of ${d.watchlist_size.toLocaleString("en")} entries (this run's) at that threshold.`
+      : (d.note ? `At ${d.percent} % ${d.note}.` : "No prediction at a percent for this profile.");
+    $("#pr-table tbody").replaceChildren(...d.rows.map((r) => {
+      const tr = el("tr");
+      tr.append(el("th", { scope: "row" }, r.condition), el("td", { "data-value": r.fpir }, smallRate(r.fpir)),
+                el("td", { "data-value": r.tpir }, smallRate(r.tpir)));
+      return tr;
+    }));
+    $("#pr-table").hidden = !d.rows.length;
+    $("#pr-none").textContent = d.rows.length ? "" : $("#pr-caption").textContent;
+    $("#pr-none").hidden = !!d.rows.length;
+    $("#pr-note").textContent = `${d.label}: these rates come from ${d.profile}'s published operating points, not from this run's searches. The run's own figures above read its SFace scores with the ${mapping()} mapping.`;
+    $("#profile").dataset.percent = d.percent;
+    $("#profile").dataset.profile = d.profile;
   }
   function drawCharts() {
     if (!curve) return;
@@ -232,13 +300,49 @@ function threshold() {
       chart($("#chart-det"), curve.fpir, curve.fnir, 1, 1, i >= 0 ? [curve.fpir[i], curve.fnir[i]] : null, "FPIR", "FNIR");
     }
   }
-  const fmtRate = (r) => r && r.total ? `${r.count} of ${r.total} (${(100 * r.value).toFixed(1)} %)` : "–";
+  const fmtRate = (r) => r && r.total ? `${r.count} of ${r.total} (${ratePct(r.value)})` : "–";
+  /* People's own review decisions beside the reviewer model's on the same alerts (truth). */
+  function showAgreement(a) {
+    const m = a.review;
+    $("#hm-summary").textContent = a.compared
+      ? `People and the model agreed on ${a.agree} of ${a.compared} alerts people decided (both confirmed ${a.both_confirmed}, both rejected ${a.both_rejected}; only people confirmed ${a.people_only_confirmed}, only the model ${a.model_only_confirmed}). The model: ${m.seconds_per_alert} s per alert, confirming ${Math.round(100 * m.p_confirm_true)} % of alerts on the right person and ${Math.round(100 * m.p_confirm_false)} % on someone else.`
+      : "No alert has been confirmed or rejected yet: decide some in the operator view.";
+    const rows = [["Alerts confirmed", "confirmed"], ["Innocent people stopped (confirmed, wrong person)", "confirmed_false"],
+                  ["Wanted people let go (rejected, right person)", "rejected_true"]];
+    $("#hm-table tbody").replaceChildren(...rows.map(([label, k]) => {
+      const tr = el("tr");
+      tr.append(el("th", { scope: "row" }, label), el("td", {}, String(a.people[k])), el("td", {}, String(a.model[k])));
+      return tr;
+    }));
+    $("#hm-table").hidden = !a.compared;
+    $("#humans").dataset.decided = a.decided;
+  }
+  async function loadAgreement() {
+    if (!$("#reveal").checked) return;
+    showAgreement(await api("/api/review-agreement?reveal=1"));
+  }
+  /* Per-group rates and stops at the slider's threshold (runs with measured groups, truth). */
+  function showGroups(g) {
+    $("#gr-what").textContent = `Groups: ${g.what_groups_are}.`;
+    $("#gr-table tbody").replaceChildren(...g.rows.map((r) => {
+      const tr = el("tr");
+      tr.append(el("th", { scope: "row" }, r.group), el("td", {}, fmtRate(r.fpir)), el("td", {}, fmtRate(r.fmr_within)),
+                el("td", {}, fmtRate(r.fnir)), el("td", {}, String(r.innocent_stops)),
+                el("td", {}, `${r.wanted_missed} of ${r.wanted_seen}`));
+      return tr;
+    }));
+    const d = g.differential;
+    $("#gr-diff").textContent = d.fmr_ratio === null
+      ? "Highest over lowest same-group false-match rate: no ratio (no false match, or one group)."
+      : `Highest over lowest same-group false-match rate: ${d.high_group} / ${d.low_group} = ${d.fmr_ratio.toFixed(2)} (95 % interval ${d.lo.toFixed(2)}–${d.hi.toFixed(2)}, ${d.significant ? "significant" : "not significant"}).`;
+    $("#groups").dataset.percent = g.percent;
+  }
   function hours(h) { return h < 1 ? `${(h * 60).toFixed(1)} min` : `${h.toFixed(2)} h`; }
   async function update() {
     const p = $("#percent").value;
     const reveal = $("#reveal").checked;
     $("#percent-out").textContent = `${p} %`;
-    const url = `/api/threshold?percent=${p}&mapping=${encodeURIComponent($("#mapping").value)}${reveal ? "&reveal=1" : ""}`;
+    const url = `/api/threshold?percent=${p}&mapping=${encodeURIComponent(mapping())}${reveal ? "&reveal=1" : ""}`;
     try {
       const d = await api(url);
       if (String(d.percent) !== String(Number($("#percent").value))) return; /* a later move won */
@@ -254,17 +358,31 @@ function threshold() {
         $("#f-missed").textContent = `${d.wanted_missed.count} of ${d.wanted_missed.total}`;
       }
       drawCharts();
+      const name = profile();
+      $("#profile").hidden = !name;
+      if (name) {
+        const pr = await api(`/api/profile?name=${encodeURIComponent(name)}&percent=${p}`);
+        if (String(pr.percent) !== String(Number($("#percent").value)) || pr.profile !== profile()) return;
+        showProfile(pr);
+      }
       if (d.revealed) {
         const w = await api(url.replace("/api/threshold?", "/api/fpir-watchlist?"));
         if (String(w.percent) !== String(Number($("#percent").value))) return;
         watchlistChart($("#chart-watchlist"), w);
         $("#chart-watchlist").dataset.percent = w.percent;
       }
+      if (d.revealed && hasGroups !== false) {
+        const g = await api(url.replace("/api/threshold?", "/api/groups?"));
+        hasGroups = g.has_groups;
+        if (String(g.percent) !== String(Number($("#percent").value))) return;
+        if (hasGroups) showGroups(g);
+      }
+      $("#groups").hidden = !(d.revealed && hasGroups);
       $("#figures").dataset.percent = d.percent;
     } catch (e) { say(e.message); }
   }
   const soon = () => { clearTimeout(pending); pending = setTimeout(update, 60); };
-  const reload = () => loadCurve().then(update).catch((e) => say(e.message));
+  const reload = () => loadCurve().then(update).then(loadAgreement).catch((e) => say(e.message));
   $("#percent").addEventListener("input", soon);
   $("#mapping").addEventListener("change", reload);
   $("#reveal").addEventListener("change", reload);
@@ -272,6 +390,39 @@ function threshold() {
 }
 
 /* ------------------------------------------------------------------ search */
+
+/* Hits grouped by camera (cameras in the order they first saw the person), each camera's hits
+   in time order, each with its frame and the face boxed as in the operator view. */
+function showHits(r) {
+  $("#s-noframes").textContent = r.no_frames || "";
+  $("#s-noframes").hidden = !r.no_frames;
+  const cams = new Map();
+  for (const h of [...r.hits].sort((a, b) => a.t - b.t)) {
+    if (!cams.has(h.camera)) cams.set(h.camera, []);
+    cams.get(h.camera).push(h);
+  }
+  const groups = [];
+  for (const [camera, hs] of cams) {
+    const sec = el("section", { class: "camera", "aria-label": `camera ${camera}` });
+    sec.append(el("h2", {}, `${camera} · ${hs[0].station} · ${hs.length} ${hs.length === 1 ? "hit" : "hits"}`));
+    const ol = el("ol", { class: "hits" });
+    for (const h of hs) {
+      const li = el("li", { class: "hit", "data-sighting": h.sighting });
+      const when = h.time.replace("T", " ");
+      const fig = el("figure");
+      if (h.frame_url) fig.append(frameSvg(h.frame_url, h.frame_size, h.box, false, `frame of ${h.camera} at ${when}, the face boxed`));
+      else fig.append(el("p", { class: "noframe" }, r.no_frames ? "no frame (embedding-mode run)" : "no frame kept for this sighting"));
+      const cap = el("figcaption");
+      cap.append(el("time", { datetime: h.time }, when), " · ", el("strong", {}, pct(h.percent)), ` · rank ${h.rank}`);
+      fig.append(cap);
+      li.append(fig);
+      ol.append(li);
+    }
+    sec.append(ol);
+    groups.push(sec);
+  }
+  $("#hits").replaceChildren(...groups);
+}
 
 function search() {
   api("/api/people").then((d) => {
@@ -291,12 +442,7 @@ function search() {
     try {
       const r = await api("/api/search", { method: "POST", body: form });
       $("#s-summary").textContent = `${r.window}. ${r.summary}`;
-      for (const h of r.hits) {
-        const li = el("li");
-        li.append(h.frame_url ? frameSvg(h.frame_url, h.frame_size, h.box, true, `face at ${h.camera}`) : el("span", {}, "–"),
-                  el("span", { class: "cam" }, h.camera), el("span", {}, h.time.replace("T", " ")), el("strong", {}, pct(h.percent)));
-        $("#hits").appendChild(li);
-      }
+      showHits(r);
     } catch (e) {
       $("#s-summary").textContent = "";
       $("#s-error").textContent = e.message;
