@@ -6,6 +6,9 @@ from facelab.blas import tune_blas
 
 tune_blas()  # before faiss is first imported, as the facelab command does
 
+import contextlib
+import fcntl
+import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +16,42 @@ import pytest
 
 from facelab import api
 from facelab.governance import provenance
+
+# Files whose session fixtures or calls take minutes: collected first, so that under
+# `pytest -n 2 --dist loadfile` (make test) they start at once instead of ending the run alone.
+SLOW_FIRST = (
+    "test_twin.py",
+    "test_cases.py",
+    "test_serve_browser.py",
+    "test_ray.py",
+    "test_crash.py",
+    "test_profile_runs.py",
+    "test_report.py",
+    "test_retention.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Stable reorder: the files of :data:`SLOW_FIRST` first, in that order."""
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def _shared_tmp(tmp_path_factory) -> Path:
+    """The session's temporary folder, shared by every xdist worker of the session."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` across the xdist workers (``fcntl.flock``)."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,14 +92,14 @@ def twin_model_dir(tmp_path_factory) -> Path:
     from facelab.twin.model import default_path
 
     src = paths.model_dir()
-    folder = tmp_path_factory.getbasetemp() / "twin-models"
+    folder = _shared_tmp(tmp_path_factory) / "twin-models"
     folder.mkdir(exist_ok=True)
-    for f in src.iterdir():
-        if f.suffix in (".onnx", ".json"):
-            target = folder / f.name
-            if not target.exists():
-                target.symlink_to(f)
-    with pytest.MonkeyPatch.context() as mp:
+    with _locked(folder / ".lock"), pytest.MonkeyPatch.context() as mp:
+        for f in src.iterdir():
+            if f.suffix in (".onnx", ".json"):
+                target = folder / f.name
+                if not target.exists():
+                    target.symlink_to(f)
         mp.setenv("FACELAB_MODEL_DIR", str(folder))
         if not default_path().exists():
             model, _ = calibrate(30, 3, 2, seed=5, qualities=("good",))
