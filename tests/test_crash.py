@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny import tiny_scenario
 
 from facelab.governance import provenance, retention
 from facelab.governance.retention.faiss_bytes import flat_codes
@@ -30,43 +31,15 @@ pytestmark = pytest.mark.slow
 
 DRIVER = Path(__file__).with_name("crash_driver.py")
 
-SCENARIO = """
-name = "crash"
-seed = 11
-start = 2026-03-02
-days = 4
-mode = "image"
-[population]
-size = 8
-[movement]
-passes_per_day = [1, 1]
-active_hours = [8, 18]
-presence = 0.8
-[quality.tiny]
-base = "good"
-face_px = [56, 72]
-[[cameras]]
-id = "gate"
-kind = "metro_gate"
-station = "A"
-fr = true
-resolution = [160, 128]
-quality = "tiny"
-[[cameras]]
-id = "street"
-kind = "street"
-station = "B"
-fr = false
-resolution = [160, 128]
-quality = "tiny"
-[watchlist]
-size = 3
-in_city = 2
-[thresholds]
+SCENARIO = tiny_scenario(
+    "crash",
+    4,
+    """[thresholds]
 alert_percent = 50.0
 [retention]
 days = 2
-"""
+""",
+)
 
 # (crash point, what must be true of the run directory right after the kill)
 KILLS = (

@@ -159,6 +159,42 @@ def test_held_out_points_and_the_one_reported_miss():
     }  # fmt: skip
 
 
+def test_readme_sface_synthetic_figures_are_the_stored_fit():
+    """README's 'System profiles' figures of sface-synthetic are its stored model's (printed
+    values rounded at the decimals shown)."""
+    import re
+
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    num = r"(\d+(?:\.\d+)?)"
+
+    def agrees(printed: str, value: float) -> bool:
+        d = len(printed.split(".")[1]) if "." in printed else 0
+        return f"{value:.{d}f}" == f"{float(printed):.{d}f}"
+
+    p = get_profile("sface-synthetic")
+    by = {r.point.name: r for r in residuals(p.model, p.points)}
+    for pattern, name, verdict in [
+        (rf"cardiff-2017 at 80 %: model {num} % vs {num} %, within 3×", "cardiff-fpir-80",
+         "within 3x"),
+        (rf"npl-lfr FPIR at 1,000: model {num} % vs {num} % \(within 3×\)", "npl-wl1000-fpir-60",
+         "within 3x"),
+        (rf"at 50 %: {num} % vs {num} % \(miss: {num}× too low", "image-fmr-50", "miss"),
+    ]:  # fmt: skip
+        m = re.search(pattern, readme)
+        assert m, pattern
+        r = by[name]
+        assert r.verdict == verdict
+        assert agrees(m.group(1), 100 * r.model), (name, m.group(1), r.model)
+        assert agrees(m.group(2), 100 * r.point.published), (name, m.group(2), r.point.published)
+        if m.lastindex == 3:
+            assert agrees(m.group(3), 1 / r.ratio), (name, m.group(3), r.ratio)
+    m = re.search(rf"\({num}× measured, {num}× modelled for 10× the entries\)", readme)
+    assert m
+    big, small = by["npl-wl10000-fpir-60"], by["npl-wl1000-fpir-60"]
+    assert agrees(m.group(1), big.point.published / small.point.published)
+    assert agrees(m.group(2), big.model / small.model)
+
+
 # -- malformed files ------------------------------------------------------------------------------
 
 

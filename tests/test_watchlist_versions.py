@@ -15,6 +15,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from tiny import tiny_scenario
 from typer.testing import CliRunner
 
 from facelab import api
@@ -198,39 +199,7 @@ def test_stored_top_k_covers_today_only_when_it_holds_its_ranking(tmp_path):
         check_covered(tmp_path, small, np.array([1, 3, 4]), np.array([0]), row, watch)
 
 
-SCENARIO = """
-name = "versions"
-seed = 11
-start = 2026-03-02
-days = 2
-mode = "image"
-[population]
-size = 8
-[movement]
-passes_per_day = [1, 1]
-active_hours = [8, 18]
-presence = 0.8
-[quality.tiny]
-base = "good"
-face_px = [56, 72]
-[[cameras]]
-id = "gate"
-kind = "metro_gate"
-station = "A"
-fr = true
-resolution = [160, 128]
-quality = "tiny"
-[[cameras]]
-id = "street"
-kind = "street"
-station = "B"
-fr = false
-resolution = [160, 128]
-quality = "tiny"
-[watchlist]
-size = 3
-in_city = 2
-"""
+SCENARIO = tiny_scenario("versions", 2)
 
 
 class _Stop(Exception):

@@ -19,9 +19,10 @@ app.add_typer(profile_app, name="profile")
 
 
 def _rate(x: float) -> str:
-    if x == 0:
-        return "0"
-    return f"{x:.3%}" if x >= 1e-3 else f"{x:.2e}"
+    """A rate as the terminal tables print percents (:func:`facelab.lab.report.text.pct`)."""
+    from facelab.lab.report.text import pct
+
+    return pct(x, sep="")
 
 
 @app.command("profiles")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from facelab.errors import ConfigError
+from facelab.lab.report.text import pct
 from facelab.profiles.fit import Residual, predict, residual
 from facelab.profiles.profile import DEFAULT, Point, Profile, get_profile
 
@@ -100,9 +101,8 @@ class SystemComparison:
 
 
 def _rate(x: float) -> str:
-    if x == 0:
-        return "0"
-    return f"{x:.3%}" if x >= 1e-3 else f"{x:.2e}"
+    """A rate as the terminal tables print percents (:func:`facelab.lab.report.text.pct`)."""
+    return pct(x, sep="")
 
 
 def _sface_rate(sface: Profile, p: Point) -> float | None:
