@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test docs-check lint browser models bench gpu clean
+.PHONY: demo test test-costly docs-check lint browser models bench gpu clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: $(BIN)/.installed
 TEST_JOBS ?= 2
 test: models lint
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile
+
+# The tests marked `costly` (image-mode twin fidelity, full-size cases, image mode on Ray).
+test-costly: models
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile -m costly
 
 # The costly commands whose figures README.md and benchmarks/README.md quote (calibrate --check,
 # the reference cases, synth stats, the metro sweep, twin_seeds.py, the example notebook), run

@@ -1,4 +1,4 @@
-"""Enrol, remove and review happen whole or not at all, even when the process is SIGKILLed.
+"""Enrol, remove, review and close-case happen whole or not at all, even when SIGKILLed.
 
 Each case copies the session's classroom run, runs one command through tests/op_crash_driver.py
 (which kills the process right after a named write of the operation), then checks that the
@@ -50,6 +50,7 @@ def state(run: Path) -> dict:
         "alerts": _rows(run, "SELECT id, status, reviewed_by, case_id, note FROM alerts"),
         "index": ids,
         "photos": sorted(p.name for p in (run / "watchlist").iterdir()),
+        "cases": _rows(run, "SELECT id, status, opened_at, closed_at FROM cases ORDER BY id"),
         "audit": len(AuditLog(run / "audit.jsonl").records()),
     }
 
@@ -64,11 +65,13 @@ def killed(run: Path, point: str, *args) -> None:
 
 
 def shown(run: Path) -> tuple:
-    """What the read-only listings show (``facelab watchlist --all``, ``facelab alerts``)."""
+    """What the read-only listings show (``facelab watchlist --all``, ``facelab alerts``,
+    ``facelab retention cases``)."""
     lab = api.open_run(run, actor="reader")
     return (
         [(e.id, e.label, e.active, e.photo) for e in lab.watchlist(include_removed=True)],
         [(a.id, a.status, a.reviewed_by, a.case_id, a.note) for a in lab.alerts()],
+        lab.retention_cases(),
     )
 
 
@@ -172,6 +175,43 @@ def test_review_killed_between_writes(fresh, point, whole):
     assert json.dumps(rec.details["previous"]) == '"pending"'
 
 
+CASE_POINTS = [("case-close-begun", False), ("case-close-audit", True)]
+"""After the closed row (undone: the case is open again), and after the audit record."""
+
+
+def _open_case(run: Path, case: str) -> int:
+    """Confirm the run's first alert into ``case``; its id."""
+    from facelab.run import review
+
+    with RunStore(run) as s:
+        alert = review.list_alerts(s)[0].id
+        review.review_alert(s, alert, "confirmed", actor="tester", reason="setup", case=case)
+    return alert
+
+
+@pytest.mark.parametrize(("point", "whole"), CASE_POINTS, ids=[p for p, _ in CASE_POINTS])
+def test_close_case_killed_between_writes(fresh, point, whole):
+    _open_case(fresh, "C-9")
+    before = state(fresh)
+    assert before["cases"] == []
+    killed(fresh, point, "retention", "close-case", fresh, "C-9", "--reason", "kill test")
+    with RunStore(fresh, readonly=True) as s:  # as the next operation will settle it
+        assert retention.cases(s) == [("C-9", "closed" if whole else "open", 1)]
+    [(_op, action, outcome)] = settle(fresh)
+    assert action == "case-close" and outcome == ("finished" if whole else "undone")
+    after = state(fresh)
+    if not whole:
+        assert after == before
+        # the closing can be made in full
+        assert api.open_run(fresh, actor="tester").retention_close_case("C-9", reason="again") == 1
+        after = state(fresh)
+    [(case, status, _opened, closed)] = after["cases"]
+    assert (case, status) == ("C-9", "closed") and closed
+    assert after["audit"] == before["audit"] + 1
+    rec = AuditLog(fresh / "audit.jsonl").records()[-1]
+    assert (rec.action, rec.case, rec.details["confirmed_alerts"]) == ("case-close", "C-9", 1)
+
+
 class Failure(Exception):
     """An error raised between two writes (a full disk, say), not a kill."""
 
@@ -210,3 +250,28 @@ def test_enrol_into_a_run_without_truth_is_refused_before_any_write(fresh, tmp_p
     with pytest.raises(RunError, match="truth.sqlite is missing"):
         lab.enroll(probe, label="NEW-1", reason="test")
     assert {p: p.read_bytes() for p in fresh.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize(("point", "whole"), CASE_POINTS, ids=[p for p, _ in CASE_POINTS])
+def test_an_error_closing_a_closed_case_is_settled_at_once(fresh, point, whole):
+    """Closing again a case closed before: an error before the audit record puts back the row
+    (with its first closing time) as it was."""
+    from facelab.run import cases
+
+    _open_case(fresh, "C-9")
+    with RunStore(fresh) as s:
+        cases.close_case(s, "C-9", actor="tester", reason="first")
+    con = sqlite3.connect(fresh / "facelab.sqlite", isolation_level=None)
+    con.execute("UPDATE cases SET opened_at='2000-01-01', closed_at='2000-01-02' WHERE id='C-9'")
+    con.close()  # times no second closing could write
+    before = state(fresh)
+    with RunStore(fresh) as s, pytest.raises(Failure):
+        cases.close_case(s, "C-9", actor="tester", reason="again", on_step=fail_at(point))
+    assert not _rows(fresh, "SELECT * FROM pending_ops")
+    after = state(fresh)
+    if whole:
+        assert after["cases"][0][:3] == ("C-9", "closed", "2000-01-01")
+        assert after["cases"][0][3] != "2000-01-02"
+        assert after["audit"] == before["audit"] + 1
+    else:
+        assert after == before

@@ -62,6 +62,7 @@ def test_npl_fpir_grows_with_watchlist_size(twin_models, tmp_path):
     assert "1 in 6,000" in res.text()
 
 
+@pytest.mark.costly
 def test_cardiff_reports_share_of_false_alerts_beside_92(twin_models, tmp_path):
     res = cases.run_case("cardiff-2017", tmp_path, run=_run)
     assert "(92 %)" in res.text()
@@ -70,6 +71,7 @@ def test_cardiff_reports_share_of_false_alerts_beside_92(twin_models, tmp_path):
     assert share > 50  # few true targets: most alerts are false
 
 
+@pytest.mark.costly
 def test_embedding_run_is_deterministic_and_drops_missed_faces(twin_models, tmp_path):
     sc = load_scenario("npl-lfr").with_overrides(seed=3)
     a, b = run_with_truth(sc, tmp_path / "a"), run_with_truth(sc, tmp_path / "b")

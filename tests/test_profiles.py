@@ -272,6 +272,16 @@ def test_case_under_a_system_profile_follows_the_json_schema():
     assert held and all(p["ci95"][0] <= p["facelab"] <= p["ci95"][1] for p in held)
 
 
+def test_nist_profile_holds_out_the_same_rows_1_6m_figure_and_reports_its_verdict():
+    """NIST's FNIR at N = 1.6 M (same table row as the fitted 12 M point) is predicted, not fitted."""
+    nist = get_profile("nist-frte-mugshot")
+    (held,) = nist.held_out
+    assert held.gallery == 1_600_000 and held.fpir_target == pytest.approx(0.003)
+    (r,) = residuals(nist.model, nist.held_out)
+    # the model's growth of FNIR with N is steeper than the table's: 1.9x too low at 1.6 M
+    assert r.verdict == "within 3x" and r.model < held.published
+
+
 def test_case_text_under_a_profile_marks_fitted_and_held_out():
     r = runner.invoke(app, ["case", "npl-lfr", "--system", "sface-synthetic"])
     assert r.exit_code == 0, r.output
@@ -287,7 +297,7 @@ def test_predict_sets_the_threshold_per_gallery_and_fnir_grows_with_n():
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output)["rows"]
     assert [x["fpir"] for x in rows] == pytest.approx([0.003, 0.003], rel=1e-5)
-    assert rows[0]["fnir"] < rows[1]["fnir"] == pytest.approx(0.0012, rel=0.01)
+    assert rows[0]["fnir"] < rows[1]["fnir"] == pytest.approx(0.0007, rel=0.01)
     assert rows[0]["threshold"] < rows[1]["threshold"]
 
 

@@ -80,6 +80,7 @@ def test_embedding_run_on_ray_equals_the_local_run(ray_cluster, twin_models, twi
     assert_same_run(local_twin_run, out)
 
 
+@pytest.mark.costly
 def test_image_run_on_ray_actors_equals_the_local_run(ray_cluster, tmp_path):
     sc = api.load_scenario("classroom").with_overrides(population=PopulationSpec(6), days=1)
     local = run_with_truth(sc, tmp_path / "local")

@@ -92,6 +92,7 @@ def model(samples):
 # ------------------------------------------------------------------------------ image sample
 
 
+@pytest.mark.costly
 def test_image_sample_is_deterministic_and_well_formed(samples, opened):
     s = samples["fit_good"]
     assert s.embeddings.dtype == np.float32 and s.embeddings.shape == (len(s.labels), 128)
@@ -108,6 +109,7 @@ def test_image_sample_is_deterministic_and_well_formed(samples, opened):
     assert np.array_equal(emb, small.embeddings) and np.array_equal(labels, small.labels)
 
 
+@pytest.mark.costly
 def test_unknown_kind_is_a_config_error(opened):
     with pytest.raises(ConfigError, match="unknown twin kind"):
         sample_image(2, 2, 0, "blurry", models=opened)
@@ -116,6 +118,7 @@ def test_unknown_kind_is_a_config_error(opened):
 # ------------------------------------------------------------------------------ fidelity
 
 
+@pytest.mark.costly
 @pytest.mark.parametrize("with_photo", [False, True], ids=["good-vs-good", "photo-vs-good"])
 def test_twin_matches_image_mode_on_fresh_people(model, samples, with_photo):
     g, p = samples["check_good"], samples["check_photo"]
@@ -137,6 +140,7 @@ def test_twin_matches_image_mode_on_fresh_people(model, samples, with_photo):
     assert r.all_inside_clustered
 
 
+@pytest.mark.costly
 def test_yardstick_places_image_rates_in_the_report_intervals(model, samples):
     """A sample's own rates lie in its intervals; another sample's are scored the same way."""
     g, p = samples["check_good"], samples["check_photo"]
@@ -167,6 +171,7 @@ def camera_kinds(opened, samples):
     return extra, fit_twin(g.embeddings, g.labels, "good", FIT_SEED, others=others)
 
 
+@pytest.mark.costly
 @pytest.mark.parametrize("quality", NOISY)
 @pytest.mark.parametrize("with_photo", [False, True], ids=["within", "photo-vs"])
 def test_noisier_cameras_match_image_mode_on_fresh_people(
@@ -186,6 +191,7 @@ def test_noisier_cameras_match_image_mode_on_fresh_people(
         assert r.ks_genuine < KS_BOUND and r.ks_impostor < KS_BOUND, r
 
 
+@pytest.mark.costly
 def test_fit_reaches_its_targets(model):
     fitted = np.abs(model.twin_stats - model.image_stats)
     assert np.nanmax(fitted[0, 0, [0, 2]]) < 0.01  # photo vs photo: genuine and impostor mean
@@ -193,6 +199,7 @@ def test_fit_reaches_its_targets(model):
     assert fitted[1, 0, 0] < 0.01  # good vs photo, genuine mean
 
 
+@pytest.mark.costly
 def test_fit_reaches_its_shape_targets(model):
     """Impostor skewness (identity skew β) and goat spread (identity strength ν) are fitted."""
     fitted = np.abs(model.twin_stats - model.image_stats)
@@ -203,6 +210,7 @@ def test_fit_reaches_its_shape_targets(model):
     assert 0 < model.identity_spread[1] < MAX_SPREAD
 
 
+@pytest.mark.costly
 def test_fit_reaches_the_camera_kinds_impostor_skewness(camera_kinds, samples):
     """The noise skew η carries a camera kind's impostor skewness (its own identity factor is
     too small a part of its faces), so the twin's within-kind skewness is the image sample's, or
@@ -223,6 +231,7 @@ def test_fit_reaches_the_camera_kinds_impostor_skewness(camera_kinds, samples):
     assert (model.noise_skew <= MAX_NOISE_SKEW).all()
 
 
+@pytest.mark.costly
 def test_sampler_applies_noise_skew(camera_kinds):
     """η makes impostor scores of a camera kind right-skewed, and leaves genuine pairs' mean."""
     _, model = camera_kinds
@@ -249,6 +258,7 @@ def _with(model, **changes):
     return dataclasses.replace(model, **changes)
 
 
+@pytest.mark.costly
 def test_sampler_applies_identity_skew_and_spread(model):
     """β makes impostor scores right-skewed; ν spreads people's expected genuine score."""
     n = 400
@@ -314,6 +324,7 @@ def test_skewed_identity_variables_are_standardised():
     assert skewness(h) == pytest.approx((e + 2) * np.sqrt(e - 1), rel=0.05)
 
 
+@pytest.mark.costly
 def test_model_records_its_source(model, samples):
     from facelab import __version__
     from facelab.vision import models
@@ -328,6 +339,7 @@ def test_model_records_its_source(model, samples):
 # ------------------------------------------------------------------------------ determinism
 
 
+@pytest.mark.costly
 def test_sampler_is_deterministic(model):
     ids = np.arange(50, dtype=np.int64)
     a = TwinSampler(model, 5).sightings(ids, ids + 1000, "good")
@@ -339,6 +351,7 @@ def test_sampler_is_deterministic(model):
     assert not np.allclose(a, c)
 
 
+@pytest.mark.costly
 def test_template_of_a_person_does_not_depend_on_the_batch(model):
     s = TwinSampler(model, 5, block=7)
     batch = s.templates(np.arange(100, 140))
@@ -348,6 +361,7 @@ def test_template_of_a_person_does_not_depend_on_the_batch(model):
     np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.costly
 def test_sighting_of_a_pass_does_not_depend_on_the_batch(model):
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 30, 200).astype(np.int64)
@@ -366,6 +380,7 @@ def test_sighting_of_a_pass_does_not_depend_on_the_batch(model):
     assert not np.allclose(photos, full)
 
 
+@pytest.mark.costly
 def test_sampler_rejects_unknown_or_misused_kinds(model):
     s = TwinSampler(model, 0)
     with pytest.raises(ConfigError, match="not calibrated for 'poor'"):
@@ -413,6 +428,7 @@ def test_fit_rejects_bad_input():
 # ------------------------------------------------------------------------------ persistence
 
 
+@pytest.mark.costly
 def test_save_load_round_trip(model, tmp_path):
     path = model.save(tmp_path / "twin.npz")
     back = TwinModel.load(path)
@@ -427,6 +443,7 @@ def test_save_load_round_trip(model, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["twin.npz"]  # no temporary left behind
 
 
+@pytest.mark.costly
 def test_missing_or_corrupt_file_is_a_model_error_naming_it(model, tmp_path):
     missing = tmp_path / "nope.npz"
     with pytest.raises(ModelError, match="nope.npz"):
@@ -477,6 +494,7 @@ def test_load_default_says_how_to_make_one(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------ CLI
 
 
+@pytest.mark.costly
 def test_calibrate_cli_writes_a_twin_and_prints_the_comparison(tmp_path):
     from facelab.cli import app
 

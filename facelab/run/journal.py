@@ -1,7 +1,7 @@
 """Audited operations that happen whole or not at all, even when the process is killed.
 
-An operation that changes a run and is recorded in its audit log (enrol, remove, review) is
-written in this order:
+An operation that changes a run and is recorded in its audit log (enrol, remove, review,
+close-case) is written in this order:
 
 1. :func:`begin` — one transaction writes the operation's rows and a ``pending_ops`` row naming
    it (an op id and the data needed to finish or undo it). A new watchlist entry is written
@@ -147,6 +147,7 @@ def recover(store: RunStore) -> list[tuple[str, str, str]]:
     list of (op, action, outcome)
         ``outcome`` is ``"finished"`` or ``"undone"``; empty when nothing was pending.
     """
+    import facelab.run.cases
     import facelab.run.review
     import facelab.run.watchlist  # noqa: F401  (they register their handlers)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as _dt
 import sqlite3
 
-from facelab.errors import DataError
+from facelab.run import cases as run_cases
 from facelab.run import schema
-from facelab.run.store import RunStore, Transaction
+from facelab.run.store import RunStore
 
 
 def utcnow() -> str:
@@ -30,6 +30,9 @@ def held_sightings(db: sqlite3.Connection, before_day: int) -> set[int]:
 def close_case(store: RunStore, case_id: str, *, actor: str, reason: str | None = None) -> int:
     """Close a case: its held sightings fall back to the ordinary limits at the next purge.
 
+    The row and its audit record are written whole or not at all
+    (:func:`facelab.run.cases.close_case`).
+
     Returns the number of confirmed alerts the case held.
 
     Raises
@@ -37,20 +40,13 @@ def close_case(store: RunStore, case_id: str, *, actor: str, reason: str | None 
     DataError
         No alert and no earlier closing names ``case_id`` (nothing is written).
     """
-    if case_id not in {c for c, _status, _n in cases(store)}:
-        raise DataError(f"no case {case_id[:64]!r} in {store.path} "
-                        f"(see `facelab retention cases {store.path}`)")  # fmt: skip
-    n = schema.confirmed_by_case(store.db).get(case_id, 0)
-    with Transaction(store.db) as db:
-        schema.set_case_closed(db, case_id, utcnow())
-    store.audit.append(actor, "case-close", reason=reason, case=case_id,
-                       details={"confirmed_alerts": int(n)})  # fmt: skip
-    return int(n)
+    return run_cases.close_case(store, case_id, actor=actor, reason=reason)
 
 
 def cases(store: RunStore) -> list[tuple[str, str, int]]:
-    """``(case id, status, confirmed alerts)`` for every case named by an alert or a cases row."""
-    status = {c.id: c.status for c in schema.cases(store.db)}
+    """``(case id, status, confirmed alerts)`` for every case named by an alert or a cases row
+    (a closing still pending without its audit record shown as not made)."""
+    status = run_cases.statuses(store)
     counts = schema.confirmed_by_case(store.db)
     ids = sorted(set(status) | set(counts))
     return [(c, status.get(c, "open"), int(counts.get(c, 0))) for c in ids]

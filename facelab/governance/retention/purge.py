@@ -4,7 +4,9 @@ A purge is one logical operation. Its plan (:mod:`~facelab.governance.retention.
 computed from the database, which is changed last, so a purge killed at any moment and run again
 finds the same rows and finishes the job; the counts of the files it had already deleted wait in
 a journal (:mod:`~facelab.governance.retention.journal`) for the report of the purge that
-finishes. In order:
+finishes. It first settles the run's interrupted audited operations
+(:func:`facelab.run.journal.recover`): a killed close-case or review decides what a case holds.
+In order:
 
 1. ``BEGIN IMMEDIATE`` on ``facelab.sqlite`` (no other writer until the end) and the plan;
 2. embeddings retained past the window are copied into ``held.faiss`` (written atomically) and
@@ -68,7 +70,7 @@ from facelab.governance.retention.plan import PurgePlan, purge_plan
 from facelab.governance.retention.policy import RetentionPolicy, iso_time, parse_now
 from facelab.governance.retention.proof import DeletionProof, run_identity
 from facelab.governance.retention.report import BYTE_KINDS, COUNT_KINDS, PurgeReport
-from facelab.run import schema
+from facelab.run import journal, schema
 from facelab.run.store import FRAMES_DIR, SEARCH_DB, RunStore, Transaction
 from facelab.run.window import day_date, run_now
 from facelab.truth import TRUTH_DB, TruthStore
@@ -151,6 +153,8 @@ def purge(
                 raise RetentionError(
                     f"the deletion proof given belongs to another run ({proof.run_id})"
                 )
+        with journal.exclusive(store):  # a killed review or close-case decides what is held
+            journal.recover(store)
         pending = store.get(PENDING_KEY)
         finished = None
         if pending is not None:  # a purge was killed before compacting: finish it first
