@@ -37,7 +37,8 @@ test-costly: models
 	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadfile -m costly
 
 # The costly commands whose figures README.md and benchmarks/README.md quote (calibrate --check,
-# the reference cases, synth stats, the metro sweep, twin_seeds.py, the example notebook), run
+# the reference cases, synth stats, the metro sweep, the example notebook; twin_seeds.py only with
+# `pytest docs_check -m costly`), run
 # afresh in a model folder of their own (docs_check/conftest.py); fails when a quoted figure and
 # its command disagree. Tens of minutes on two cores.
 docs-check: models

@@ -175,6 +175,7 @@ ROWS = {"0": "seed 0 (the default)", "1": "seed 1", "2": "seed 2", "3": "seed 3"
         "0+1": "seeds 0 + 1 (of 96)"}  # fmt: skip
 
 
+@pytest.mark.costly  # about half an hour: `pytest docs_check -m costly`
 def test_twin_seeds_table(twin_seeds):
     for name, first in ROWS.items():
         got = twin_seeds["fitted"][name]
@@ -188,6 +189,7 @@ def test_twin_seeds_table(twin_seeds):
             check(find(r"of (\d+)", first, first).group(1), got["of"], "rates of seeds 0 + 1")
 
 
+@pytest.mark.costly  # about half an hour: `pytest docs_check -m costly`
 def test_twin_seeds_sentences(twin_seeds):
     image = twin_seeds["image"]
     bench = doc(BENCH)
