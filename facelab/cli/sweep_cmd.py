@@ -292,17 +292,8 @@ def sweep_output(
     return text
 
 
-def _sweep_text(
-    run: Path,
-    thresholds: str = DEFAULT_THRESHOLDS,
-    mapping: str = "linear",
-    rank: int = 1,
-    fmt: str = "table",
-    seconds_per_candidate: float = SECONDS_PER_CANDIDATE,
-    by: str | None = None,
-    watchlist: str = AS_SEARCHED,
-) -> str:
-    """:func:`sweep_output` before a CSV is labelled."""
+def _sweep_text(run: Path, thresholds, mapping, rank, fmt, seconds_per_candidate, by, watchlist):
+    """:func:`sweep_output` (same arguments) before a CSV is labelled."""
     if by == By.group.value:
         return _group_text(run, thresholds, mapping, fmt, watchlist)
     with RunStore(run, readonly=True) as store:

@@ -300,15 +300,20 @@ def _mapping_reveal(request: Request) -> tuple[str, bool]:
     return q.get("mapping") or "linear", q.get("reveal") in ("1", "true", "yes")
 
 
-async def api_threshold(request: Request) -> Response:
+async def _percent_view(request: Request, view) -> Response:
+    """``view(scores, percent, mapping, reveal=...)`` of the console's run, off the event loop."""
     console: Console = request.app.state.console
     p = _percent(request)
     mapping, reveal = _mapping_reveal(request)
 
     def work() -> dict:
-        return views.threshold(console.scores(), p, mapping, reveal=reveal)
+        return view(console.scores(), p, mapping, reveal=reveal)
 
     return JSONResponse(await run_in_threadpool(work))
+
+
+async def api_threshold(request: Request) -> Response:
+    return await _percent_view(request, views.threshold)
 
 
 async def api_curve(request: Request) -> Response:
@@ -322,14 +327,7 @@ async def api_curve(request: Request) -> Response:
 
 
 async def api_fpir_watchlist(request: Request) -> Response:
-    console: Console = request.app.state.console
-    p = _percent(request)
-    mapping, reveal = _mapping_reveal(request)
-
-    def work() -> dict:
-        return views.fpir_watchlist(console.scores(), p, mapping, reveal=reveal)
-
-    return JSONResponse(await run_in_threadpool(work))
+    return await _percent_view(request, views.fpir_watchlist)
 
 
 async def api_review_agreement(request: Request) -> Response:
