@@ -276,7 +276,7 @@ def test_synth_stats_agree_across_backends():
     from facelab.cli import app
 
     def stats(name: str) -> dict:
-        args = ["synth", "stats", "--identities", "3", "--sightings", "2", "--json"]
+        args = ["synth", "stats", "--identities", "3", "--sightings", "2", "--format", "json"]
         r = CliRunner().invoke(app, [*args, "--backend", name])
         assert r.exit_code == 0, r.output
         return json.loads(r.output)

@@ -46,7 +46,7 @@ def test_world_people_lists_ids_worth_a_photo():
     r = cli("world", "classroom", "--people")
     assert r.exit_code == 0, r.output
     assert "people worth a photo" in r.output and "WL-0001" in r.output
-    doc = json.loads(cli("world", "classroom", "--people", "--json").output)
+    doc = json.loads(cli("world", "classroom", "--people", "--format", "json").output)
     assert doc["people"] == api.people("classroom")
 
 

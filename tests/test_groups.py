@@ -295,7 +295,7 @@ def test_ratio_interval():
 
 
 def test_synth_groups_cli_counts_every_face():
-    res = CliRunner().invoke(app, ["synth", "groups", "--identities", "12", "--json"])
+    res = CliRunner().invoke(app, ["synth", "groups", "--identities", "12", "--format", "json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert sum(doc["counts"].values()) == 12 and list(doc["counts"]) == list(ITA_GROUPS)

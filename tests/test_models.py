@@ -67,7 +67,7 @@ def _session(model) -> ort.InferenceSession:
 
 
 def test_models_list_shows_three_ok_models_with_licences_and_hashes():
-    r = CliRunner().invoke(app, ["models", "list", "--json"])
+    r = CliRunner().invoke(app, ["models", "list", "--format", "json"])
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output)
     assert [row["name"] for row in rows] == ["generator", "embedder", "detector"]

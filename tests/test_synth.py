@@ -173,7 +173,19 @@ def test_synth_faces_sightings_cli(tmp_path, gen):
 
 def test_synth_stats_cli_json(tmp_path):
     r = CliRunner().invoke(
-        app, ["synth", "stats", "--identities", "4", "--sightings", "2", "--seed", "3", "--json"]
+        app,
+        [
+            "synth",
+            "stats",
+            "--identities",
+            "4",
+            "--sightings",
+            "2",
+            "--seed",
+            "3",
+            "--format",
+            "json",
+        ],
     )
     assert r.exit_code == 0, r.output
     s = json.loads(r.output)

