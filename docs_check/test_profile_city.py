@@ -53,23 +53,40 @@ def test_readme_city_figures_are_what_profile_city_prints(label, model_env):
 
 
 def test_readme_run_under_the_profile_figures(work, twin_env):
+    from facelab.profiles.emulate import threshold_on_scale
+
     run = work / "npl-neo"
     if not (run / "run.json").exists():
         facelab("run", "npl-lfr", "--system", "npl-neoface-v4", "--out", str(run), env=twin_env)
-    rows = json.loads(facelab("sweep", str(run), "--thresholds", "60", "--format", "json",
-                              env=twin_env))["rows"]  # fmt: skip
-    row = rows[0]
+    thresholds = ("56", "58", "60", "62", "64")
+    rows = json.loads(facelab("sweep", str(run), "--thresholds", ",".join(thresholds),
+                              "--format", "json", env=twin_env))["rows"]  # fmt: skip
     text = doc("README.md")
-    m = find(rf"measures TPIR ({NUMBER}) % \(({NUMBER})–({NUMBER}) %, (\d+) of (\d+); published "
-             rf"89 %: inside\) but FPIR ({NUMBER}) % \(({NUMBER}) of ({NUMBER})\) against the "
-             rf"published 1 in 6,000 \(0.017 %\): \*\*({NUMBER})× too many, a miss\*\*",
-             text, "README run under a profile")  # fmt: skip
-    check(m.group(1), 100 * (1 - row["fnir"]), "TPIR")
-    check(m.group(2), 100 * (1 - row["fnir_hi"]), "TPIR low")
-    check(m.group(3), 100 * (1 - row["fnir_lo"]), "TPIR high")
-    assert int(m.group(5)) - int(m.group(4)) == row["fnir_count"]
-    assert int(m.group(5)) == row["fnir_total"]
-    check(m.group(6), 100 * row["fpir"], "FPIR")
-    check(m.group(7), row["fpir_count"], "false positives")
-    check(m.group(8), row["fpir_total"], "non-mated searches")
-    check(m.group(9), row["fpir"] * 6000, "ratio to 1 in 6,000")
+    assert f"--thresholds {','.join(thresholds)}` gives, over" in text
+    m = find(rf"over ({NUMBER}) non-mated searches against ({NUMBER}) entries", text, "searches")
+    check(m.group(1), rows[0]["fpir_total"], "non-mated searches")
+    gallery = int(float(m.group(2).replace(",", "")))
+    cell = re.compile(rf"({NUMBER}) % \(({NUMBER})–({NUMBER}) %\)")
+    model = re.compile(rf"({NUMBER}) % \(({NUMBER})\)")
+    for t, row in zip(thresholds, rows, strict=True):
+        cells = table_row("README.md", f"0.{t}")
+        fpir, count, expected = cell.fullmatch(cells[1]), cells[2], model.fullmatch(cells[3])
+        assert fpir and expected, cells
+        check(fpir.group(1), 100 * row["fpir"], f"FPIR at {t}")
+        check(fpir.group(2), 100 * row["fpir_lo"], f"FPIR low at {t}")
+        check(fpir.group(3), 100 * row["fpir_hi"], f"FPIR high at {t}")
+        check(count, row["fpir_count"], f"false positives at {t}")
+        want = threshold_on_scale("npl-neoface-v4", float(t), gallery=gallery)["fpir"]
+        check(expected.group(1), 100 * want, f"model FPIR at {t}")
+        check(expected.group(2), want * row["fpir_total"], f"expected count at {t}")
+    row = rows[thresholds.index("60")]
+    m = find(rf"At 0.60 that is ({NUMBER})× the published 1 in 6,000 and the interval holds it; "
+             rf"TPIR at 0.60 is ({NUMBER}) % \(({NUMBER})–({NUMBER}) %, (\d+) of (\d+); published "
+             rf"89 %: inside\)", text, "README run under a profile")  # fmt: skip
+    check(m.group(1), row["fpir"] * 6000, "ratio to 1 in 6,000")
+    assert row["fpir_lo"] <= 1 / 6000 <= row["fpir_hi"]
+    check(m.group(2), 100 * (1 - row["fnir"]), "TPIR")
+    check(m.group(3), 100 * (1 - row["fnir_hi"]), "TPIR low")
+    check(m.group(4), 100 * (1 - row["fnir_lo"]), "TPIR high")
+    assert int(m.group(6)) - int(m.group(5)) == row["fnir_count"]
+    assert int(m.group(6)) == row["fnir_total"]

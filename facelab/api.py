@@ -159,7 +159,9 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
     (``"auto"``, ``"onnxruntime"``, ``"openvino"``; default the scenario's ``[detection]
     backend``) is where the models run; it and its precision are recorded in ``run.json``.
     ``engine`` ``"ray"`` computes the days on a Ray cluster (:mod:`facelab.run.ray_engine`;
-    ``address`` names it, default a local Ray instance) with the same result as ``"local"``.
+    ``address`` names it, default a local Ray instance) with the same result as ``"local"``;
+    ``device="cuda"`` on a cluster that reports no GPU is an ``EngineError`` before anything
+    is written.
     """
     from facelab.governance import retention
     from facelab.run.pipeline import run_scenario
@@ -169,9 +171,9 @@ def run(scenario, out: str | Path, *, mode: str | None = None, device: str = "cp
     transfer = _transfer(sc, mode)
     remote = None
     if check_engine(engine, address) == "ray":  # connected before the run directory is made
-        from facelab.run.ray_engine import RayEngine, connect
+        from facelab.run.ray_engine import RayEngine, check_device, connect
 
-        connect(address)
+        check_device(connect(address), device, address)
         remote = RayEngine(address)
     if mode is not None and mode != sc.mode:  # the limits again, for the mode run in
         from facelab.config.limits import MODES
@@ -261,17 +263,27 @@ def profile_predict(name: str | Path, galleries, *, threshold: float | None = No
 
 
 def profile_city(name: str, scenario, *, percent: float | None = None,
-                 fpir: float | None = None, **kw) -> dict:  # fmt: skip
+                 fpir: float | None = None, groups=None, group_map: str | None = None,
+                 **kw) -> dict:  # fmt: skip
     """A scenario's daily false alerts, share false and review hours under a profile's model,
     with 95 % intervals (``facelab profile city NAME --scenario S``); ``kw``: condition,
     seconds_per_candidate, events_per_minute, draws, seed of
-    :func:`facelab.profiles.city.city_figures`."""
+    :func:`facelab.profiles.city.city_figures`. Per-group figures with the scenario's reviewer
+    (``"by_group"``) for ``groups`` (``{band: share}`` or ``"light=0.5,dark=0.5"``), or the
+    scenario's ``[population] groups`` when the profile has groups."""
     from facelab.profiles.city import city_counts, city_figures
+    from facelab.profiles.city_groups import parse_shares
     from facelab.profiles.profile import get_profile
 
     profile = get_profile(name)
-    counts = city_counts(load_scenario(scenario))
-    return city_figures(profile, counts, percent=percent, fpir=fpir, **kw)
+    sc = load_scenario(scenario)
+    if isinstance(groups, str):
+        groups = parse_shares(groups)
+    if groups is None and profile.group_maps and sc.population.groups:
+        groups = dict(sc.population.groups)
+    counts = city_counts(sc)
+    return city_figures(profile, counts, percent=percent, fpir=fpir, shares=groups,
+                        review=sc.review, group_map=group_map, **kw)  # fmt: skip
 
 
 def calibrate(out: str | Path | None = None, *, device: str = "cpu", **kw):
@@ -462,6 +474,25 @@ class Run:
                 search.draw_sheet(s, result, photo, sheet)
             return result
 
+    def search_entry(self, label: str, *, reason: str | None = None,
+                     min_percent: float | None = None, top: int | None = None,
+                     engine: str = "local", address: str | None = None):  # fmt: skip
+        """The retrospective search of an active watchlist entry's enrolled photo over the
+        archive window (``facelab enroll --search``): the sightings it would have alerted on
+        (at the run's alert threshold by default) had it been on the watchlist when they were
+        made. A :class:`~facelab.run.retrospective.SearchResult`, audited as a search under
+        the entry's case; ``engine`` and ``address`` as in :meth:`search`, with the same hits.
+        """
+        from facelab.errors import DataError
+
+        entry = next((e for e in self.watchlist() if label in (e.label, str(e.id))), None)
+        if entry is None or entry.photo is None:
+            raise DataError(f"no active watchlist entry {label!r} with an enrolled photo")
+        return self.search(
+            self.path / entry.photo, reason=reason or entry.reason, case=entry.case_id,
+            min_percent=min_percent, top=top, engine=engine, address=address,
+        )  # fmt: skip
+
     def ray_archive(self, store, address: str | None = None):
         """This run's archive on the Ray cluster at ``address``
         (:class:`~facelab.run.ray_archive.RayShardArchive`), made on first use and kept."""
@@ -469,6 +500,8 @@ class Run:
         if held is None or held[0] != address:
             from facelab.run.ray_archive import RayShardArchive
 
+            if held is not None:
+                held[1].release()  # another cluster: this one's holders go
             arch = RayShardArchive(store.archive_dir, store.archive_options(), address=address)
             self._ray_archive = held = (address, arch)
         return held[1]
@@ -578,23 +611,41 @@ class Run:
     # ---- retention
 
     def purge(self, *, now=None, retention_days: int | None = None, reason: str | None = None,
-              proof=None):  # fmt: skip
+              proof=None, engine: str = "local", address: str | None = None):  # fmt: skip
         """Delete what is past retention (``facelab purge``); a PurgeReport. ``proof``: a
-        :class:`facelab.governance.retention.DeletionProof` to collect fingerprints into."""
+        :class:`facelab.governance.retention.DeletionProof` to collect fingerprints into.
+        ``engine`` ``"ray"`` (``--engine ray``) then deletes the purged and trimmed days'
+        copies held on the Ray cluster at ``address`` at once, by this Run's archive and on
+        every node (:meth:`~facelab.run.ray_archive.RayShardArchive.sync`)."""
         from facelab.governance import retention
+        from facelab.run.ray_engine import check_engine
 
         _check_options(retention_days=retention_days)
-        return retention.purge(
+        held = None
+        if check_engine(engine, address) == "ray":  # an unreachable cluster: nothing deleted
+            with self.store(readonly=True) as s:
+                held = self.ray_archive(s, address)
+        report = retention.purge(
             self.path, now=now, retention_days=retention_days, actor=self.actor,
             reason=reason or "retention policy", proof=proof, always_record=True,
         )  # fmt: skip
+        if held is not None:
+            held.sync()
+        return report
 
-    def retention_verify(self, proof=None):
+    def retention_verify(self, proof=None, *, engine: str = "local",
+                         address: str | None = None):  # fmt: skip
         """Check that nothing past retention is left (``facelab retention verify``); a
-        VerifyReport (``.ok``)."""
+        VerifyReport (``.ok``). ``engine`` ``"ray"`` also scans the copies of day shards held
+        on the Ray cluster's nodes (a finding names node and day)."""
         from facelab.governance import retention
+        from facelab.run.ray_engine import check_engine
 
-        return retention.verify(self.path, proof)
+        held = None
+        if check_engine(engine, address) == "ray":
+            with self.store(readonly=True) as s:
+                held = self.ray_archive(s, address)
+        return retention.verify(self.path, proof, held=held)
 
     def retention_window(self):
         """The archive window a search looks at (``facelab retention window``), or None."""

@@ -78,7 +78,10 @@ def runs(twin_model_dir, tmp_path_factory):
 def test_profile_run_scores_are_the_twin_cosines_mapped_class_by_class(runs):
     plain, npl = runs
     meta = json.loads((npl / "run.json").read_text())
-    assert meta["system"]["name"] == "npl-neoface-v4" and meta["system"]["version"] == 2
+    assert (
+        meta["system"]["name"] == "npl-neoface-v4"
+        and meta["system"]["version"] == get_profile("npl-neoface-v4").version
+    )
     assert meta["scenario"]["system"] == {"profile": "npl-neoface-v4"}
     assert "system" not in json.loads((plain / "run.json").read_text())
     a, b = _candidates(plain), _candidates(npl)
@@ -91,6 +94,7 @@ def test_profile_run_scores_are_the_twin_cosines_mapped_class_by_class(runs):
     assert 0 < mated.sum() < len(keys)
     sc = parse_scenario(_city("npl-neoface-v4"), "tiny.toml")
     tr = build_transfer(get_profile("npl-neoface-v4"), [c.quality for c in sc.cameras])
+    tr = tr.with_record(meta["system"]["impostor_map"])  # the map the run built and recorded
     want = tr.apply(np.array([a[k] for k in keys], np.float32), mated, 0)
     np.testing.assert_allclose([b[k] for k in keys], want, rtol=0, atol=2e-6)
     got = np.array([b[k] for k in keys])
@@ -109,7 +113,10 @@ def test_profile_run_alerts_are_the_mapped_scores_at_the_vendor_threshold(runs):
 def test_sweep_and_report_say_which_system_the_run_emulates(runs):
     plain, npl = runs
     facts = api.open_run(npl).facts()
-    assert facts.system.startswith("npl-neoface-v4 v2 (") and "percent = 100" in facts.system
+    assert (
+        facts.system.startswith(f"npl-neoface-v4 v{get_profile('npl-neoface-v4').version} (")
+        and "percent = 100" in facts.system
+    )
     assert api.open_run(plain).facts().system.startswith("none")
     view = jsonview.run_system(json.loads((npl / "run.json").read_text()))
     assert view["profile"] == "npl-neoface-v4" and "percent" in view["percent_means"]

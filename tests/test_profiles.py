@@ -18,6 +18,7 @@ from facelab.errors import ConfigError
 from facelab.profiles.fit import (
     fit_model,
     get_param,
+    likelihood_points,
     neg_log_likelihood,
     residuals,
     set_params,
@@ -138,13 +139,14 @@ def test_shipped_profiles_load_versioned_with_sources_and_points():
 def test_stored_parameters_are_the_maximum_likelihood_fit(name):
     """Each free parameter in the file sits at the likelihood's optimum (no hand tuning)."""
     p = get_profile(name)
-    base = neg_log_likelihood(p.model, p.fitted_points)
+    points = likelihood_points(p)
+    base = neg_log_likelihood(p.model, points)
     for k in p.fit:
         x = get_param(p.model, k)
         step = max(abs(x) * 0.01, 1e-3)
         for d in (-step, step):
             moved = set_params(p.model, {k: max(x + d, 0.0) if k == "rho" else x + d})
-            assert neg_log_likelihood(moved, p.fitted_points) >= base - 1e-3 * abs(base), k
+            assert neg_log_likelihood(moved, points) >= base - 1e-3 * abs(base), k
 
 
 def test_held_out_points_and_the_one_reported_miss():
@@ -205,9 +207,9 @@ def _text() -> str:
 @pytest.mark.parametrize(
     "old, new, key",
     [
-        ("version = 2\n", "", "version"),
-        ("version = 2\n", "version = 0\n", "version"),
-        ("version = 2\n", 'version = "one"\n', "version"),
+        ("version = 3\n", "", "version"),
+        ("version = 3\n", "version = 0\n", "version"),
+        ("version = 3\n", 'version = "one"\n', "version"),
         ("rho = 0.0\n", "rho = 1.0\n", "model.rho"),
         ("impostor_sigma = 0.060180\n", "impostor_sigma = -1\n", "model.impostor_sigma"),
         ('fit = ["impostor_mu"', 'fit = ["impostor_nu"', "model.fit"),
@@ -236,7 +238,7 @@ def test_malformed_profiles_are_refused_in_one_line_naming_file_and_key(tmp_path
 
 def test_cli_refuses_a_malformed_profile_with_one_error_line(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text(_text().replace("version = 2\n", "version = -3\n"), encoding="utf-8")
+    path.write_text(_text().replace("version = 3\n", "version = -3\n"), encoding="utf-8")
     r = subprocess.run(
         [sys.executable, "-m", "facelab", "profile", "fit", str(path)],
         capture_output=True, text=True, cwd=ROOT,
@@ -254,7 +256,7 @@ def test_profiles_lists_every_shipped_profile_with_counts():
     rows = json.loads(r.output)
     assert len(rows) >= 3
     npl = next(x for x in rows if x["name"] == "npl-neoface-v4")
-    assert npl["fitted"] == 3 and npl["held_out"] == 2 and npl["sources"]
+    assert npl["fitted"] == 4 and npl["held_out"] == 5 and npl["sources"]
 
 
 def test_case_under_a_system_profile_follows_the_json_schema():
@@ -262,7 +264,10 @@ def test_case_under_a_system_profile_follows_the_json_schema():
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["case"] == "npl-lfr" and out["system"] == "npl-neoface-v4"
-    assert {p["name"] for p in out["points"]} == {"fpir-wl10000-060", "tpir-060", "fpir-wl1000-060"}
+    assert {p["name"] for p in out["points"]} == {
+        "fpir-wl10000-060", "tpir-060", "fpir-wl1000-060", "fp-share-minority-060",
+        "imbalance-056", "imbalance-058", "imbalance-060",
+    }  # fmt: skip
     for p in out["points"]:
         assert {"name", "unit", "published", "facelab", "ci95", "fitted"} <= set(p)
         lo, hi = p["ci95"]

@@ -170,6 +170,7 @@ def test_distributed_search_equals_the_local_search(ray_cluster, run_copy, tmp_p
     ray.kill(arch._holders[arch._holder_of[last]])  # a node's holder is gone
     with pytest.raises(EngineError, match=f"on node {lost} \\(days {last}\\) cannot be"):
         lab.search(photo, reason="ray test", engine="ray", min_percent=40)
+    arch.release()  # the other holder's folder goes; the killed one's waits for the next
 
 
 # --------------------------------------------------------------------------- errors
@@ -199,3 +200,131 @@ def test_facelab_never_imports_ray_by_default():
         "facelab.run.ray_engine, facelab.run.ray_archive; assert 'ray' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- retention on the nodes
+
+
+@pytest.fixture
+def ray_run(ray_cluster, classroom_run, tmp_path):
+    """A private copy of the classroom run, its archive shipped to the cluster by a search."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(classroom_run, run)
+    lab = api.open_run(run, actor="tester")
+    person = api.people("classroom")["watchlist"][0]["person"]
+    photo = lab.photo(person, tmp_path / "p.png").path
+    first = lab.search(photo, reason="ray test", engine="ray", min_percent=40)
+    yield lab, photo, first
+    lab._ray_archive[1].release()
+
+
+def test_a_purge_on_ray_drops_held_shards_at_once_and_the_proof_scans_the_nodes(ray_run):
+    from facelab.governance.retention import DeletionProof
+
+    lab, photo, before = ray_run
+    arch = lab.ray_archive(None)
+    day0 = min(before.days)
+    held = arch.held_files()
+    assert sorted(f.day for f in held) == list(before.days) and len({f.node for f in held}) == 2
+    gone = subprocess.Popen(["true"])  # a pid no process has once it is waited for
+    gone.wait()
+    folder = Path(held[0].path).parent  # facelab-shards-KEY-NODE-PID-RANDOM
+    orphan = folder.with_name(folder.name.rsplit("-", 2)[0] + f"-{gone.pid}-x")
+    orphan.mkdir()  # what a holder killed with its driver leaves: a purged and a current day
+    for f in held:
+        (orphan / Path(f.path).name).write_bytes(Path(f.path).read_bytes())
+    proof = DeletionProof()
+    lab.purge(retention_days=1, reason="ray test", proof=proof, engine="ray")
+    assert day0 not in [d for ds in arch.placement.values() for d in ds]  # dropped at once
+    assert not orphan.exists()
+    scanned = arch.held_files(proof.scan_file)
+    assert scanned and all(f.day != day0 and not f.found for f in scanned)
+    rep = lab.retention_verify(proof, engine="ray")
+    assert rep.ok and len(proof) > 0
+    nodes = [f for f in rep.files if f.path.startswith("ray node ")]
+    assert len(nodes) == len(scanned) and {c.name for c in rep.checks} >= {"node shards"}
+    after = lab.search(photo, reason="ray test", engine="ray", min_percent=40)
+    assert after.hits == lab.search(photo, reason="ray test", min_percent=40).hits
+    assert day0 not in after.days and after.days
+
+
+def test_verify_on_ray_names_node_and_day_of_a_purged_shard_still_held(ray_cluster, ray_run):
+    from typer.testing import CliRunner
+
+    from facelab.cli import app
+    from facelab.errors import RetentionError
+    from facelab.governance.retention import DeletionProof
+
+    lab, _photo, before = ray_run
+    day0 = min(before.days)
+    node = next(n for n, ds in lab.ray_archive(None).placement.items() if day0 in ds)
+    proof = DeletionProof()
+    api.open_run(lab.path).purge(retention_days=1, proof=proof)  # not told of the cluster
+    rep = lab.retention_verify(proof)
+    assert rep.ok  # the run itself is clean ...
+    rep = lab.retention_verify(proof, engine="ray")
+    assert not rep.ok  # ... but a node still holds day 0, and the proof finds its vectors
+    found = [f for f in rep.files if f.count]
+    assert found and all(f.path.startswith(f"ray node {node[:12]} day {day0}: ") for f in found)
+    check = next(c for c in rep.checks if c.name == "node shards")
+    assert not check.ok and f"day {day0}" in check.detail
+    proof_path = lab.path.parent / "proof.json"
+    proof.save(proof_path)
+    args = ["retention", "verify", str(lab.path), "--proof", str(proof_path), "--engine", "ray",
+            "--address", ray_cluster.address]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert isinstance(res.exception, RetentionError)  # exit 10 from `facelab`
+    assert f"FOUND ray node {node[:12]} day {day0}: " in res.output
+    res = CliRunner().invoke(app, ["purge", str(lab.path), "--engine", "ray",
+                                   "--address", ray_cluster.address])  # fmt: skip
+    assert res.exit_code == 0 and "ray nodes        1 held file(s)" in res.output
+    rep = lab.retention_verify(proof, engine="ray")
+    assert rep.ok and all(f.count == 0 for f in rep.files)
+
+
+def test_cuda_on_a_cluster_without_gpus_is_one_line_before_anything_is_written(ray_cluster,
+                                                                              tmp_path):  # fmt: skip
+    import ray
+    from typer.testing import CliRunner
+
+    from facelab.cli import app
+
+    assert not ray.cluster_resources().get("GPU")  # the test cluster has CPUs only
+    out = tmp_path / "r"
+    msg = f"--device cuda, but the Ray cluster at {ray_cluster.address} reports no GPU: use"
+    with pytest.raises(EngineError, match=f"^{msg}"):
+        api.run("classroom", out, engine="ray", address=ray_cluster.address, device="cuda")
+    args = ["run", "classroom", "--out", str(out), "--engine", "ray", "--device", "cuda",
+            "--address", ray_cluster.address]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert isinstance(res.exception, EngineError) and str(res.exception).startswith(msg)
+    assert EngineError.exit_code == 12 and "\n" not in str(res.exception)
+    assert not out.exists()
+    assert ray_engine.gpu_share(ray, "cuda", 4) == ray_engine.gpu_share(ray, "auto", 4) == 0
+
+
+def test_the_search_on_enrolment_runs_on_ray_with_the_local_hits(ray_cluster, ray_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from facelab.cli import app
+
+    lab, photo, _before = ray_run
+    entry = lab.enroll(photo, label="late-1", reason="ray test", case="C-7")
+    local = lab.search_entry("late-1")
+    remote = lab.search_entry(str(entry.id), engine="ray", address=ray_cluster.address)
+    assert remote.hits == local.hits and remote.days == local.days and len(local.hits) > 0
+    with lab.store(readonly=True) as s:
+        assert local.params.min_percent == s.scenario().thresholds.alert_percent
+    record = [r for r in lab.audit() if r.action == "search"][-1]
+    assert record.case == "C-7" and record.details["placement"]
+    person = api.people("classroom")["watchlist"][1]["person"]
+    second = lab.photo(person, tmp_path / "q.png").path
+    args = ["enroll", str(lab.path), str(second), "--label", "late-2", "--reason", "ray test",
+            "--search", "--engine", "ray", "--address", ray_cluster.address]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    want = lab.search_entry("late-2")
+    assert "enrolled late-2" in res.output and want.summary in res.output
+    assert all(h.frame in res.output for h in want.hits if h.frame)

@@ -45,6 +45,8 @@ def profiles_cmd(
                 "scale": p.scale.name,
                 "fitted": len(p.fitted_points),
                 "held_out": len(p.held_out),
+                "groups": list(p.model.groups),
+                "group_maps": list(p.group_maps),
                 "sources": [s.citation for s in p.sources],
                 "file": str(p.path),
             }
@@ -56,6 +58,9 @@ def profiles_cmd(
         mark = " (default)" if r["default"] else ""
         print(f"{r['name']} v{r['version']}{mark}: {r['title']}")
         print(f"    scale {r['scale']}; {r['fitted']} points fitted, {r['held_out']} held out")
+        if r["groups"]:
+            maps = ", ".join(r["group_maps"])
+            print(f"    groups {', '.join(r['groups'])}; maps to ITA bands: {maps}")
         for s in r["sources"]:
             print(f"    source: {s}")
 
@@ -93,12 +98,13 @@ def fit_cmd(
         print(f"    {k:32s} {x:.6g}   (file: {stored[k]:.6g})")
     print()
     print(f"{'point':22s} {'':8s} {'published (k/n)':26s} {'95 % CI':22s} {'model':10s} verdict")
+    from facelab.profiles.compare import cells
+
     for x in r.residuals:
         pt = x.point
         tag = "fitted" if pt.fitted else "held out"
-        pub = f"{_rate(pt.published)} ({pt.count}/{pt.n}{'*' if pt.n_basis == 'assumed' else ''})"
-        ci = f"{_rate(x.lo)}–{_rate(x.hi)}"
-        print(f"{pt.name:22s} {tag:8s} {pub:26s} {ci:22s} {_rate(x.model):10s} {x.verdict}")
+        pub, ci, mod = cells(x)
+        print(f"{pt.name:22s} {tag:8s} {pub:26s} {ci:22s} {mod:10s} {x.verdict}")
     if any(pt.n_basis == "assumed" for pt in p.points):
         print("* n assumed: no source found gives the count (see the point's note)")
     misses = [x.point.name for x in r.residuals if x.verdict == "miss"]
@@ -121,6 +127,8 @@ def _point_json(x) -> dict:
         "threshold": pt.threshold,
         "fpir_target": pt.fpir_target,
         "condition": pt.condition,
+        "group": pt.group,
+        "significant": pt.significant,
         "count": pt.count,
         "n": pt.n,
         "n_basis": pt.n_basis,
@@ -209,17 +217,29 @@ def city_cmd(
         ),
     ] = 1000,
     seed: Annotated[int, typer.Option(parser=options.seed(), help="Seed of the draws.")] = 0,
+    groups: Annotated[
+        str | None,
+        typer.Option(
+            help="Group shares, e.g. light=0.5,dark=0.5 (default: the scenario's [population] "
+            "groups): per-group figures with the scenario's reviewer ([review])."
+        ),
+    ] = None,
+    group_map: Annotated[
+        str | None, typer.Option(help="The profile's group map (default: its only one).")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """False alerts a day, share of alerts false and review hours of a scenario's city under
-    the profile's fitted model (no run), each with a 95 % interval from the fit."""
+    the profile's fitted model (no run), each with a 95 % interval from the fit; with groups,
+    per group: false alerts, innocent people stopped, wanted people missed, reviewer hours."""
     from facelab import api
     from facelab.cli.formats import check_format, print_json
 
     check_format(fmt, ("text", "json"))
     out = api.profile_city(
         name, scenario, percent=threshold, fpir=fpir, seconds_per_candidate=seconds_per_candidate,
-        events_per_minute=events_per_minute, draws=draws, seed=seed,
+        events_per_minute=events_per_minute, draws=draws, seed=seed, groups=groups,
+        group_map=group_map,
     )  # fmt: skip
     if fmt == "json":
         print_json(out)
@@ -253,3 +273,39 @@ def city_cmd(
     rate = f"{out['events_per_minute']:,.0f}/min"
     line(f"false alerts a day at {rate}", "false_alerts_per_day_at_rate", "{:,.3g}")
     line(f"review hours a day at {rate}", "review_hours_per_day_at_rate", "{:,.3g}")
+    if out.get("by_group"):
+        _print_groups(out["by_group"])
+
+
+_GROUP_LINES = (
+    ("false alerts a day", "false_alerts_per_day"),
+    ("stops a day (confirmed alerts)", "stops_per_day"),
+    ("innocent stops a day", "innocent_stops_per_day"),
+    ("innocent people stopped a day", "innocent_people_per_day"),
+    ("wanted people missed a day", "wanted_missed_per_day"),
+    ("reviewer hours a day", "reviewer_hours_per_day"),
+)
+
+
+def _cell(v: dict) -> str:
+    return f"{v['value']:,.3g} ({v['lo']:,.3g}–{v['hi']:,.3g})"
+
+
+def _print_groups(bg: dict) -> None:
+    """The per-group table of `profile city` (figures with their 95 % intervals)."""
+    rv = bg["reviewer"]
+    print()
+    print(
+        f"by group (group map {bg['group_map']}: {bg['group_map_description']}); reviewer "
+        f"confirms {rv['p_confirm_true']:g} of true and {rv['p_confirm_false']:g} of false "
+        f"alerts, {rv['seconds_per_alert']:g} s each"
+    )
+    cols = list(bg["groups"].items()) + [("total", bg["total"])]
+    head = "".join(
+        f"{g + (' [' + r['profile_group'] + ' rates]' if 'profile_group' in r else ''):>34s}"
+        for g, r in cols
+    )
+    print(f"{'':32s}{head}")
+    for label, k in _GROUP_LINES:
+        cells = "".join(f"{_cell(r[k]):>34s}" for _, r in cols)
+        print(f"{label:32s}{cells}")

@@ -15,6 +15,7 @@ import typer
 
 from facelab.cli import options
 from facelab.cli._app import app
+from facelab.cli.search_cmd import AddressOpt, EngineOpt
 from facelab.errors import RetentionError, RetentionParameterError
 from facelab.governance import retention
 from facelab.governance.audit import default_actor
@@ -38,6 +39,18 @@ def _outside(run: Path, path: Path) -> Path:
             "the run it is about"
         )
     return full
+
+
+def _held(run: Path, engine: str, address: str | None):
+    """RUN's archive on the Ray cluster (``--engine ray``), or None."""
+    from facelab.run.ray_engine import check_engine
+
+    if check_engine(engine, address) != "ray":
+        return None
+    from facelab.run.ray_archive import RayShardArchive
+
+    with RunStore(run, readonly=True) as s:
+        return RayShardArchive(s.archive_dir, s.archive_options(), address=address)
 
 
 @app.command("purge")
@@ -74,13 +87,17 @@ def purge_cmd(
     reason: Annotated[
         str | None, typer.Option("--reason", help="Stated reason (audit log).")
     ] = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Delete sightings, embeddings (whole day shards), frames, clips and alerts past retention.
 
     Prints the report (counts per kind, bytes freed, oldest timestamp remaining) and records it
-    in the run (table purges) and its audit log.
+    in the run (table purges) and its audit log. With --engine ray, the copies of purged or
+    trimmed day shards held on the Ray cluster's nodes are deleted too.
     """
     run = require_run(run)
+    held = _held(run, engine, address)  # an unreachable cluster: nothing is deleted
     proof = None
     proof_path = None
     if keep_proof is not None:
@@ -97,6 +114,12 @@ def purge_cmd(
             proof.save(proof_path)
     for line in report.lines():
         print(line)
+    if held is not None:
+        try:
+            gone = held.sync()
+        finally:
+            held.release()
+        print(f"ray nodes        {len(gone)} held file(s) of purged or rewritten days deleted")
     if proof is not None:
         print(f"proof            {len(proof)} needle(s) in {proof_path} (fingerprints only, no "
               "purged bytes; for auditors, delete it after verification)")  # fmt: skip
@@ -116,13 +139,22 @@ def verify_cmd(
         ),
     ] = None,
     files: Annotated[bool, typer.Option("--files", help="List every file scanned.")] = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Check that nothing past retention is left in RUN; with --proof, scan every byte for it.
 
-    Exits with code 10 if purged bytes are found or a check fails.
+    With --engine ray, the day shards held on the Ray cluster's nodes are checked (and scanned)
+    too; a finding names the node and the day. Exits with code 10 if purged bytes are found or
+    a check fails.
     """
     run = require_run(run)
-    rep = retention.verify(run, proof)
+    held = _held(run, engine, address)
+    try:
+        rep = retention.verify(run, proof, held=held)
+    finally:
+        if held is not None:
+            held.release()
     print(f"run              {rep.run}")
     print(f"archive window   {rep.window}")
     for c in rep.checks:

@@ -103,18 +103,37 @@ def enroll_cmd(
     largest: LargestOpt = False,
     actor: ActorOpt = None,
     device: DeviceOpt = "cpu",
+    search: Annotated[
+        bool,
+        typer.Option(
+            "--search",
+            help="Then search the archive window for the enrolled photo: the sightings the "
+            "entry would have alerted on (at the run's alert threshold).",
+        ),
+    ] = False,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
 ) -> None:
     """Enrol a pre-loaded frame of a synthetic person on the run's watchlist.
 
     The photo must carry facelab's provenance record (synthetic faces only) and show one face;
     the face is detected, aligned, embedded and added to the watchlist index. Alerts raised
     during `facelab run` used the watchlist as it was then; new entries count for searches and
-    later runs. Recorded in the audit log.
+    later runs. With --search, the archive is searched for the enrolled photo at once (on a Ray
+    cluster with --engine ray; same hits). Recorded in the audit log.
     """
+    from facelab.run.ray_engine import check_engine
+
+    check_engine(engine, address)  # before anything is written
     lab = _open(run, actor, device)
     entry = lab.enroll(photo, label=label, reason=reason, case=case, largest=largest)
     print(f"enrolled {entry.label} (watchlist id {entry.id}) in {lab.path}")
     print(f"photo kept as {entry.photo}; case {entry.case_id or '-'}; by {entry.actor}")
+    if search:
+        res = lab.search_entry(entry.label, engine=engine, address=address)
+        print(f"searched   {res.window}")
+        _hits_table(res)
+        print(res.summary)
 
 
 @app.command("watchlist")
@@ -267,6 +286,14 @@ def search_cmd(
     print(f"threshold  ≥ {p.min_percent:g} % ({how}mapping {p.mapping})")
     print(f"probe      {res.probe_name} (sha256 {res.probe_sha256[:16]}…)")
     _faces_note(res.probe_faces)
+    _hits_table(res)
+    print(res.summary)
+    if sheet is not None:
+        print(f"sheet      {sheet}")
+
+
+def _hits_table(res) -> None:
+    """A search's hits as a table between blank lines (nothing without hits)."""
     if res.hits:
         print()
         table(
@@ -278,9 +305,6 @@ def search_cmd(
             right={0, 3},
         )
         print()
-    print(res.summary)
-    if sheet is not None:
-        print(f"sheet      {sheet}")
 
 
 # --------------------------------------------------------------------------- review

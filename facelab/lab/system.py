@@ -46,11 +46,13 @@ def to_json(meta: dict) -> dict[str, Any]:
 
 
 def published_points(meta: dict) -> list[dict[str, Any]]:
-    """The published points of the run's profile, as ``run.json`` records them (``name``,
-    ``metric``, ``gallery``, ``percent``, ``published``, ``lo``, ``hi``, ``fitted``, …);
+    """The published points on all searches of the run's profile, as ``run.json`` records them
+    (``name``, ``metric``, ``gallery``, ``percent``, ``published``, ``lo``, ``hi``, ``fitted``,
+    …), for the report's plots of all searches: a point on one group's searches is left out;
     empty for a run without a profile."""
     rec = record(meta) or {}
-    return [dict(p) for p in rec.get("points", []) if isinstance(p, dict)]
+    points = rec.get("points", [])
+    return [dict(p) for p in points if isinstance(p, dict) and p.get("group") is None]
 
 
 def det_points(points: list[dict[str, Any]]) -> list[dict[str, Any]]:

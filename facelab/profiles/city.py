@@ -29,13 +29,20 @@ the rates from the profile's fitted score model.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from facelab.errors import ConfigError
 from facelab.lab.metrics import SECONDS_PER_CANDIDATE
-from facelab.profiles.fit import _from_free, _to_free, get_param, neg_log_likelihood, set_params
+from facelab.profiles.fit import (
+    _from_free,
+    _to_free,
+    get_param,
+    likelihood_points,
+    neg_log_likelihood,
+    set_params,
+)  # fmt: skip
 from facelab.profiles.model import ScoreModel
 from facelab.profiles.profile import Profile
 
@@ -46,7 +53,9 @@ SEED_EVENTS_PER_MINUTE = 1_000_000
 @dataclass(frozen=True)
 class CityCounts:
     """A scenario's daily searches: ``searches`` (all), ``mated`` (of watchlisted people),
-    ``watchlist`` (N), ``fr_cameras``, ``days`` (they are averaged over)."""
+    ``watchlist`` (N), ``fr_cameras``, ``days`` (they are averaged over); ``innocent_days``
+    and ``wanted_days``: how many person-days had ``k`` passes at FR cameras (``{k: count}``,
+    people not on the watchlist and on it), for distinct people stopped or missed a day."""
 
     scenario: str
     searches: float
@@ -54,6 +63,8 @@ class CityCounts:
     watchlist: int
     fr_cameras: int
     days: int
+    innocent_days: dict[int, int] = field(default_factory=dict)
+    wanted_days: dict[int, int] = field(default_factory=dict)
 
 
 def city_counts(scenario) -> CityCounts:
@@ -67,9 +78,18 @@ def city_counts(scenario) -> CityCounts:
     w = build_world(scenario)
     p = w.passes[w.camera_is_fr[w.passes["camera"]]]
     mated = int(w.watchlisted[p["person"]].sum())
+    keys, per_day = np.unique(
+        p["day"].astype(np.int64) * w.n_people + p["person"], return_counts=True
+    )  # one entry per person-day at FR cameras, with its passes
+    wanted = w.watchlisted[keys % w.n_people]
+
+    def hist(k: np.ndarray) -> dict[int, int]:
+        ks, c = np.unique(k, return_counts=True)
+        return {int(a): int(b) for a, b in zip(ks, c)}
+
     return CityCounts(
         scenario.name, len(p) / scenario.days, mated / scenario.days, scenario.watchlist.size,
-        int(w.camera_is_fr.sum()), scenario.days,
+        int(w.camera_is_fr.sum()), scenario.days, hist(per_day[~wanted]), hist(per_day[wanted]),
     )  # fmt: skip
 
 
@@ -126,7 +146,7 @@ def parameter_draws(
     if not names:
         return [profile.model], np.array([1.0])
     u0 = np.array([_to_free(k, get_param(profile.model, k)) for k in names])
-    points = profile.fitted_points
+    points = likelihood_points(profile)
 
     def model(u: np.ndarray) -> ScoreModel:
         return set_params(profile.model, {k: _from_free(k, x) for k, x in zip(names, u)})
@@ -181,11 +201,17 @@ def city_figures(
     events_per_minute: float = SEED_EVENTS_PER_MINUTE,
     draws: int = DRAWS,
     seed: int = 0,
+    shares: dict[str, float] | None = None,
+    review=None,
+    group_map: str | None = None,
 ) -> dict:
     """The city's daily figures under ``profile``, each ``{"value", "lo", "hi"}``.
 
     Give exactly one of ``percent`` (the operator's threshold on the profile's percent scale)
-    and ``fpir`` (a target FPIR, the threshold set per the watchlist size).
+    and ``fpir`` (a target FPIR, the threshold set per the watchlist size). With ``shares``
+    (scenario group → share) and ``review`` (a :class:`~facelab.config.sections.ReviewSpec`),
+    ``"by_group"`` holds the figures per group and the reviewer's stops
+    (:func:`facelab.profiles.city_groups.group_figures`, through ``group_map``).
 
     Raises
     ------
@@ -233,6 +259,15 @@ def city_figures(
         figures[k] = {"value": float(arr[0, i]), "lo": lo, "hi": hi}
     if fpir is not None:
         figures["fpir"] = {"value": fpir, "lo": fpir, "hi": fpir}
+    by_group = None
+    if shares:
+        from facelab.config.sections import ReviewSpec
+        from facelab.profiles.city_groups import group_figures
+
+        by_group = group_figures(
+            profile, counts, models, weights, arr[:, 2], cond, shares,
+            review or ReviewSpec(), group_map,
+        )  # fmt: skip
     return {
         "profile": profile.name,
         "version": profile.version,
@@ -251,4 +286,5 @@ def city_figures(
         "effective_draws": float(1.0 / np.sum(weights**2)),
         "seed": seed,
         "figures": figures,
+        "by_group": by_group,
     }

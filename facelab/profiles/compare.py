@@ -24,6 +24,9 @@ _UNITS = {
     "fpir": "FPIR (share of non-mated searches with a candidate at or above the threshold)",
     "tpir": "TPIR (share of mated searches finding the mate at rank 1 at or above the threshold)",
     "fnir": "FNIR (share of mated searches missing the mate at rank 1 at or above the threshold)",
+    "false_share": "share of false positives at the threshold that fell on the group's people",
+    "imbalance": "statistically significant difference between groups' FPIR (1 yes, 0 no; "
+    "ratio: highest / lowest group FPIR, ratio_ci95 its Katz interval at the expected counts)",
 }
 
 
@@ -41,13 +44,18 @@ class SystemComparison:
         points = []
         for r, sface in self.rows:
             p = r.point
+            value, ci, extra = r.model, [r.lo, r.hi], {}
+            if p.metric == "imbalance":  # a verdict: 1 significant, 0 not; no interval of its own
+                value, ci = float(r.lo > 1), [p.published, p.published]
+                extra = {"ratio": r.model, "ratio_ci95": [r.lo, r.hi]}
             points.append(
                 {
                     "name": p.name,
                     "unit": _UNITS[p.metric],
                     "published": p.published,
-                    "facelab": r.model,
-                    "ci95": [r.lo, r.hi],
+                    "facelab": value,
+                    "ci95": ci,
+                    **extra,
                     "fitted": p.fitted,
                     "verdict": r.verdict,
                     "sface_synthetic": sface,
@@ -57,6 +65,7 @@ class SystemComparison:
                     "count": p.count,
                     "n": p.n,
                     "n_basis": p.n_basis,
+                    "group": p.group,
                     "where": p.where,
                 }
             )
@@ -80,14 +89,10 @@ class SystemComparison:
         ]
         for r, sface in self.rows:
             p = r.point
-            star = "*" if p.n_basis == "assumed" else ""
-            pub = f"{_rate(p.published)} ({p.count}/{p.n}{star})"
-            ci = f"{_rate(r.lo)}–{_rate(r.hi)}"
+            pub, ci, mod = cells(r)
             tag = "fitted" if p.fitted else "held out"
             sf = "n/a" if sface is None else _rate(sface)
-            out.append(
-                f"{p.name:22s} {pub:24s} {ci:22s} {_rate(r.model):16s} {tag:9s} {sf:16s} {r.verdict}"
-            )
+            out.append(f"{p.name:22s} {pub:24s} {ci:22s} {mod:16s} {tag:9s} {sf:16s} {r.verdict}")
         if any(r.point.n_basis == "assumed" for r, _ in self.rows):
             out.append("* n assumed: no source found gives the count (see the profile's notes)")
         misses = [r.point.name for r, _ in self.rows if r.verdict == "miss" and not r.point.fitted]
@@ -100,6 +105,19 @@ class SystemComparison:
         return "\n".join(out)
 
 
+def cells(r: Residual) -> tuple[str, str, str]:
+    """Published (k/n), interval and model cells of a table row; an ``imbalance`` point shows
+    the published verdict, and the model's ratio with its Katz interval."""
+    p = r.point
+    if p.metric == "imbalance":
+        verdict = "significant" if p.significant else "not significant"
+        sig = "significant" if r.lo > 1 else "not sig."
+        return f"{verdict} (n={p.n})", f"{r.lo:.3g}–{r.hi:.3g}", f"x{r.model:.3g} {sig}"
+    star = "*" if p.n_basis == "assumed" else ""
+    pub = f"{_rate(p.published)} ({p.count}/{p.n}{star})"
+    return pub, f"{_rate(r.lo)}–{_rate(r.hi)}", _rate(r.model)
+
+
 def _rate(x: float) -> str:
     """A rate as the terminal tables print percents (:func:`facelab.lab.report.text.pct`)."""
     return pct(x, sep="")
@@ -107,8 +125,8 @@ def _rate(x: float) -> str:
 
 def _sface_rate(sface: Profile, p: Point) -> float | None:
     """sface-synthetic's rate at ``p``'s gallery and threshold (its own scale), or None."""
-    if p.threshold is None and p.metric != "fnir":
-        return None
+    if p.threshold is None and p.metric != "fnir" or p.group is not None or p.metric == "imbalance":
+        return None  # sface-synthetic has no groups
     cond = p.condition if p.condition in sface.model.genuine else next(iter(sface.model.genuine))
     if p.metric == "fpir" and p.condition not in sface.model.genuine:
         cond = None

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import optimize
 
 from facelab.lab.metrics import wilson_interval
+from facelab.profiles import groups
 from facelab.profiles.model import Genuine, ScoreModel
 from facelab.profiles.profile import Point, Profile
 
@@ -30,8 +31,14 @@ _EPS = 1e-300
 
 
 def predict(model: ScoreModel, point: Point) -> float:
-    """The model's rate at a point (FPIR, TPIR or FNIR at its gallery size and threshold)."""
+    """The model's rate at a point (FPIR, TPIR or FNIR at its gallery size and threshold, of a
+    group's searches when it names one; a group's share of false positives; for an
+    ``imbalance`` point the highest over the lowest group's FPIR)."""
     n = point.gallery
+    if point.metric == "false_share":
+        return groups.false_share(model, n, point.threshold, point.group, point.condition)
+    if point.metric == "imbalance":
+        return groups.imbalance(model, n, point.threshold, point.n, point.condition).ratio
     if point.threshold is not None:
         t = point.threshold
     else:
@@ -39,7 +46,7 @@ def predict(model: ScoreModel, point: Point) -> float:
             return float(point.fpir_target)
         t = model.threshold_at_fpir(n, point.fpir_target, point.condition)
     if point.metric == "fpir":
-        return float(model.fpir(n, t, point.condition))
+        return float(model.fpir(n, t, point.condition, point.group))
     tpir = float(model.tpir(n, t, point.condition))
     return tpir if point.metric == "tpir" else 1.0 - tpir
 
@@ -48,6 +55,9 @@ def predict(model: ScoreModel, point: Point) -> float:
 
 
 def get_param(model: ScoreModel, name: str) -> float:
+    if name.startswith("groups."):
+        _, g, field = name.split(".")
+        return getattr(model.groups[g], field)
     if name.startswith("genuine."):
         _, cond, field = name.split(".")
         return getattr(model.genuine[cond], field)
@@ -56,13 +66,16 @@ def get_param(model: ScoreModel, name: str) -> float:
 
 def set_params(model: ScoreModel, values: dict[str, float]) -> ScoreModel:
     """A copy of ``model`` with named parameters replaced."""
-    top = {k: val for k, val in values.items() if not k.startswith("genuine.")}
-    genuine = dict(model.genuine)
+    top = {k: val for k, val in values.items() if "." not in k}
+    genuine, grps = dict(model.genuine), dict(model.groups)
     for k, val in values.items():
         if k.startswith("genuine."):
             _, cond, field = k.split(".")
             genuine[cond] = dataclasses.replace(genuine[cond], **{field: val})
-    return dataclasses.replace(model, genuine=genuine, **top)
+        elif k.startswith("groups."):
+            _, g, field = k.split(".")
+            grps[g] = dataclasses.replace(grps[g], **{field: val})
+    return dataclasses.replace(model, genuine=genuine, groups=grps, **top)
 
 
 def _to_free(name: str, x: float) -> float:
@@ -89,6 +102,8 @@ def neg_log_likelihood(model: ScoreModel, points) -> float:
     """``−Σ [k log p + (n − k) log(1 − p)]`` over ``points``."""
     total = 0.0
     for p in points:
+        if p.metric == "imbalance":
+            continue  # a verdict, not a count: checked, never fitted
         q = min(max(predict(model, p), _EPS), 1.0 - 1e-16)
         total -= p.count * math.log(q) + (p.n - p.count) * math.log1p(-q)
     return total
@@ -121,7 +136,15 @@ class FitResult:
 
 
 def residual(model: ScoreModel, point: Point) -> Residual:
-    """Compare the model's rate with a point's published rate and its Wilson 95 % interval."""
+    """Compare the model's rate with a point's published rate and its Wilson 95 % interval.
+
+    An ``imbalance`` point compares verdicts: ``model``, ``lo`` and ``hi`` are the model's
+    ratio and its Katz interval at the expected counts, and the verdict is ``inside`` when the
+    model's significance (``lo > 1``) is the published one, ``miss`` otherwise."""
+    if point.metric == "imbalance":
+        im = groups.imbalance(model, point.gallery, point.threshold, point.n, point.condition)
+        ok = im.significant == bool(point.significant)
+        return Residual(point, im.ratio, im.lo, im.hi, math.nan, "inside" if ok else "miss")
     m = predict(model, point)
     lo, hi = wilson_interval(point.count, point.n)
     pub = point.published
@@ -173,14 +196,26 @@ def fit_model(
     return fitted, float(best.fun)
 
 
+def likelihood_points(profile: Profile) -> tuple[Point, ...]:
+    """The fitted points that enter the likelihood: all but ``imbalance`` verdicts, and
+    ``false_share`` points only when the profile fits a group parameter (a share informs the
+    groups' shifts, and only through the threshold's position the overall scores)."""
+    fits_groups = any(k.startswith("groups.") for k in profile.fit)
+    return tuple(
+        p for p in profile.fitted_points
+        if p.metric != "imbalance" and (p.metric != "false_share" or fits_groups)
+    )  # fmt: skip
+
+
 def fit_profile(profile: Profile, starts: int = 3) -> FitResult:
-    """Fit ``profile.fit`` to the profile's fitted points; residuals for every point."""
-    model, nll = fit_model(profile.model, profile.fit, profile.fitted_points, starts=starts)
+    """Fit ``profile.fit`` to the profile's fitted points (:func:`likelihood_points`);
+    residuals for every point."""
+    model, nll = fit_model(profile.model, profile.fit, likelihood_points(profile), starts=starts)
     params = {k: get_param(model, k) for k in profile.fit}
     return FitResult(params, model, nll, residuals(model, profile.points))
 
 
 __all__ = [
-    "FitResult", "Genuine", "Residual", "fit_model", "fit_profile", "get_param",
+    "FitResult", "Genuine", "Residual", "fit_model", "fit_profile", "get_param", "likelihood_points",
     "neg_log_likelihood", "predict", "residual", "residuals", "set_params",
 ]  # fmt: skip

@@ -16,6 +16,13 @@ Scores (on the system's own scale, e.g. NeoFace's 0–1 "face-match" score, or S
 - Per capture condition ``c``: impostor mean ``μ_i + δ_c σ_i`` (``δ_c`` = 0 for the base), and
   genuine (mated) score ``N(μ_i + d'_c σ_i, (r_c σ_i)²)``: a separation ``d'_c`` and a spread
   ratio ``r_c``, all in units of the impostor spread.
+- Per group of people ``g`` (optional, where a source publishes figures by group): the
+  impostor scores of *searches of that group's people* have mean ``μ_i + (δ_c + γ_g) σ_i``,
+  a shift ``γ_g`` in units of the impostor spread relative to the study population as a whole
+  (the population the points without a group were measured on), and ``share_g`` is the
+  group's share of that population. A shift multiplies FMR by a factor that grows with the
+  threshold (``≈ exp(γ_g z)`` at ``z`` impostor spreads), the Gaussian form of "false-match
+  rates differ between groups at a fixed threshold".
 
 Rates, with ``Q(t | a) = P(e-part ≥ t)`` (score ≥ T is a match, as everywhere in facelab):
 
@@ -66,6 +73,20 @@ class Genuine:
 
 
 @dataclass(frozen=True)
+class Group:
+    """A group of people the source published figures for (see the module docstring).
+
+    Attributes
+    ----------
+    share : the group's share of the study population.
+    impostor_shift : shift of the impostor mean of searches of the group's people, in ``σ_i``.
+    """
+
+    share: float
+    impostor_shift: float = 0.0
+
+
+@dataclass(frozen=True)
 class ScoreModel:
     """Impostor and genuine score distributions of one system (see the module docstring).
 
@@ -74,12 +95,14 @@ class ScoreModel:
     impostor_mu, impostor_sigma : impostor score mean and standard deviation (system scale).
     rho : share of impostor variance carried by the probe, in [0, 1).
     genuine : capture condition name → :class:`Genuine`.
+    groups : group name → :class:`Group` (empty: no figures by group).
     """
 
     impostor_mu: float
     impostor_sigma: float
     rho: float
     genuine: dict[str, Genuine] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (self.impostor_sigma > 0 and math.isfinite(self.impostor_sigma)):
@@ -102,8 +125,16 @@ class ScoreModel:
         q = np.exp(special.log_ndtr(-self._z(t, delta)))
         return n * np.log1p(-np.minimum(q, 1.0 - 1e-16))
 
-    def _delta(self, condition: str | None) -> float:
-        return 0.0 if condition is None else self.condition(condition).impostor_shift
+    def _delta(self, condition: str | None, group: str | None = None) -> float:
+        d = 0.0 if condition is None else self.condition(condition).impostor_shift
+        return d if group is None else d + self.group(group).impostor_shift
+
+    def group(self, name: str) -> Group:
+        """A group's shift and share; ConfigError naming the known groups."""
+        if name not in self.groups:
+            known = ", ".join(self.groups) or "none"
+            raise ConfigError(f"unknown group {name!r} (known: {known})")
+        return self.groups[name]
 
     def condition(self, name: str) -> Genuine:
         """The genuine distribution of a capture condition; ConfigError naming the known ones."""
@@ -114,20 +145,26 @@ class ScoreModel:
 
     # -- rates -------------------------------------------------------------------------------
 
-    def fmr(self, t, condition: str | None = None) -> np.ndarray:
-        """One-to-one false match rate at thresholds ``t`` (base impostors, or a condition's)."""
+    def fmr(self, t, condition: str | None = None, group: str | None = None) -> np.ndarray:
+        """One-to-one false match rate at thresholds ``t`` (base impostors, or a condition's,
+        of searches of a group's people)."""
         z = (np.asarray(t, np.float64) - self.impostor_mu) / self.impostor_sigma
-        return np.exp(special.log_ndtr(-(z - self._delta(condition))))
+        return np.exp(special.log_ndtr(-(z - self._delta(condition, group))))
 
-    def fpir(self, n: float, t, condition: str | None = None) -> np.ndarray:
-        """FPIR of a gallery of ``n`` entries at thresholds ``t`` (array like ``t``)."""
+    def fpir(
+        self, n: float, t, condition: str | None = None, group: str | None = None
+    ) -> np.ndarray:
+        """FPIR of a gallery of ``n`` entries at thresholds ``t`` (array like ``t``), of
+        searches of ``group``'s people when given."""
         shape = np.shape(t)
-        miss = self._log_miss(t, float(n), self._delta(condition))
+        miss = self._log_miss(t, float(n), self._delta(condition, group))
         return (_GH_W @ -np.expm1(miss)).reshape(shape)
 
-    def tpir(self, n: float, t, condition: str) -> np.ndarray:
-        """Rank-1 TPIR of mated searches of ``condition`` against ``n`` entries (mate included)."""
+    def tpir(self, n: float, t, condition: str, group: str | None = None) -> np.ndarray:
+        """Rank-1 TPIR of mated searches of ``condition`` against ``n`` entries (mate included);
+        a group shifts the impostors the mate must outscore, not the mate's score."""
         g = self.condition(condition)
+        delta = self._delta(condition, group)
         mu = self.impostor_mu + g.dprime * self.impostor_sigma
         sd = g.spread * self.impostor_sigma
         ts = np.atleast_1d(np.asarray(t, np.float64))
@@ -140,15 +177,15 @@ class ScoreModel:
                 continue
             s = np.linspace(lo, hi, _GRID)
             dens = np.exp(-0.5 * ((s - mu) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
-            alone = np.exp(self._log_miss(s, max(float(n) - 1.0, 0.0), g.impostor_shift))
+            alone = np.exp(self._log_miss(s, max(float(n) - 1.0, 0.0), delta))
             inner = np.trapezoid(dens[None, :] * alone, s, axis=1)
             # mass above the grid's upper end is < 1e-15; below mu − 8 sd the same
             out[j] = float(_GH_W @ inner)
         return out.reshape(np.shape(t))
 
-    def fnir(self, n: float, t, condition: str) -> np.ndarray:
+    def fnir(self, n: float, t, condition: str, group: str | None = None) -> np.ndarray:
         """``1 − tpir``."""
-        return 1.0 - self.tpir(n, t, condition)
+        return 1.0 - self.tpir(n, t, condition, group)
 
     def threshold_at_fpir(self, n: float, target: float, condition: str | None = None) -> float:
         """The threshold at which FPIR(n, T) equals ``target`` (bisection; FPIR falls with T)."""

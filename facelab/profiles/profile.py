@@ -12,13 +12,18 @@ holds:
   ``impostor_sigma``, ``rho``, ``[model.genuine.CONDITION]`` with ``dprime``, ``spread`` and
   optional ``impostor_shift``) and
   ``fit``, the parameters fitted to the points (the others are fixed, with the reason in
-  ``notes``).
+  ``notes``); optional ``[model.groups.NAME]`` (``share``, ``impostor_shift``) and
+  ``[group_maps.NAME]`` where a source publishes figures by group of people
+  (:mod:`facelab.profiles.groups`).
 - ``[[sources]]``: ``id``, ``citation`` (report, table, page), optional ``url``.
 - ``[[points]]``: published operating points, each with its sample size and whether it was
   fitted: ``name``, ``source``, ``where`` (table / page / paragraph), ``metric`` (``fpir``,
   ``tpir`` or ``fnir``), ``gallery`` (N), ``threshold`` (system scale) or ``fpir_target`` (the
   threshold set so that FPIR(N, T) equals it, as NIST reports), ``condition`` (required for
   mated points; for FPIR it picks the condition's impostors, the base ones when absent),
+  ``group`` (a ``[model.groups]`` name: the rate of searches of that group's people; required
+  for the metrics ``false_share`` and ``imbalance`` of :mod:`facelab.profiles.groups`, which
+  take ``significant`` instead of ``count`` / ``value``),
   ``count`` and ``n`` (or ``value`` and ``n``), ``n_basis`` (``reported``, ``derived`` from
   reported figures, or ``assumed`` where no source gives it), ``fitted``, optional ``case``
   (the facelab case it belongs to) and ``note``.
@@ -30,7 +35,7 @@ Malformed files are refused with one line naming the file and the key
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -38,7 +43,7 @@ from facelab.config import validate as v
 from facelab.errors import ConfigError
 from facelab.profiles.model import Genuine, ScoreModel
 
-METRICS = ("fpir", "tpir", "fnir")
+METRICS = ("fpir", "tpir", "fnir", "false_share", "imbalance")
 N_BASES = ("reported", "derived", "assumed")
 PERCENT_MAPPINGS = ("linear", "sigmoid", "none")
 DEFAULT = "sface-synthetic"
@@ -54,14 +59,15 @@ _TOP = (
     "model",
     "sources",
     "points",
+    "group_maps",
 )
 _SCALE = ("name", "unit", "percent", "description")
-_MODEL = ("impostor_mu", "impostor_sigma", "rho", "fit", "genuine")
+_MODEL = ("impostor_mu", "impostor_sigma", "rho", "fit", "genuine", "groups")
 _GENUINE = ("dprime", "spread", "impostor_shift")
 _SOURCE = ("id", "citation", "url")
 _POINT = (
     "name", "source", "where", "metric", "gallery", "threshold", "fpir_target", "condition",
-    "count", "value", "n", "n_basis", "fitted", "case", "note",
+    "count", "value", "n", "n_basis", "fitted", "case", "note", "group", "significant",
 )  # fmt: skip
 
 
@@ -108,10 +114,14 @@ class Point:
     fitted: bool
     case: str | None
     note: str
+    group: str | None = None
+    significant: bool | None = None
 
     @property
     def published(self) -> float:
-        """``count / n``."""
+        """``count / n`` (for an ``imbalance`` point: 1 if the source found it significant)."""
+        if self.metric == "imbalance":
+            return float(bool(self.significant))
         return self.count / self.n
 
 
@@ -131,6 +141,7 @@ class Profile:
     sources: tuple[Source, ...]
     points: tuple[Point, ...]
     path: Path
+    group_maps: dict = field(default_factory=dict)
 
     @property
     def fitted_points(self) -> tuple[Point, ...]:
@@ -182,7 +193,9 @@ def _model(ctx: v.ErrorContext, data: dict) -> tuple[ScoreModel, tuple[str, ...]
             v.required(ctx, g, prefix, "spread", v.positive_float),
             v.optional(ctx, g, prefix, "impostor_shift", v.float_min(-100.0), 0.0),
         )
-    model = ScoreModel(mu, sigma, rho, genuine)
+    from facelab.profiles.groups import read_groups
+
+    model = ScoreModel(mu, sigma, rho, genuine, read_groups(ctx, t))
     fit = v.required(ctx, t, "model", "fit", _string_list)
     known = _parameter_names(model)
     for name in fit:
@@ -195,6 +208,7 @@ def _parameter_names(model: ScoreModel) -> tuple[str, ...]:
     names = ["impostor_mu", "impostor_sigma", "rho"]
     for cond in model.genuine:
         names += [f"genuine.{cond}.{k}" for k in _GENUINE]
+    names += [f"groups.{g}.impostor_shift" for g in model.groups]
     return tuple(names)
 
 
@@ -213,15 +227,33 @@ def _point(ctx: v.ErrorContext, t: dict, i: int, sources: set[str], model: Score
     if (threshold is None) == (target is None):
         ctx.fail(prefix, "needs exactly one of 'threshold' and 'fpir_target'")
     condition = v.optional(ctx, t, prefix, "condition", v.nonempty_string, None)
-    if metric != "fpir" and condition is None:
+    if metric in ("tpir", "fnir") and condition is None:
         ctx.missing(f"{prefix}.condition")
     if condition is not None and condition not in model.genuine:
         ctx.fail(
             f"{prefix}.condition",
             f"unknown condition {condition!r} (known: {', '.join(model.genuine)})",
         )
+    group = v.optional(ctx, t, prefix, "group", v.nonempty_string, None)
+    if group is not None and group not in model.groups:
+        known = ", ".join(model.groups) or "none: the profile has no [model.groups]"
+        ctx.fail(f"{prefix}.group", f"unknown group {group!r} (known: {known})")
+    if metric in ("false_share", "imbalance") and threshold is None:
+        ctx.missing(f"{prefix}.threshold")
+    if metric == "false_share" and group is None:
+        ctx.missing(f"{prefix}.group")
+    if metric in ("tpir", "fnir") and group is not None:
+        ctx.fail(f"{prefix}.group", "a group shifts impostor scores: mated points take none")
+    significant = None
+    if metric != "imbalance" and "significant" in t:
+        ctx.fail(f"{prefix}.significant", "only an 'imbalance' point takes one")
     n = v.required(ctx, t, prefix, "n", v.int_min(1))
-    if "count" in t:
+    if metric == "imbalance":
+        if len(model.groups) < 2:
+            ctx.fail(prefix, "an imbalance point needs at least two [model.groups]")
+        significant = v.required(ctx, t, prefix, "significant", v.boolean)
+        count = 0
+    elif "count" in t:
         count = v.required(ctx, t, prefix, "count", v.int_min(0))
         if count > n:
             ctx.fail(f"{prefix}.count", f"must be <= n ({n}), got {count}")
@@ -243,6 +275,8 @@ def _point(ctx: v.ErrorContext, t: dict, i: int, sources: set[str], model: Score
         fitted=v.required(ctx, t, prefix, "fitted", v.boolean),
         case=v.optional(ctx, t, prefix, "case", v.safe_name, None),
         note=v.optional(ctx, t, prefix, "note", v.string, ""),
+        group=group,
+        significant=significant,
     )
 
 
@@ -287,6 +321,9 @@ def parse_profile(text: str, source: str, path: Path | None = None) -> Profile:
     dup = next((x for x in names if names.count(x) > 1), None)
     if dup:
         ctx.fail("points", f"point name {dup!r} appears twice")
+    from facelab.profiles.groups import read_group_maps
+
+    group_maps = read_group_maps(ctx, data, model.groups)
     return Profile(
         name=v.required(ctx, data, "", "name", v.safe_name),
         version=v.required(ctx, data, "", "version", v.int_min(1)),
@@ -300,6 +337,7 @@ def parse_profile(text: str, source: str, path: Path | None = None) -> Profile:
         sources=tuple(sources),
         points=points,
         path=path or Path(source),
+        group_maps=group_maps,
     )
 
 

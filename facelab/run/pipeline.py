@@ -501,7 +501,8 @@ class Runner:
     ``enrol_watchlist`` and ``day`` (the Ray engine, :mod:`facelab.run.ray_engine`); the
     driver commits its days exactly as the local ones. ``transfer`` (``--system``, a
     :class:`~facelab.search.transfer.ScoreTransfer`) carries each day's candidate scores onto an
-    emulated system's scale before they are stored (:mod:`facelab.run.emulated`).
+    emulated system's scale before they are stored (:mod:`facelab.run.emulated`); its impostor
+    map is built once the watchlist is enrolled (or read back from ``run.json`` on resume).
     """
 
     _watch_version: int | None = None
@@ -540,6 +541,7 @@ class Runner:
         _write_groups(self.world, truth)
         source_cls = ImageSource if self.mode == "image" else TwinSource
         self.source = source_cls(scenario, self.world, self.store, device, self.backend)
+        self._twin = self.source  # the local source: its sampler builds the impostor map
         if engine is not None:
             self.source = engine.wrap(self.source, self.store)
         self.truth = truth
@@ -587,6 +589,14 @@ class Runner:
         """Simulate every day not yet done; ``on_progress(day, done, total)`` reports frames."""
         self._write_cameras()
         self._enrol()
+        if self.transfer is not None and not self.transfer.complete:  # facelab.run.emulated
+            from facelab.run import emulated
+
+            if self.mode != "embedding":
+                raise ConfigError("a system profile drives an embedding-mode run only")
+            self.transfer = emulated.complete_transfer(
+                self.transfer, self.store, self._twin.sampler, self._twin.quality
+            )
         done = set(self.store.days_done())
         watch = None
         results = []
@@ -602,6 +612,8 @@ class Runner:
                 from facelab.run.watchlist import load_active_version
 
                 watch, self._watch_version = load_active_version(self.store)
+                if hasattr(self.source, "use_watchlist"):  # the Ray engine's tasks search it
+                    self.source.use_watchlist(watch)
                 if self.device != "cpu":
                     watch.use_device(self.device)  # faiss-gpu where it can; cuda without: error
             t0 = time.perf_counter()

@@ -16,10 +16,19 @@ the day shards spread over the cluster's nodes:
   the driver gathers the per-day results in day order and merges them with the local
   archive's own merge, so the hits equal the local search's, byte for byte.
 
-* **retention**: before every use, held copies whose file on the driver was deleted or
-  rewritten (a purge dropped or trimmed the day) are deleted from their node; a rewritten day is
-  shipped again when next searched. Between a purge and the archive's next use (or
-  :meth:`RayShardArchive.release`) the purged bytes are still on the nodes, never searched.
+* **retention**: a holder's folder is named after the run, its node and its process
+  (:data:`HOLDER_PREFIX`), so any process can find a run's held copies on every node.
+  :meth:`RayShardArchive.sync` (called by ``facelab purge RUN --engine ray`` and
+  :meth:`facelab.api.Run.purge` with ``engine="ray"``, right after the purge) deletes on every
+  node each held file that is not a copy of the driver's current shard of its day, through the
+  holder for this archive's own copies, and removes the folders of holders that are gone (a
+  driver that exited without :meth:`RayShardArchive.release`); a rewritten day is shipped
+  again when next searched. Before every use the archive also drops its own holders' copies
+  whose file on the driver changed. :meth:`RayShardArchive.held_files` lists (and, with a
+  deletion proof's scanner, scans) every held file on every node: ``facelab retention verify
+  RUN --engine ray`` names node and day of a purged vector still held. A live holder of
+  *another* process whose file a purge deleted keeps its memory map until that process's
+  next use of its archive (its file is gone from the node's folder).
 
 A holder that cannot be reached is a :class:`~facelab.errors.EngineError` naming its node,
 never a silently smaller archive.
@@ -27,9 +36,14 @@ never a silently smaller archive.
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import logging
+import os
+import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +57,80 @@ from facelab.search.archive.cache import file_signature
 log = logging.getLogger(__name__)
 
 
-class ShardHolder:
-    """A Ray actor's share of an archive: the shards of its days, in its node's temp folder."""
+HOLDER_PREFIX = "facelab-shards-"
+"""Start of the name of every holder's folder in its node's temporary directory."""
+_DAY_RE = re.compile(r"day-(\d{4,})\.faiss")
 
-    def __init__(self, options: dict):
+
+def run_key(root: Path) -> str:
+    """A short key of a run's archive folder (on the driver): the holder folders of that run
+    are named after it, so any process can find them on a node."""
+    return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:16]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_gone() -> list[Path]:
+    """Remove the folders that holders whose process is gone left in this machine's temporary
+    directory (a holder dies with its driver, without a word, when the driver exits without
+    releasing it or is killed; the directory is taken to be the machine's own, as
+    :func:`tempfile.gettempdir` gives it); returns them."""
+    gone = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{HOLDER_PREFIX}*"):
+        parts = folder.name[len(HOLDER_PREFIX) :].split("-")  # key, node, pid, random
+        if len(parts) == 4 and parts[2].isdigit():
+            if not _alive(int(parts[2])) and folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                gone.append(folder)
+    return gone
+
+
+@dataclass(frozen=True)
+class HeldFile:
+    """A file in a holder folder of a node: a held copy of a day shard (``day``), or a file the
+    holder's writes left (``day`` from its name, ``None`` if it has none)."""
+
+    node: str
+    path: str
+    day: int | None
+    size: int
+    sha256: str
+    found: dict
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class ShardHolder:
+    """A Ray actor's share of an archive: the shards of its days, in a folder of its node's
+    temporary directory named after the run (:func:`run_key`), the node and the holder's
+    process (``facelab-shards-KEY-NODE-PID-…``)."""
+
+    def __init__(self, options: dict, key: str):
         import ray
 
-        self.root = Path(tempfile.mkdtemp(prefix="facelab-shards-"))
-        self.archive = DayShardArchive(self.root, **{**options, "cache_shards": None})
         self.node = ray.get_runtime_context().get_node_id()
+        self.prefix = f"{HOLDER_PREFIX}{key}-{self.node[:12]}-"
+        self.root = Path(tempfile.mkdtemp(prefix=f"{self.prefix}{os.getpid()}-"))
+        self.archive = DayShardArchive(self.root, **{**options, "cache_shards": None})
+        _remove_gone()  # what gone holders of any run left here
+
+    def _folders(self) -> list[Path]:
+        """The run's holder folders on this node: this holder's and any other's, live or gone."""
+        return sorted(p for p in Path(tempfile.gettempdir()).glob(f"{self.prefix}*") if p.is_dir())
 
     def load(self, shards: dict[int, bytes]) -> tuple[str, list[int]]:
         """Keep ``{day: shard file bytes}``; returns ``(node id, days held)``."""
@@ -64,6 +143,40 @@ class ShardHolder:
         for day in days:
             self.archive.drop_day(day)
         return self.archive.days()
+
+    def files(self, scan=None) -> list[HeldFile]:
+        """Every file in the run's holder folders on this node, with its SHA-256 and, given
+        ``scan`` (a callable ``path -> {kind: count}``: a deletion proof's
+        :meth:`~facelab.governance.retention.DeletionProof.scan_file`), what it found."""
+        out = []
+        for folder in self._folders():
+            for p in sorted(f for f in folder.rglob("*") if f.is_file()):
+                m = _DAY_RE.fullmatch(p.name)  # a temporary file of a write has no day
+                try:
+                    found = dict(scan(p)) if scan is not None else {}
+                    out.append(HeldFile(self.node, str(p), int(m.group(1)) if m else None,
+                                        p.stat().st_size, _sha256(p), found))  # fmt: skip
+                except FileNotFoundError:  # deleted meanwhile by its holder
+                    continue
+        return out
+
+    def sweep(self, keep: dict[int, str]) -> list[str]:
+        """Delete, in the run's holder folders on this node, every file that is not a copy of
+        the driver's current shard of its day (``keep``: ``{day: sha256}``), through this
+        holder's archive for its own days; then the folders that holders whose process is gone
+        left on this machine (of any run) are removed. Returns the deleted paths."""
+        gone = []
+        for f in self.files():
+            if f.day is not None and keep.get(f.day) == f.sha256:
+                continue
+            path = Path(f.path)
+            if path.parent == self.root and f.day is not None:
+                self.archive.drop_day(f.day)
+            else:
+                path.unlink(missing_ok=True)
+            gone.append(f.path)
+        _remove_gone()
+        return gone
 
     def check(self, days: list[int]) -> dict[int, str]:
         """The problems of the held shards of ``days`` (unreadable ones), loading the others."""
@@ -113,6 +226,7 @@ class RayShardArchive(DayShardArchive):
         super().__init__(root, **opts, readonly=True)
         self.ray = connect(address)
         self._options = opts
+        self._key = run_key(root)
         self._per_node = max(1, int(holders_per_node))
         self._holders: list = []
         self._nodes: list[str] = []  # the node each holder is pinned to
@@ -121,10 +235,62 @@ class RayShardArchive(DayShardArchive):
         #: ``{node id: [days]}``: where each shipped day's shard is held.
         self.placement: dict[str, list[int]] = {}
 
-    def _sync(self) -> None:
-        """Delete held copies whose file on the driver is gone or was rewritten (a purge dropped
-        or trimmed the day): no byte a purge removed stays on a node; rewritten days are
-        shipped again when next searched."""
+    def _start(self) -> None:
+        """Start the holders (:attr:`holders_per_node` on each alive node, each pinned to it)."""
+        if self._holders:
+            return
+        ray = self.ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        alive = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+        self._nodes = [node for node in alive for _ in range(self._per_node)]
+        cls = ray.remote(num_cpus=0)(ShardHolder)
+        self._holders = [
+            cls.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+            ).remote(self._options, self._key)
+            for node in self._nodes
+        ]
+        atexit.register(self._release_at_exit)  # before Ray's own exit hook, registered earlier
+
+    def _release_at_exit(self) -> None:
+        """:meth:`release` as the process exits, so that no held copy outlives its driver on
+        the nodes (a driver killed outright leaves them to the next :meth:`sync`)."""
+        try:
+            if self._holders and self.ray.is_initialized():
+                self.release()
+        except Exception:  # noqa: BLE001 - the cluster may be gone already
+            log.debug("could not release the holders at exit", exc_info=True)
+
+    def _per_node_holders(self) -> list[int]:
+        """One holder of each node (the node's first)."""
+        self._start()
+        return list(range(0, len(self._holders), self._per_node))
+
+    def sync(self) -> list[str]:
+        """Make the nodes hold nothing the driver's archive no longer has.
+
+        This archive's holders drop their copies of days whose file on the driver is gone or
+        was rewritten (a purge dropped or trimmed the day; a rewritten day is shipped again when
+        next searched); then, on every node, any other file in the run's holder folders (left
+        by holders of another process, live or gone) that is not a copy of the driver's current
+        shard of its day is deleted, and the folders of gone holders are removed. Called right
+        after a purge (``facelab purge --engine ray``, :meth:`facelab.api.Run.purge` with
+        ``engine="ray"``). Returns the deleted files as ``"node:path"``.
+        """
+        self._drop_stale()
+        keep = {d: _sha256(self.path(d)) for d in self.days()}
+        firsts = self._per_node_holders()
+        swept = self._gather([self._holders[h].sweep.remote(keep) for h in firsts],
+                             holders=firsts)  # fmt: skip
+        deleted = [f"{self._nodes[h]}:{p}" for h, ps in zip(firsts, swept) for p in ps]
+        if deleted:
+            log.info("deleted %d stale file(s) in holder folders: %s", len(deleted), deleted)
+        return deleted
+
+    def _drop_stale(self) -> None:
+        """This archive's holders drop their copies of days whose file on the driver is gone
+        or was rewritten (checked by the files' signatures: cheap, before every use)."""
         stale: dict[int, list[int]] = {}
         for day, sig in self._signature.items():
             try:
@@ -133,37 +299,36 @@ class RayShardArchive(DayShardArchive):
                 now = None
             if now != sig:
                 stale.setdefault(self._holder_of[day], []).append(day)
-        if not stale:
-            return
-        refs = [self._holders[h].drop.remote(ds) for h, ds in stale.items()]
-        self._gather(refs, list(stale.values()))
-        for ds in stale.values():
-            for d in ds:
-                del self._holder_of[d], self._signature[d]
-        gone = {d for ds in stale.values() for d in ds}
-        self.placement = {n: [d for d in ds if d not in gone] for n, ds in self.placement.items()}
-        log.info("dropped %d held day shard(s) changed on the driver: %s", len(gone), sorted(gone))
+        if stale:
+            refs = [self._holders[h].drop.remote(ds) for h, ds in stale.items()]
+            self._gather(refs, list(stale.values()))
+            for ds in stale.values():
+                for d in ds:
+                    del self._holder_of[d], self._signature[d]
+            gone = {d for ds in stale.values() for d in ds}
+            self.placement = {n: [d for d in ds if d not in gone]
+                              for n, ds in self.placement.items()}  # fmt: skip
+            log.info("dropped %d held day shard(s) changed on the driver: %s", len(gone),
+                     sorted(gone))  # fmt: skip
+
+    def held_files(self, scan=None) -> list[HeldFile]:
+        """Every file in the run's holder folders on every node (this archive's holders' and
+        any other's), with its SHA-256 and, given ``scan`` (a deletion proof's ``scan_file``),
+        what that found in it: what the deletion proof of :mod:`facelab.governance.retention`
+        scans on the nodes."""
+        firsts = self._per_node_holders()
+        parts = self._gather([self._holders[h].files.remote(scan) for h in firsts],
+                             holders=firsts)  # fmt: skip
+        return [f for part in parts for f in part]
 
     def _place(self, days: list[int]) -> None:
         """Ship the shards of ``days`` not yet held to holders spread over the alive nodes
         (after dropping held copies that no longer match the driver's files)."""
-        self._sync()
+        self._drop_stale()
         new = [d for d in days if d not in self._holder_of]
         if not new:
             return
-        ray = self.ray
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        if not self._holders:
-            alive = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
-            self._nodes = [node for node in alive for _ in range(self._per_node)]
-            cls = ray.remote(num_cpus=0)(ShardHolder)
-            self._holders = [
-                cls.options(
-                    scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
-                ).remote(self._options)
-                for node in self._nodes
-            ]
+        self._start()
         runs = _split(new, len(self._holders))
         loads = []
         for i, run in enumerate(runs):
@@ -202,28 +367,32 @@ class RayShardArchive(DayShardArchive):
         self._place(window)
         return self._gather([fn(day) for day in window], [[d] for d in window])
 
-    def _gather(self, refs: list, days: list[list[int]]) -> list:
-        """The results of ``refs`` (each for the days in ``days``, same order); a holder that
-        cannot answer is an :class:`~facelab.errors.EngineError` naming its node and days."""
+    def _gather(self, refs: list, days: list[list[int]] | None = None,
+                holders: list[int] | None = None) -> list:  # fmt: skip
+        """The results of ``refs`` (each for the days in ``days``, or of the holder in
+        ``holders``, same order); a holder that cannot answer is an
+        :class:`~facelab.errors.EngineError` naming its node (and days)."""
         ray = self.ray
         try:
             return get(ray, refs)
         except EngineError:
             lost: dict[str, list[int]] = {}
-            for ref, ds in zip(refs, days):
+            for i, ref in enumerate(refs):
                 try:
                     ray.get(ref, timeout=0)
                 except ray.exceptions.GetTimeoutError:
                     continue
                 except ray.exceptions.RayError:
-                    node = self._nodes[self._holder_of[ds[0]]]
-                    lost.setdefault(node, []).extend(ds)
+                    ds = days[i] if days is not None else []
+                    h = holders[i] if holders is not None else self._holder_of[ds[0]]
+                    lost.setdefault(self._nodes[h], []).extend(ds)
             where = "; ".join(
-                f"node {n} (days {', '.join(map(str, ds))})" for n, ds in lost.items()
+                f"node {n}" + (f" (days {', '.join(map(str, ds))})" if ds else "")
+                for n, ds in lost.items()
             )
             raise EngineError(
                 f"the archive's day shards on {where or 'a node'} cannot be reached: "
-                "the search was not done (it never searches a smaller archive)"
+                "nothing there was searched, checked or deleted (never a smaller archive)"
             ) from None
 
     def _search_shard(self, day: int, q: np.ndarray, k: int, nprobe: int | None):
@@ -234,8 +403,12 @@ class RayShardArchive(DayShardArchive):
 
     def release(self) -> None:
         """Stop the holders (their shards go with them)."""
-        if self._holders:
-            get(self.ray, [h.release.remote() for h in self._holders])
-            for h in self._holders:
-                self.ray.kill(h)
+        for h in self._holders:
+            try:
+                get(self.ray, h.release.remote())
+            except EngineError:  # a holder already gone: its folder waits for _remove_gone
+                log.warning("a holder of the archive was gone before its release")
+            self.ray.kill(h)
         self._holders, self._holder_of, self.placement = [], {}, {}
+        self._nodes, self._signature = [], {}
+        atexit.unregister(self._release_at_exit)

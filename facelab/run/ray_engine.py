@@ -47,6 +47,7 @@ INSTALL_HINT = "pip install 'facelab[ray]'"
 TASK_RETRIES = 3  # a task whose worker died is run again this many times
 ACTOR_RESTARTS = 3  # an image-mode actor whose process died is restarted this many times
 CONNECT_TIMEOUT_S = 5.0  # an --address that does not answer within this is unreachable
+ACTOR_CPUS = 1  # CPUs an image-mode actor requests (its embedder's threads: balance.plan's)
 DAYS_AHEAD = 4  # embedding-mode days in flight per cluster CPU (memory: one day's rows each)
 
 
@@ -116,6 +117,31 @@ def cluster_cpus(ray) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def cluster_gpus(ray) -> float:
+    """GPUs the connected cluster reports (``ray.cluster_resources()["GPU"]``; 0 when none)."""
+    return float(ray.cluster_resources().get("GPU", 0))
+
+
+def check_device(ray, device: str, address: str | None = None) -> None:
+    """Refuse ``--device cuda`` on a cluster that reports no GPU (before anything is written):
+    an :class:`~facelab.errors.EngineError`. ``auto`` and ``cpu`` run anywhere."""
+    if device == "cuda" and cluster_gpus(ray) <= 0:
+        raise EngineError(
+            f"--device cuda, but the Ray cluster at {address or 'local'} reports no GPU: "
+            "use --device cpu or auto, or add nodes with GPUs"
+        )
+
+
+def gpu_share(ray, device: str, actors: int) -> float:
+    """GPUs each of ``actors`` image-mode actors requests: an equal share of the cluster's
+    (at most one each) when the run's device is not ``cpu`` and the cluster has GPUs; else 0
+    (the actors run on CPUs)."""
+    gpus = cluster_gpus(ray)
+    if device == "cpu" or gpus <= 0:
+        return 0.0
+    return min(1.0, gpus / max(1, actors))
+
+
 def get(ray, refs):
     """``ray.get(refs)``, with a facelab error raised in a task re-raised as itself and a task
     that failed for good (its worker or node lost beyond the retries) as an
@@ -173,19 +199,22 @@ class TwinDays:
 
     def __init__(self, ray, engine: RayEngine, source, store):
         self.ray, self.engine, self.local, self.store = ray, engine, source, store
+        self._watch = None  # the runner's index (use_watchlist), before the first day
         self._refs: dict[int, object] = {}
         self._todo: deque[int] | None = None
 
     def enrol_watchlist(self, watch_index, truth) -> None:
         self.local.enrol_watchlist(watch_index, truth)
 
-    def _start(self) -> None:
-        from facelab.run.watchlist import load_active
+    def use_watchlist(self, watch) -> None:
+        """The watchlist index the runner loaded (with the version it records for the days):
+        the one the tasks search, shipped at once through the object store."""
+        self._watch = self.ray.put(watch)
 
+    def _start(self) -> None:
         done = set(self.store.days_done())
         self._todo = deque(d for d in range(self.local.scenario.days) if d not in done)
         self._source = self.ray.put(self.engine.ship(self.local))
-        self._watch = self.ray.put(load_active(self.store))
         self._threads = blas_threads()
         self._ahead = self.engine.ahead or DAYS_AHEAD * cluster_cpus(self.ray)
 
@@ -193,6 +222,8 @@ class TwinDays:
         return self.engine.twin_task().remote(self._source, self._watch, day, self._threads)
 
     def day(self, day: int, progress) -> object:
+        if self._watch is None:
+            raise EngineError("the runner gave the Ray engine no watchlist to search")
         if self._todo is None:
             self._start()
         while self._todo and len(self._refs) < self._ahead:
@@ -235,17 +266,19 @@ class FaceWorker:
     def __init__(self, scenario, world, run_path: str, device: str, backend: str,
                  key: bytes, model_dir: str):  # fmt: skip
         _use_driver_files(key, model_dir)
-        from facelab.run import pipeline
+        from facelab.run import balance, pipeline
         from facelab.run.store import FRAMES_DIR
         from facelab.vision import device as dev
         from facelab.vision import embed
+        from facelab.vision.backend import resolve_backend
 
         root = Path(run_path)
         store = SimpleNamespace(path=root, frames_dir=root / FRAMES_DIR)  # paths only: no I/O
         self.source = pipeline.ImageSource(scenario, world, store, device, backend)
         models = self.source.models
         if dev.resolve_device(models.device) == "cpu":
-            threads = max(1, usable_cpus() // pipeline.EMBED_WORKERS)
+            resolved = resolve_backend(models.backend, models.device, "embedder")
+            threads = balance.plan(ACTOR_CPUS, resolved).embed_threads  # the local rule
             self.embedder = embed.Embedder(models.device, threads=threads, backend=models.backend)
         else:
             self.embedder = self.source.embedder
@@ -277,10 +310,13 @@ class ImageDays:
         if self._actors is None:
             ray, src = self.ray, self.local
             n = self.engine.workers or cluster_cpus(ray)
-            opts = {"num_cpus": 1, "max_restarts": ACTOR_RESTARTS, "max_task_retries": TASK_RETRIES}
-            gpus = float(ray.cluster_resources().get("GPU", 0))
-            if src.models.device != "cpu" and gpus > 0:
-                opts["num_gpus"] = min(1.0, gpus / n)
+            opts = {
+                "num_cpus": ACTOR_CPUS,
+                "max_restarts": ACTOR_RESTARTS,
+                "max_task_retries": TASK_RETRIES,
+            }
+            if gpus := gpu_share(ray, src.models.device, n):
+                opts["num_gpus"] = gpus
             cls = ray.remote(**opts)(FaceWorker)
             from facelab import paths
             from facelab.governance import provenance

@@ -15,6 +15,7 @@ stale temporary file, no free SQLite page, no stale WAL frame, no unfinished pur
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ from facelab.run.store import (
     require_run,
 )
 from facelab.run.window import archive_window, day_date, run_now
+from facelab.search.archive.archive import SHARD_NAME
 from facelab.truth import TRUTH_DB, TruthStore
 
 
@@ -104,12 +106,19 @@ class VerifyReport:
         return self.found == 0 and all(c.ok for c in self.checks)
 
 
-def verify(run: str | Path, proof: DeletionProof | str | Path | None = None) -> VerifyReport:
+def verify(run: str | Path, proof: DeletionProof | str | Path | None = None, *,
+           held=None) -> VerifyReport:  # fmt: skip
     """Check that nothing the retention policy says must be gone is left in the run.
 
     With a proof (a :class:`DeletionProof` or its file), every byte of every file under ``run``
     is first scanned for the purged embeddings and frames (before any database is opened, so
     nothing is checkpointed away); then the structural checks run on read-only connections.
+
+    ``held`` (a :class:`~facelab.run.ray_archive.RayShardArchive`; ``facelab retention verify
+    RUN --engine ray``) adds the copies of day shards held on the Ray cluster's nodes: each is
+    scanned for the proof's needles on its node (a finding's path names node and day), and the
+    check "node shards" fails for a held file that is not a copy of the run's current shard of
+    its day.
 
     Returns
     -------
@@ -130,11 +139,45 @@ def verify(run: str | Path, proof: DeletionProof | str | Path | None = None) -> 
             size = file_size(p)
             scanned += size
             files.append(FileFinding(rel, size, dict(found)))
+    node_files = (
+        held.held_files(proof.scan_file if proof is not None else None) if held is not None else []
+    )
+    if proof is not None:
+        for f in node_files:
+            files.append(FileFinding(_held_name(f), f.size, f.found))
+            scanned += f.size
     checks, now_day, window = _structural(run)
+    if held is not None:
+        checks.append(_held_check(run, node_files))
     return VerifyReport(
         run=str(run), now_day=now_day, window=window, checks=tuple(checks), files=tuple(files),
         needles=len(proof) if proof is not None else 0, bytes_scanned=scanned,
     )  # fmt: skip
+
+
+def _held_name(f) -> str:
+    """A held file as a finding names it: node, day and its path on the node."""
+    day = f"day {f.day}" if f.day is not None else "no day"
+    return f"ray node {f.node[:12]} {day}: {f.path}"
+
+
+def _held_check(run: Path, node_files: list) -> Check:
+    """The check "node shards": every file held on a node is a copy of the run's current shard of its
+    day (SHA-256), so no purged or trimmed day's bytes are held."""
+    sha: dict[int, str | None] = {}
+    bad = []
+    for f in node_files:
+        if f.day is not None and f.day not in sha:
+            path = run / ARCHIVE_DIR / SHARD_NAME.format(day=f.day)
+            sha[f.day] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        if f.day is None or sha[f.day] != f.sha256:
+            bad.append(_held_name(f))
+    if bad:
+        return Check("node shards", False, f"{len(bad)} file(s) held on Ray nodes that the run "
+                     f"no longer has (e.g. {bad[0]}); run `facelab purge RUN --engine ray`")  # fmt: skip
+    nodes = len({f.node for f in node_files})
+    return Check("node shards", True,
+                 f"{len(node_files)} held file(s) on {nodes} node(s), all current shards")  # fmt: skip
 
 
 class _ReadOnlyRun:
