@@ -126,7 +126,9 @@ def test_a_point_far_from_the_model_is_a_miss():
 
 def test_shipped_profiles_load_versioned_with_sources_and_points():
     names = list(shipped())
-    assert {"sface-synthetic", "npl-neoface-v4", "nist-frte-mugshot"} <= set(names)
+    assert {
+        "sface-synthetic", "npl-neoface-v4", "nist-frte-mugshot", "nist-ir8280-realnetworks-003"
+    } <= set(names)  # fmt: skip
     defaults = [n for n in names if get_profile(n).default]
     assert defaults == [DEFAULT]
     for name in names:
@@ -135,7 +137,10 @@ def test_shipped_profiles_load_versioned_with_sources_and_points():
         assert all(pt.n >= 1 and pt.where for pt in p.points)
 
 
-@pytest.mark.parametrize("name", ["sface-synthetic", "npl-neoface-v4", "nist-frte-mugshot"])
+@pytest.mark.parametrize(
+    "name",
+    ["sface-synthetic", "npl-neoface-v4", "nist-frte-mugshot", "nist-ir8280-realnetworks-003"],
+)
 def test_stored_parameters_are_the_maximum_likelihood_fit(name):
     """Each free parameter in the file sits at the likelihood's optimum (no hand tuning)."""
     p = get_profile(name)

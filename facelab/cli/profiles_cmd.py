@@ -59,7 +59,7 @@ def profiles_cmd(
         print(f"{r['name']} v{r['version']}{mark}: {r['title']}")
         print(f"    scale {r['scale']}; {r['fitted']} points fitted, {r['held_out']} held out")
         if r["groups"]:
-            maps = ", ".join(r["group_maps"])
+            maps = ", ".join(r["group_maps"]) or "none"
             print(f"    groups {', '.join(r['groups'])}; maps to ITA bands: {maps}")
         for s in r["sources"]:
             print(f"    source: {s}")

@@ -24,6 +24,7 @@ _UNITS = {
     "fpir": "FPIR (share of non-mated searches with a candidate at or above the threshold)",
     "tpir": "TPIR (share of mated searches finding the mate at rank 1 at or above the threshold)",
     "fnir": "FNIR (share of mated searches missing the mate at rank 1 at or above the threshold)",
+    "fmr": "FMR (one-to-one: share of impostor comparisons at or above the threshold)",
     "false_share": "share of false positives at the threshold that fell on the group's people",
     "imbalance": "statistically significant difference between groups' FPIR (1 yes, 0 no; "
     "ratio: highest / lowest group FPIR, ratio_ci95 its Katz interval at the expected counts)",

@@ -32,9 +32,14 @@ _EPS = 1e-300
 
 def predict(model: ScoreModel, point: Point) -> float:
     """The model's rate at a point (FPIR, TPIR or FNIR at its gallery size and threshold, of a
-    group's searches when it names one; a group's share of false positives; for an
-    ``imbalance`` point the highest over the lowest group's FPIR)."""
+    group's searches when it names one; a one-to-one FMR, of a group's comparisons when it names
+    one; a group's share of false positives; for an ``imbalance`` point the highest over the
+    lowest group's FPIR)."""
     n = point.gallery
+    if point.metric == "fmr":
+        if point.threshold is None:
+            return float(point.fpir_target)  # the threshold is set to give this FMR
+        return float(model.fmr(point.threshold, point.condition, point.group))
     if point.metric == "false_share":
         return groups.false_share(model, n, point.threshold, point.group, point.condition)
     if point.metric == "imbalance":
@@ -75,6 +80,7 @@ def set_params(model: ScoreModel, values: dict[str, float]) -> ScoreModel:
         elif k.startswith("groups."):
             _, g, field = k.split(".")
             grps[g] = dataclasses.replace(grps[g], **{field: val})
+    grps = groups.derive(grps)  # shifts tied to others by shift_from follow them
     return dataclasses.replace(model, genuine=genuine, groups=grps, **top)
 
 

@@ -5,15 +5,21 @@ A profile may carry, where a source publishes figures by group of people:
 
 - ``[model.groups.NAME]``: ``share`` (the group's share of the study population) and
   ``impostor_shift`` (the shift of the impostor mean of searches of the group's people, in
-  impostor spreads; :class:`facelab.profiles.model.Group`). Shares sum to 1.
+  impostor spreads; :class:`facelab.profiles.model.Group`). Shares sum to 1. Instead of
+  ``impostor_shift`` a group may give ``shift_from``, a table ``{GROUP = weight, ...}`` of
+  other groups (which give their own shift): its shift is then ``Σ weight × shift`` of those,
+  a structural assumption (e.g. additive race and sex effects on the impostor scale) that lets
+  a fit of some groups *predict* this one's rates; it is never a fitted parameter.
 - ``[group_maps.NAME]``: ``description`` and ``bands``, a table from each of facelab's measured
   groups (the ITA bands of :data:`facelab.config.limits.ITA_GROUPS`, ``docs/groups.md``) to one
   of the profile's groups. A map is a *what-if*: it applies the rates a source measured on a
   group of real people to a band of a colour measure of synthetic faces. It does not say that
   the band is that group; the map's description must say what it assumes.
 
-Published points about groups (``[[points]]`` with a ``group`` key) are of three kinds:
+Published points about groups (``[[points]]`` with a ``group`` key) are of four kinds:
 
+- ``fmr`` with ``group``: the one-to-one false match rate of comparisons of the group's people
+  at a threshold (``gallery`` 1).
 - ``fpir`` with ``group``: FPIR of searches of the group's people.
 - ``false_share``: of ``n`` false positives at a threshold, ``count`` fell on the group's
   people; the model's share is ``share_g FPIR_g / Σ_h share_h FPIR_h``.
@@ -35,7 +41,7 @@ from facelab.config.limits import ITA_GROUPS
 from facelab.errors import ConfigError
 from facelab.profiles.model import Group, ScoreModel
 
-_GROUP = ("share", "impostor_shift")
+_GROUP = ("share", "impostor_shift", "shift_from")
 _MAP = ("description", "bands")
 
 
@@ -75,11 +81,46 @@ def read_groups(ctx: v.ErrorContext, model_table: dict) -> dict[str, Group]:
         shift = v.optional(ctx, g, prefix, "impostor_shift", v.float_min(-100.0), 0.0)
         if shift > 100:
             ctx.fail(f"{prefix}.impostor_shift", f"must be at most 100, got {shift}")
-        groups[name] = Group(share, shift)
+        terms = ()
+        if "shift_from" in g:
+            if "impostor_shift" in g:
+                ctx.fail(prefix, "give one of 'impostor_shift' and 'shift_from'")
+            terms = _shift_from(ctx, g["shift_from"], f"{prefix}.shift_from")
+        groups[name] = Group(share, shift, terms)
     if groups and abs(sum(g.share for g in groups.values()) - 1.0) > 1e-6:
         total = sum(g.share for g in groups.values())
         ctx.fail("model.groups", f"shares must sum to 1, got {total:.6g}")
-    return groups
+    for name, g in groups.items():
+        for other, _ in g.shift_from:
+            prefix = f"model.groups.{v.key_repr(name)}.shift_from.{v.key_repr(other)}"
+            if other not in groups:
+                ctx.fail(prefix, f"unknown group (known: {', '.join(groups)})")
+            if groups[other].shift_from:
+                ctx.fail(prefix, "names a group whose shift is itself derived (shift_from)")
+    return derive(groups)
+
+
+def _shift_from(ctx: v.ErrorContext, t, prefix: str) -> tuple[tuple[str, float], ...]:
+    """``{GROUP = weight}`` as ``((group, weight), ...)``; weights finite, at most 100 in size."""
+    if not isinstance(t, dict) or not t:
+        ctx.fail(prefix, f"must be a non-empty table {{GROUP = weight}}, got {v.describe(t)}")
+    out = []
+    for other, w in t.items():
+        w = v.required(ctx, t, prefix, other, v.float_min(-100.0))
+        if w > 100:
+            ctx.fail(f"{prefix}.{v.key_repr(other)}", f"must be at most 100, got {w}")
+        out.append((other, float(w)))
+    return tuple(out)
+
+
+def derive(groups: dict[str, Group]) -> dict[str, Group]:
+    """``groups`` with every ``shift_from`` group's shift recomputed from the groups it names."""
+    out = dict(groups)
+    for name, g in groups.items():
+        if g.shift_from:
+            shift = sum(w * groups[o].impostor_shift for o, w in g.shift_from)
+            out[name] = Group(g.share, shift, g.shift_from)
+    return out
 
 
 def read_group_maps(ctx: v.ErrorContext, data: dict, groups: dict) -> dict[str, GroupMap]:
@@ -111,8 +152,9 @@ def read_group_maps(ctx: v.ErrorContext, data: dict, groups: dict) -> dict[str, 
 
 
 def parameter_names(model: ScoreModel) -> list[str]:
-    """Fittable group parameters: ``groups.NAME.impostor_shift``."""
-    return [f"groups.{g}.impostor_shift" for g in model.groups]
+    """Fittable group parameters: ``groups.NAME.impostor_shift`` of the groups without
+    ``shift_from``."""
+    return [f"groups.{g}.impostor_shift" for g, x in model.groups.items() if not x.shift_from]
 
 
 # -- predictions -------------------------------------------------------------------------------

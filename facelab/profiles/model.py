@@ -80,10 +80,14 @@ class Group:
     ----------
     share : the group's share of the study population.
     impostor_shift : shift of the impostor mean of searches of the group's people, in ``σ_i``.
+    shift_from : ``((group, weight), ...)``: when given, ``impostor_shift`` is not a parameter
+        of its own but ``Σ weight × shift`` of the named groups (a structural assumption such
+        as additive race and sex effects; :func:`facelab.profiles.groups.derive`).
     """
 
     share: float
     impostor_shift: float = 0.0
+    shift_from: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ holds:
 - ``[[sources]]``: ``id``, ``citation`` (report, table, page), optional ``url``.
 - ``[[points]]``: published operating points, each with its sample size and whether it was
   fitted: ``name``, ``source``, ``where`` (table / page / paragraph), ``metric`` (``fpir``,
-  ``tpir`` or ``fnir``), ``gallery`` (N), ``threshold`` (system scale) or ``fpir_target`` (the
+  ``tpir``, ``fnir``, or ``fmr``: a one-to-one false match rate, whose ``gallery`` is 1 and
+  may be left out), ``gallery`` (N), ``threshold`` (system scale) or ``fpir_target`` (the
   threshold set so that FPIR(N, T) equals it, as NIST reports), ``condition`` (required for
   mated points; for FPIR it picks the condition's impostors, the base ones when absent),
   ``group`` (a ``[model.groups]`` name: the rate of searches of that group's people; required
@@ -43,7 +44,7 @@ from facelab.config import validate as v
 from facelab.errors import ConfigError
 from facelab.profiles.model import Genuine, ScoreModel
 
-METRICS = ("fpir", "tpir", "fnir", "false_share", "imbalance")
+METRICS = ("fpir", "tpir", "fnir", "fmr", "false_share", "imbalance")
 N_BASES = ("reported", "derived", "assumed")
 PERCENT_MAPPINGS = ("linear", "sigmoid", "none")
 DEFAULT = "sface-synthetic"
@@ -208,8 +209,9 @@ def _parameter_names(model: ScoreModel) -> tuple[str, ...]:
     names = ["impostor_mu", "impostor_sigma", "rho"]
     for cond in model.genuine:
         names += [f"genuine.{cond}.{k}" for k in _GENUINE]
-    names += [f"groups.{g}.impostor_shift" for g in model.groups]
-    return tuple(names)
+    from facelab.profiles.groups import parameter_names
+
+    return tuple(names + parameter_names(model))
 
 
 def _point(ctx: v.ErrorContext, t: dict, i: int, sources: set[str], model: ScoreModel) -> Point:
@@ -265,7 +267,7 @@ def _point(ctx: v.ErrorContext, t: dict, i: int, sources: set[str], model: Score
         source=source,
         where=v.required(ctx, t, prefix, "where", v.nonempty_string),
         metric=metric,
-        gallery=v.required(ctx, t, prefix, "gallery", v.int_min(1)),
+        gallery=_gallery(ctx, t, prefix, metric),
         threshold=threshold,
         fpir_target=target,
         condition=condition,
@@ -278,6 +280,16 @@ def _point(ctx: v.ErrorContext, t: dict, i: int, sources: set[str], model: Score
         group=group,
         significant=significant,
     )
+
+
+def _gallery(ctx: v.ErrorContext, t: dict, prefix: str, metric: str) -> int:
+    """A point's gallery size; a one-to-one ``fmr`` point's is 1 (and may be left out)."""
+    if metric != "fmr":
+        return v.required(ctx, t, prefix, "gallery", v.int_min(1))
+    gallery = v.optional(ctx, t, prefix, "gallery", v.int_min(1), 1)
+    if gallery != 1:
+        ctx.fail(f"{prefix}.gallery", f"an 'fmr' point is one-to-one: must be 1, got {gallery}")
+    return gallery
 
 
 def parse_profile(text: str, source: str, path: Path | None = None) -> Profile:
