@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from profile_edits import assert_edit_refused
 from typer.testing import CliRunner
 
 from facelab.cli import app
@@ -18,7 +19,7 @@ from facelab.profiles.city import CityCounts, city_figures
 from facelab.profiles.city_groups import FIGURES, parse_shares
 from facelab.profiles.fit import fit_model, get_param, neg_log_likelihood, predict, residuals
 from facelab.profiles.model import Genuine, Group, ScoreModel
-from facelab.profiles.profile import Point, get_profile, load_profile, shipped
+from facelab.profiles.profile import Point, get_profile, shipped
 
 runner = CliRunner()
 
@@ -116,14 +117,7 @@ def _text() -> str:
 def test_malformed_group_tables_are_refused_in_one_line_naming_file_and_key(
     tmp_path, old, new, key
 ):
-    text = _text()
-    assert old in text
-    path = tmp_path / "bad.toml"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    with pytest.raises(ConfigError) as exc:
-        load_profile(path)
-    msg = str(exc.value)
-    assert msg.startswith("bad.toml: ") and key in msg and "\n" not in msg
+    assert_edit_refused(tmp_path, _text(), old, new, key)
 
 
 def _counts() -> CityCounts:

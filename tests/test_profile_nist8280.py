@@ -7,13 +7,13 @@ import dataclasses
 import json
 
 import pytest
+from profile_edits import assert_edit_refused
 from scipy.stats import norm
 from typer.testing import CliRunner
 
 from facelab.cli import app
-from facelab.errors import ConfigError
 from facelab.profiles.fit import fit_profile, get_param, residuals, set_params
-from facelab.profiles.profile import get_profile, load_profile, shipped
+from facelab.profiles.profile import get_profile, shipped
 
 NAME = "nist-ir8280-realnetworks-003"
 runner = CliRunner()
@@ -105,11 +105,4 @@ def _text() -> str:
     ],
 )  # fmt: skip
 def test_malformed_shift_from_and_fmr_points_are_refused_in_one_line(tmp_path, old, new, key):
-    text = _text()
-    assert old in text
-    path = tmp_path / "bad.toml"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    with pytest.raises(ConfigError) as exc:
-        load_profile(path)
-    msg = str(exc.value)
-    assert msg.startswith("bad.toml: ") and key in msg and "\n" not in msg
+    assert_edit_refused(tmp_path, _text(), old, new, key)

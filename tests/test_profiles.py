@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from profile_edits import assert_edit_refused
 from typer.testing import CliRunner
 
 from facelab.cli import app
@@ -24,7 +25,7 @@ from facelab.profiles.fit import (
     set_params,
 )
 from facelab.profiles.model import Genuine, ScoreModel
-from facelab.profiles.profile import DEFAULT, Point, get_profile, load_profile, shipped
+from facelab.profiles.profile import DEFAULT, Point, get_profile, shipped
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,14 +232,7 @@ def _text() -> str:
     ],
 )
 def test_malformed_profiles_are_refused_in_one_line_naming_file_and_key(tmp_path, old, new, key):
-    text = _text()
-    assert old in text
-    path = tmp_path / "bad.toml"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    with pytest.raises(ConfigError) as exc:
-        load_profile(path)
-    msg = str(exc.value)
-    assert msg.startswith("bad.toml: ") and key in msg and "\n" not in msg
+    assert_edit_refused(tmp_path, _text(), old, new, key)
 
 
 def test_cli_refuses_a_malformed_profile_with_one_error_line(tmp_path):

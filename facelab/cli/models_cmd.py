@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
 
@@ -29,14 +28,7 @@ def fetch_cmd() -> None:
 
 @models_app.command("list")
 def list_cmd(
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            parser=options.choice("--format", options.TEXT_OR_JSON),
-            help="text or json.",
-        ),
-    ] = "text",
+    fmt: options.TextOrJson = "text",
 ) -> None:
     """List the models with status, licence, source and SHA-256."""
     from facelab.vision import models

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Annotated
+
+import typer
 
 from facelab.config.limits import INT64_MAX
 from facelab.config.validate import option_int, option_number
@@ -79,3 +82,10 @@ def number(
     """Parser: a finite decimal number in the range ``lo .. hi`` (``lo_open`` / ``hi_open``:
     the end itself excluded); NaN and infinities are refused."""
     return lambda text: option_number(name, text, lo, hi, lo_open=lo_open, hi_open=hi_open)
+
+
+#: The ``--format text|json`` option (default ``"text"``).
+TextOrJson = Annotated[
+    str,
+    typer.Option("--format", parser=choice("--format", TEXT_OR_JSON), help="text or json."),
+]

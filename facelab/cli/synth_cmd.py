@@ -118,14 +118,7 @@ def stats_cmd(
         typer.Option("--sightings", min=2, max=1000, help="Sighting portraits per identity."),
     ] = 4,
     seed: Annotated[int, typer.Option("--seed", parser=options.seed(), help="World seed.")] = 0,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            parser=options.choice("--format", options.TEXT_OR_JSON),
-            help="text or json.",
-        ),
-    ] = "text",
+    fmt: options.TextOrJson = "text",
     backend: Annotated[
         str, typer.Option("--backend", help="auto, onnxruntime or openvino: where the models run.")
     ] = "onnxruntime",
@@ -184,14 +177,7 @@ def groups_cmd(
         int, typer.Option("--sightings", min=0, max=100, help="Latent variations per identity.")
     ] = 0,
     seed: Annotated[int, typer.Option("--seed", parser=options.seed(), help="World seed.")] = 0,
-    fmt: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            parser=options.choice("--format", options.TEXT_OR_JSON),
-            help="text or json.",
-        ),
-    ] = "text",
+    fmt: options.TextOrJson = "text",
 ) -> None:
     """ITA distribution of the generator's faces (see ``_GROUPS_HELP``)."""
     from facelab import api

@@ -58,12 +58,7 @@ def world(
     days: int | None = typer.Option(
         None, "--days", parser=options.count("--days"), help="Override the number of days."
     ),
-    fmt: str = typer.Option(
-        "text",
-        "--format",
-        parser=options.choice("--format", options.TEXT_OR_JSON),
-        help="text or json.",
-    ),
+    fmt: options.TextOrJson = "text",
     people: bool = typer.Option(
         False, "--people", help="Also list person ids worth a photo (`facelab photo`)."
     ),
