@@ -188,6 +188,18 @@ BENCH_FIGURES = [
                  f"{e['ray_1_node_seconds']:.1f} s | {e['ray_2_nodes_seconds']:.1f} s | "
                  f"{e['overhead_ratio']:.2f} | {e['scaling_1_to_2_nodes']:.2f} |")
       for preset in ("classroom", "metro")],
+    ("benchmarks/README.md", "results-stages.json", "test_stage_core_ms",
+     lambda e: "| embed (SFace), batch 16 / 32 | {:.1f} / {:.1f} | **{:.1f}** / {:.1f} |".format(
+         *(e["core_ms_per_face"][f"embed_{b}_batch{n}_per_face"]
+           for b in ("onnxruntime", "openvino") for n in (16, 32)))),
+    ("benchmarks/README.md", "results-stages.json", "test_pipeline_prerendered_ab",
+     lambda e: f"**median per-pair ratio {e['ratio_auto_over_onnxruntime_median']:.2f}** "
+               "({:.2f}, {:.2f})".format(*e["ratio_auto_over_onnxruntime_per_pair"])),
+    *[("benchmarks/README.md", "results-ab.json", "test_classroom_week_ab",
+       lambda e, b=b: "| {:.2f} / {:.2f} | ".format(*e[f"speedup_{b}_per_round"])
+                      + (f"**{e[f'speedup_{b}_ratio_of_medians']:.2f}** |" if b == "auto"
+                         else f"{e[f'speedup_{b}_ratio_of_medians']:.2f} |"))
+      for b in ("openvino", "auto")],
 ]  # fmt: skip
 
 
