@@ -222,7 +222,13 @@ def test_cli_world_json():
 
 @pytest.mark.parametrize(
     "args",
-    [["world", "classroom"], ["models", "list"], ["synth", "groups", "--identities", "2"]],
+    [
+        ["world", "classroom"],
+        ["models", "list"],
+        ["synth", "groups", "--identities", "2"],
+        ["profiles"],
+        ["case", "npl-lfr"],
+    ],
 )
 def test_cli_format_is_text_or_json(args):
     from facelab.cli import app

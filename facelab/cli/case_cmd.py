@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from facelab.cli import options
 from facelab.cli._app import app
 
 
@@ -20,7 +21,7 @@ def case_cmd(
         Path, typer.Option(help="Folder for the case's runs (resumed if there).")
     ] = Path("runs/cases"),
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: options.TextOrJson = "text",
     system: Annotated[
         str | None,
         typer.Option(
@@ -30,11 +31,10 @@ def case_cmd(
     ] = None,
 ) -> None:
     """Re-run a published deployment on synthetic people; print its headline beside the published one."""
-    from facelab.cli.formats import check_format, print_json
+    from facelab.cli.formats import print_json
     from facelab.cli.run_cmd import run_with_progress
     from facelab.lab.cases import CASES, run_case
 
-    check_format(fmt, ("text", "json"))
     if name is None:
         if fmt == "json":
             print_json([{"name": c.name, "title": c.title} for c in CASES.values()])

@@ -31,7 +31,7 @@ def photo_cmd(
             help="Which fresh photo of the person (1, 2, …).",
         ),
     ] = 1,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: options.TextOrJson = "text",
 ) -> None:
     """Write a fresh signed synthetic photo of a person of the run's world.
 
@@ -40,9 +40,8 @@ def photo_cmd(
     one. Use it with `facelab enroll` and `facelab search`.
     """
     from facelab import api
-    from facelab.cli.formats import check_format, print_json
+    from facelab.cli.formats import print_json
 
-    check_format(fmt, ("text", "json"))
     p = api.open_run(run).photo(person, out, take=take)
     if fmt == "json":
         print_json(p)

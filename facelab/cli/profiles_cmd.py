@@ -27,13 +27,12 @@ def _rate(x: float) -> str:
 
 @app.command("profiles")
 def profiles_cmd(
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: options.TextOrJson = "text",
 ) -> None:
     """List the shipped system profiles with their sources and fitted / held-out point counts."""
     from facelab import api
-    from facelab.cli.formats import check_format, print_json
+    from facelab.cli.formats import print_json
 
-    check_format(fmt, ("text", "json"))
     rows = []
     for p in api.profiles():
         rows.append(
@@ -70,14 +69,13 @@ def fit_cmd(
     source: Annotated[
         str, typer.Argument(help="A profile file (TOML) or a shipped profile's name.")
     ],
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: options.TextOrJson = "text",
 ) -> None:
     """Fit a profile's free parameters to its fitted points (binomial likelihood) and print every
     point beside the model, with the published point's Wilson 95 % interval from its own n."""
     from facelab import api
-    from facelab.cli.formats import check_format, print_json
+    from facelab.cli.formats import print_json
 
-    check_format(fmt, ("text", "json"))
     p, r = api.profile_fit(source)
     if fmt == "json":
         print_json(
@@ -156,13 +154,12 @@ def predict_cmd(
     condition: Annotated[
         str | None, typer.Option(help="Capture condition (default: the profile's first).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: options.TextOrJson = "text",
 ) -> None:
     """FPIR and FNIR the profile's model predicts at other gallery sizes (no published figure)."""
     from facelab import api
-    from facelab.cli.formats import check_format, print_json
+    from facelab.cli.formats import print_json
 
-    check_format(fmt, ("text", "json"))
     sizes = [x.strip() for x in gallery.split(",") if x.strip()]  # each checked as an integer
     table = api.profile_predict(name, sizes, threshold=threshold, fpir=fpir, condition=condition)
     if fmt == "json":
@@ -227,15 +224,14 @@ def city_cmd(
     group_map: Annotated[
         str | None, typer.Option(help="The profile's group map (default: its only one).")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: options.TextOrJson = "text",
 ) -> None:
     """False alerts a day, share of alerts false and review hours of a scenario's city under
     the profile's fitted model (no run), each with a 95 % interval from the fit; with groups,
     per group: false alerts, innocent people stopped, wanted people missed, reviewer hours."""
     from facelab import api
-    from facelab.cli.formats import check_format, print_json
+    from facelab.cli.formats import print_json
 
-    check_format(fmt, ("text", "json"))
     out = api.profile_city(
         name, scenario, percent=threshold, fpir=fpir, seconds_per_candidate=seconds_per_candidate,
         events_per_minute=events_per_minute, draws=draws, seed=seed, groups=groups,
