@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from runtree import query as _q
 from tiny import tiny_scenario
 
 from facelab.governance import provenance, retention
@@ -52,14 +53,6 @@ KILLS = (
     ("purge-rows@3", lambda r: _meta(r, retention.PENDING_KEY) is not None
         and _sighting_days(r) == [2, 3]),  # rows gone, VACUUM not yet run
 )  # fmt: skip
-
-
-def _q(run: Path, sql: str, db: str = "facelab.sqlite") -> list:
-    conn = sqlite3.connect(f"file:{run / db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def _days(run: Path) -> list[int]:

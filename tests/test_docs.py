@@ -188,6 +188,10 @@ BENCH_FIGURES = [
                  f"{e['ray_1_node_seconds']:.1f} s | {e['ray_2_nodes_seconds']:.1f} s | "
                  f"{e['overhead_ratio']:.2f} | {e['scaling_1_to_2_nodes']:.2f} |")
       for preset in ("classroom", "metro")],
+    ("benchmarks/README.md", "results-ray-metro35.json", "test_ray_metro",
+     lambda e: f"| {e['sightings']:,} | {e['local_seconds']:.1f} s | "
+               f"{e['ray_1_node_seconds']:.1f} s | {e['ray_2_nodes_seconds']:.1f} s | "
+               f"{e['overhead_ratio']:.2f} | {e['scaling_1_to_2_nodes']:.2f} |"),
     ("benchmarks/README.md", "results-stages.json", "test_stage_core_ms",
      lambda e: "| embed (SFace), batch 16 / 32 | {:.1f} / {:.1f} | **{:.1f}** / {:.1f} |".format(
          *(e["core_ms_per_face"][f"embed_{b}_batch{n}_per_face"]

@@ -20,12 +20,12 @@ from __future__ import annotations
 import hashlib
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from runtree import query as _q
 
 from facelab import api
 from facelab.governance import retention
@@ -46,14 +46,6 @@ POINTS = [
     ("purge-audit", True),  # audit record written, the pending marker not cleared
 ]
 """Every step of a purge, and whether its rows are gone when the process dies there."""
-
-
-def _q(run: Path, sql: str, db: str = "facelab.sqlite") -> list:
-    conn = sqlite3.connect(f"file:{run / db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def rows(run: Path) -> dict:
